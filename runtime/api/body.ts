@@ -1,0 +1,72 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { ErrorCodes, isErrorCode, RuntimeError, toPlain } from '../errors/index.js';
+import { Duration } from '../registry/index.js';
+import type { Reply, Request } from './http-server.js';
+
+export const CreateWorkflowBody = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 255 }),
+  description: Type.Optional(Type.String({ maxLength: 10_000 })),
+  // shape checked in detail by the registry, which reports paths inside it
+  definition: Type.Unknown(),
+  version: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
+  created_by: Type.Optional(Type.String({ maxLength: 255 })),
+}, { additionalProperties: false });
+
+export const ExecuteBody = Type.Object({
+  workflow_id: Type.String({ minLength: 1, maxLength: 255 }),
+  version: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
+  input_data: Type.Optional(Type.Unknown()),
+  wait: Type.Optional(Type.Boolean()),
+  wait_timeout: Type.Optional(Duration),
+}, { additionalProperties: false });
+
+const compiled = new Map<TSchema, ReturnType<typeof TypeCompiler.Compile>>();
+
+/** Parses a JSON body and checks it against a schema; errors name the offending path. */
+export function parseBody<T extends TSchema>(req: Request, schema: T): Static<T> {
+  if (!req.body || req.body.length === 0) throw new RuntimeError('E_VALIDATION', 'request body is empty; send a JSON object');
+  let value: unknown;
+  try {
+    value = JSON.parse(req.body.toString('utf8'));
+  } catch (err) {
+    throw new RuntimeError('E_BAD_JSON', `request body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new RuntimeError('E_VALIDATION', 'request body must be a JSON object');
+  }
+  let c = compiled.get(schema);
+  if (!c) compiled.set(schema, (c = TypeCompiler.Compile(schema)));
+  if (!c.Check(value)) {
+    const errors = [...c.Errors(value)].slice(0, 5).map((e) => ({ path: e.path || '/', message: e.message }));
+    const first = errors[0]!;
+    const message = first.message.startsWith('Unexpected property')
+      ? `unknown field ${first.path}`
+      : `${first.path}: ${first.message}`;
+    throw new RuntimeError('E_VALIDATION', `invalid request body: ${message}`, { problems: errors });
+  }
+  return value as Static<T>;
+}
+
+/** A query parameter as a bounded integer. */
+export function intParam(req: Request, name: string, dflt: number, min: number, max: number): number {
+  const raw = req.query.get(name);
+  if (raw === null || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new RuntimeError('E_VALIDATION', `query parameter "${name}" must be an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+export function json(status: number, body: unknown, headers?: Record<string, string>): Reply {
+  return { status, body: JSON.stringify(body), headers };
+}
+
+/** The one error shape: `{ error: { code, message, details? } }`. */
+export function errorReply(err: unknown): Reply {
+  const plain = toPlain(err);
+  const status = isErrorCode(plain.code) ? ErrorCodes[plain.code].status : 500;
+  if (status >= 500 && plain.code === 'E_INTERNAL') plain.message = 'internal error; the server log has the details';
+  return json(status, { error: plain });
+}

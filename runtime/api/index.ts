@@ -1,0 +1,45 @@
+import { RuntimeError } from '../errors/index.js';
+import type { Logger, Metrics } from '../observability/index.js';
+import { errorReply, json } from './body.js';
+import { startHttpServer, type HttpServer, type Route } from './http-server.js';
+
+export { workflowRoutes } from './routes-workflows.js';
+export { executionRoutes, type ExecutionDeps } from './routes-executions.js';
+export { opsRoutes, type ReadinessCheck } from './routes-ops.js';
+export { Waiters } from './waiters.js';
+export type { HttpServer, Route } from './http-server.js';
+
+export interface ServeOptions {
+  host: string;
+  port: number;
+  maxBodyBytes: number;
+  readTimeoutMs: number;
+  routes: Route[];
+  log: Logger;
+  metrics: Metrics;
+}
+
+/** Starts the HTTP front door with the given routes, the error shape and request metrics. */
+export function serve(o: ServeOptions): Promise<HttpServer> {
+  return startHttpServer({
+    host: o.host,
+    port: o.port,
+    maxBodyBytes: o.maxBodyBytes,
+    readTimeoutMs: o.readTimeoutMs,
+    routes: o.routes,
+    notFound: (req, allowed) =>
+      allowed.length
+        ? json(405, { error: { code: 'E_METHOD_NOT_ALLOWED', message: `${req.method} is not allowed on ${req.path}; allowed: ${allowed.join(', ')}` } }, { allow: allowed.join(', ') })
+        : json(404, { error: { code: 'E_NOT_FOUND', message: `no route ${req.method} ${req.path}; see docs/api.md` } }),
+    onError: (err) => {
+      const reply = errorReply(err);
+      if (reply.status >= 500 && !(err instanceof RuntimeError && err.code !== 'E_INTERNAL')) o.log.error({ err }, 'request failed');
+      return reply;
+    },
+    observe: (route, method, status, seconds) => {
+      const labels = { route, method, status: String(status) };
+      o.metrics.httpRequests.inc(labels);
+      o.metrics.httpDuration.observe(labels, seconds);
+    },
+  });
+}

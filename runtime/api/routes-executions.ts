@@ -1,0 +1,138 @@
+import { uuidv7 } from 'uuidv7';
+import { RuntimeError } from '../errors/index.js';
+import type { Metrics } from '../observability/index.js';
+import type { Queue, RunMessage, RunResult } from '../queue/index.js';
+import { durationMs, type Registry } from '../registry/index.js';
+import { getRun, getRunSteps, listRuns, type HotState, type Sql } from '../store/index.js';
+import { ExecuteBody, intParam, json, parseBody } from './body.js';
+import type { Route } from './http-server.js';
+import { hotRunView, runSummary, runView } from './views.js';
+import type { Waiters } from './waiters.js';
+
+export interface ExecutionDeps {
+  registry: Registry;
+  queue: Queue;
+  sql: Sql;
+  hot: HotState;
+  waiters: Waiters;
+  /** this process's result subject, for execute with wait=true */
+  resultSubject: string;
+  waitTimeoutMs: number;
+  maxWaitTimeoutMs: number;
+  metrics: Metrics;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** how far back the run list looks in Redis for runs not yet in Postgres */
+const RECENT_WINDOW_MS = 60_000;
+
+export function executionRoutes(d: ExecutionDeps): Route[] {
+  return [
+    { method: 'post', pattern: '/api/v1/execute', handler: (req) => execute(d, parseBody(req, ExecuteBody), req.query.get('wait')) },
+    {
+      method: 'get',
+      pattern: '/api/v1/executions',
+      handler: async (req) => {
+        const limit = intParam(req, 'limit', 50, 1, 500);
+        const before = req.query.get('before') || undefined;
+        const workflowId = req.query.get('workflow_id') || undefined;
+        const status = req.query.get('status') || undefined;
+        if (before && !UUID_RE.test(before)) throw new RuntimeError('E_VALIDATION', '"before" must be a run_id from a previous page');
+        if (workflowId && !UUID_RE.test(workflowId)) throw new RuntimeError('E_VALIDATION', '"workflow_id" must be a workflow id (UUID)');
+        const rows = await listRuns(d.sql, { limit, before, workflow_id: workflowId, status });
+        const executions: { run_id: string }[] = rows.map(runSummary);
+        if (!before && !workflowId && !status) {
+          executions.push(...(await notYetStored(d, rows, limit)));
+          executions.sort((a, b) => (a.run_id < b.run_id ? 1 : -1)).splice(limit);
+        }
+        return json(200, { executions, next: rows.length === limit ? rows.at(-1)!.id : null });
+      },
+    },
+    {
+      method: 'get',
+      pattern: '/api/v1/executions/:run_id',
+      handler: async (req) => {
+        const id = req.params.run_id!;
+        if (!UUID_RE.test(id)) throw new RuntimeError('E_VALIDATION', 'run_id must be a UUID as returned by POST /api/v1/execute');
+        const view = await loadRun(d, id.toLowerCase());
+        if (!view) throw new RuntimeError('E_RUN_NOT_FOUND', `no run ${id}`);
+        return json(200, view);
+      },
+    },
+  ];
+}
+
+async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitParam: string | null) {
+  const wf = await d.registry.resolve(body.workflow_id, body.version);
+  if (wf.status !== 'active') {
+    throw new RuntimeError('E_WORKFLOW_INACTIVE', `workflow "${wf.name}" version "${wf.version}" is ${wf.status}; start an active version`);
+  }
+  const wait = body.wait ?? (waitParam === 'true' || waitParam === '1');
+  const runId = uuidv7();
+  const acceptedAt = Date.now();
+  const msg: RunMessage = { v: 1, run_id: runId, workflow_id: wf.id, input: body.input_data ?? {}, accepted_at: acceptedAt };
+  const waitMs = Math.min(durationMs(body.wait_timeout, d.waitTimeoutMs), d.maxWaitTimeoutMs);
+  let waiter: ReturnType<Waiters['wait']> | null = null;
+  if (wait) {
+    msg.reply = d.resultSubject;
+    waiter = d.waiters.wait(runId, waitMs); // before publishing: a fast run must not beat it
+  }
+  const t0 = performance.now();
+  try {
+    await d.queue.publishRun(msg);
+  } catch (err) {
+    waiter?.cancel();
+    d.metrics.publishErrors.inc();
+    throw err;
+  }
+  d.metrics.publishDuration.observe((performance.now() - t0) / 1000);
+  d.metrics.runsStarted.inc();
+  const accepted = new Date(acceptedAt).toISOString();
+  await d.hot.runAccepted({ run_id: runId, status: 'queued', workflow_id: wf.id, accepted_at: accepted });
+  const head = { run_id: runId, workflow_id: wf.id, workflow_name: wf.name, workflow_version: wf.version };
+  if (!waiter) return json(200, { ...head, status: 'queued', accepted_at: accepted });
+
+  const result = await waiter.promise;
+  if (!result) {
+    const hot = await d.hot.getRunStatus(runId);
+    return json(202, { ...head, status: hot?.status ?? 'queued', accepted_at: accepted, wait_timed_out: true });
+  }
+  return json(200, { ...head, ...(await resultView(d, result)), accepted_at: accepted });
+}
+
+async function resultView(d: ExecutionDeps, r: RunResult) {
+  let output = r.output;
+  if (output === undefined && r.status === 'completed') output = (await getRun(d.sql, r.run_id))?.output_data; // too large for NATS
+  return {
+    status: r.status,
+    output: output ?? null,
+    error: r.error ?? null,
+    started_at: r.started_at ? new Date(r.started_at).toISOString() : null,
+    completed_at: r.completed_at ? new Date(r.completed_at).toISOString() : null,
+    duration_ms: r.started_at && r.completed_at ? r.completed_at - r.started_at : null,
+  };
+}
+
+/** Postgres is the truth; Redis answers for a run accepted but not yet written. */
+async function loadRun(d: ExecutionDeps, id: string) {
+  const run = await getRun(d.sql, id);
+  if (run) return runView(run, await getRunSteps(d.sql, id));
+  const hot = await d.hot.getRunStatus(id);
+  return hot ? hotRunView(hot) : null;
+}
+
+/**
+ * Runs accepted in the last minute that the Postgres page does not show yet
+ * (their executor has not written them): answered from Redis. Run ids are
+ * UUIDv7, so ids older than a full page's last row belong to later pages.
+ */
+async function notYetStored(d: ExecutionDeps, rows: { id: string }[], limit: number) {
+  const stored = new Set(rows.map((r) => r.id));
+  const oldest = rows.length === limit ? rows.at(-1)!.id : '';
+  const ids = (await d.hot.recentRunIds(RECENT_WINDOW_MS, limit)).filter((id) => !stored.has(id) && id > oldest);
+  const statuses = await d.hot.getRunStatuses(ids);
+  return statuses.filter((s) => s !== null).map((s) => {
+    const { input: _i, output: _o, steps: _s, ...rest } = hotRunView(s!);
+    return rest;
+  });
+}

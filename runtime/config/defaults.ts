@@ -1,0 +1,79 @@
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+
+/**
+ * Built-in defaults, the bottom layer under config/*.yaml, env vars and --set.
+ * Tuned for one small machine running every role; the seed's own values are in
+ * config/poc.yaml.
+ */
+export const DEFAULTS = {
+  api: {
+    address: ':8080',
+    debug: false,
+    read_timeout: 30 * SECOND,
+    write_timeout: 30 * SECOND,
+    idle_timeout: 120 * SECOND,
+    max_body_bytes: 1024 * 1024,
+    wait_timeout: 30 * SECOND,
+    max_wait_timeout: 5 * MINUTE,
+  },
+  database: {
+    type: 'postgres',
+    url: '',
+    host: '127.0.0.1',
+    port: 5432,
+    database: 'workflow',
+    username: 'postgres',
+    password: '',
+    ssl_mode: 'disable',
+    max_connections: 20,
+    max_idle_connections: 10,
+    create_database: true,
+    writer: { batch_size: 500, flush_interval: 2, shards: 2 },
+  },
+  redis: {
+    url: '',
+    host: '127.0.0.1',
+    port: 6379,
+    database: 0,
+    password: '',
+    pool_size: 4,
+    ttl: 30 * MINUTE,
+    key_prefix: 'wf:',
+    command_timeout: 2 * SECOND,
+  },
+  nats: {
+    urls: ['nats://127.0.0.1:4222'],
+    stream_name: 'workflow-events',
+    subject_prefix: 'workflow',
+    max_reconnects: -1,
+    reconnect_wait: 1 * SECOND,
+    connect_timeout: 5 * SECOND,
+    consumer_name: 'executors',
+    ack_wait: 30 * SECOND,
+    max_deliver: 20,
+    duplicate_window: 2 * MINUTE,
+    max_pending_publishes: 4096,
+  },
+  registry: {
+    endpoint: '',
+    cache_ttl: 5 * MINUTE,
+  },
+  executor: {
+    worker_count: 2,
+    max_concurrent_workflows: 512,
+    queue_poll_interval: 100,
+    max_retries: 3,
+    retry_delay: 1 * SECOND,
+    max_retry_delay: 5 * MINUTE,
+    step_timeout: 30 * SECOND,
+    function_dirs: ['steps', 'functions'],
+    worker_max_old_generation_mb: 256,
+  },
+  engine: {
+    sweep_interval: 30 * SECOND,
+    stale_after: 5 * MINUTE,
+  },
+  logging: { level: 'info', format: 'json', output: 'stdout' },
+  metrics: { enabled: true, port: 9090, path: '/metrics' },
+};

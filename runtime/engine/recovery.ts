@@ -1,0 +1,36 @@
+import type { Queue } from '../queue/index.js';
+import type { BatchWriter } from '../store/index.js';
+import type { Logger, Metrics } from '../observability/index.js';
+
+/**
+ * The engine role's recovery duty. A run whose executor dies is redelivered by
+ * JetStream after `nats.ack_wait` and resumed by the next executor from its
+ * recorded steps. A run that keeps killing its executors uses up
+ * `nats.max_deliver`; this marks it failed (E_MAX_DELIVERIES) in Postgres and
+ * removes its message, so that it neither vanishes nor loops forever.
+ */
+export function startRecoverySweep(queue: Queue, writer: BatchWriter, log: Logger, metrics: Metrics): () => void {
+  const sub = queue.onDeadLetter(async (run, deliveries) => {
+    log.error({ run_id: run.run_id, deliveries }, 'run exhausted its deliveries; marking it failed');
+    metrics.recoveredRuns.inc();
+    metrics.runsFailed.inc();
+    const now = new Date();
+    await writer.writeRun({
+      id: run.run_id,
+      workflow_id: run.workflow_id,
+      workflow_name: '',
+      workflow_version: '',
+      status: 'failed',
+      input_data: run.input,
+      output_data: null,
+      error_code: 'E_MAX_DELIVERIES',
+      error_message: `the run was delivered ${deliveries} times without finishing; its executor probably crashed each time`,
+      started_at: null,
+      completed_at: now,
+      accepted_at: new Date(run.accepted_at),
+      deliveries,
+      executor_host: null,
+    });
+  });
+  return () => sub.unsubscribe();
+}

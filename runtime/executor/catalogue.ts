@@ -1,0 +1,40 @@
+import { readdirSync, existsSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { isDefinedFunction, type DefinedFunction } from '../sdk/index.js';
+
+export interface CatalogueEntry {
+  name: string;
+  file: string;
+  fn: DefinedFunction;
+}
+
+/**
+ * Where the compiled modules of a configured directory live: `steps` and
+ * `functions` are written in TypeScript and compiled to `dist/<dir>`; an
+ * absolute directory of plain .js/.mjs modules is used as it is.
+ */
+export function compiledDir(root: string, dir: string): string {
+  const dist = resolve(root, 'dist', dir);
+  return existsSync(dist) ? dist : resolve(root, dir);
+}
+
+/** Imports every step module from the given directories; later directories override earlier ones. */
+export async function loadCatalogue(root: string, dirs: readonly string[]): Promise<Map<string, CatalogueEntry>> {
+  const out = new Map<string, CatalogueEntry>();
+  for (const dir of dirs) {
+    const abs = compiledDir(root, dir);
+    if (!existsSync(abs)) continue;
+    for (const f of readdirSync(abs).sort()) {
+      if (!/\.(m?js)$/.test(f) || f.endsWith('.d.js') || f.startsWith('_')) continue;
+      const file = join(abs, f);
+      const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+      if (!isDefinedFunction(mod.default)) {
+        throw new Error(`${file}: the default export must be defineFunction({...}) from the runtime SDK`);
+      }
+      const name = mod.default.name ?? basename(f).replace(/\.m?js$/, '');
+      out.set(name, { name, file, fn: mod.default });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,32 @@
+import type { PlainError } from '../errors/index.js';
+
+/** One step attempt, sent to a worker thread (msgpack-encoded). */
+export interface StepTask {
+  type: string;
+  input: unknown;
+  config: Record<string, unknown>;
+  runId: string;
+  workflowId: string;
+  stepName: string;
+  attempt: number;
+  runInput: unknown;
+  steps: Record<string, unknown>;
+  timeoutMs: number;
+}
+
+export interface StepLogLine {
+  t: number;
+  level: 'info' | 'warn' | 'error';
+  msg: string;
+  data?: unknown;
+}
+
+/** What a worker thread answers (msgpack-encoded); errors are data, never thrown. */
+export type StepOutcome =
+  | { ok: true; output: unknown; logs: StepLogLine[] }
+  | { ok: false; error: PlainError & { retryable?: boolean }; logs: StepLogLine[] };
+
+export interface WorkerInit {
+  root: string;
+  dirs: string[];
+}

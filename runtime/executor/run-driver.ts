@@ -1,0 +1,163 @@
+import { hostname } from 'node:os';
+import { backoffDelay, nextAction, outputsObject, resolvePolicy, shouldRetry, type PolicyDefaults, type RunProgress } from '../engine/index.js';
+import type { PlainError } from '../errors/index.js';
+import type { Logger, Metrics } from '../observability/index.js';
+import type { Delivery, RunMessage, RunResult } from '../queue/index.js';
+import type { Registry, StepDefinition, Workflow } from '../registry/index.js';
+import { FINAL_RUN_STATUSES, getRunProgress, type BatchWriter, type HotState, type InstanceRow, type RunStatus, type Sql } from '../store/index.js';
+import type { CatalogueEntry } from './catalogue.js';
+import type { StepPool } from './pool.js';
+import type { StepOutcome } from './protocol.js';
+
+export interface RunDriverDeps {
+  sql: Sql;
+  registry: Registry;
+  writer: BatchWriter;
+  pool: StepPool;
+  hot: HotState;
+  publishResult: (subject: string, r: RunResult) => void;
+  catalogue: () => ReadonlyMap<string, CatalogueEntry>;
+  defaults: PolicyDefaults;
+  ackWaitMs: number;
+  log: Logger;
+  metrics: Metrics;
+}
+
+const HOST = `${hostname()}:${process.pid}`;
+
+/**
+ * Drives one run message to a final state: resumes from recorded steps when
+ * redelivered, runs each remaining step on the pool with retries and
+ * timeouts, records every step through the batched writer, and acks the
+ * message only after the run's final row is committed.
+ */
+export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> {
+  const m = d.data;
+  const { metrics } = deps;
+  const keepalive = setInterval(() => d.working(), Math.max(1000, deps.ackWaitMs / 3));
+  metrics.runsInFlight.inc();
+  try {
+    const progress: RunProgress = { input: m.input, outputs: new Map() };
+    if (d.deliveryCount > 1 || m.resume) {
+      metrics.redeliveries.inc();
+      const prior = await getRunProgress(deps.sql, m.run_id);
+      if (prior.run && (FINAL_RUN_STATUSES as string[]).includes(prior.run.status)) {
+        d.ack(); // finished before; the ack was lost
+        return;
+      }
+      for (const s of prior.completed) progress.outputs.set(s.step_name, s.output_data);
+    }
+
+    const wf = await deps.registry.getById(m.workflow_id);
+    const base = baseRow(m, wf, d.deliveryCount);
+    if (!wf) {
+      await finish(d, deps, m, { ...base, status: 'failed', error_code: 'E_WORKFLOW_NOT_FOUND', error_message: `workflow ${m.workflow_id} no longer exists` }, null);
+      return;
+    }
+    const startedAt = new Date();
+    void deps.writer.writeRun({ ...base, status: 'running', started_at: startedAt });
+    void deps.hot.setRunStatus({ run_id: m.run_id, status: 'running', workflow_id: wf.id, accepted_at: new Date(m.accepted_at).toISOString(), started_at: startedAt.toISOString() });
+
+    for (;;) {
+      const next = nextAction(wf.definition, progress);
+      if (next.kind === 'complete') {
+        await finish(d, deps, m, { ...base, status: 'completed', output_data: next.output, started_at: startedAt, completed_at: new Date() }, null);
+        return;
+      }
+      const outcome = await runStep(deps, m, wf, next.step, next.index, next.input, progress);
+      if (!outcome.ok) {
+        const err = outcome.error;
+        await finish(d, deps, m, {
+          ...base, status: 'failed', started_at: startedAt, completed_at: new Date(),
+          error_code: err.code, error_message: `step "${next.step.name}" failed: ${err.message}`,
+        }, err);
+        return;
+      }
+      progress.outputs.set(next.step.name, outcome.output);
+    }
+  } finally {
+    clearInterval(keepalive);
+    metrics.runsInFlight.dec();
+  }
+}
+
+async function runStep(
+  deps: RunDriverDeps, m: RunMessage, wf: Workflow, step: StepDefinition, index: number, input: unknown, progress: RunProgress,
+): Promise<StepOutcome> {
+  const fn = deps.catalogue().get(step.type)?.fn;
+  const policy = resolvePolicy(step, fn, deps.defaults);
+  const firstStart = new Date();
+  for (let attempt = 1; ; attempt++) {
+    const row = {
+      instance_id: m.run_id, step_name: step.name, step_index: index, step_type: step.type,
+      input_data: input, retry_count: attempt - 1, started_at: firstStart,
+    };
+    void deps.writer.writeStep({ ...row, status: 'running', output_data: null, error_code: null, error_message: null, completed_at: null, logs: null });
+    const t0 = performance.now();
+    const outcome = await deps.pool.run({
+      type: step.type, input, config: step.config ?? {}, runId: m.run_id, workflowId: wf.id, stepName: step.name,
+      attempt, runInput: m.input, steps: outputsObject(progress), timeoutMs: policy.timeoutMs,
+    });
+    deps.metrics.stepDuration.observe({ type: step.type, status: outcome.ok ? 'completed' : 'failed' }, (performance.now() - t0) / 1000);
+    const logs = outcome.logs.length ? outcome.logs : null;
+    if (outcome.ok) {
+      void deps.writer.writeStep({ ...row, status: 'completed', output_data: outcome.output, error_code: null, error_message: null, completed_at: new Date(), logs });
+      return outcome;
+    }
+    const retry = shouldRetry(policy, attempt, outcome.error);
+    void deps.writer.writeStep({
+      ...row, status: retry ? 'running' : 'failed', output_data: null, error_code: outcome.error.code,
+      error_message: outcome.error.message, completed_at: retry ? null : new Date(), logs,
+    });
+    if (!retry) return outcome;
+    deps.metrics.stepRetries.inc({ type: step.type });
+    const delay = backoffDelay(policy, attempt + 1);
+    deps.log.debug({ run_id: m.run_id, step: step.name, attempt, delay, code: outcome.error.code }, 'step failed; retrying');
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+/** Commits the final row, then acks, then tells whoever waits. */
+async function finish(d: Delivery, deps: RunDriverDeps, m: RunMessage, row: InstanceRow, error: PlainError | null): Promise<void> {
+  await deps.writer.writeRun(row);
+  d.ack();
+  const completedAt = row.completed_at ?? new Date();
+  const status: RunStatus = row.status;
+  if (status === 'completed') deps.metrics.runsCompleted.inc();
+  else deps.metrics.runsFailed.inc();
+  deps.metrics.runDuration.observe({ status }, (completedAt.getTime() - m.accepted_at) / 1000);
+  void deps.hot.setRunStatus({
+    run_id: m.run_id, status, workflow_id: m.workflow_id, accepted_at: new Date(m.accepted_at).toISOString(),
+    completed_at: completedAt.toISOString(), ...(row.error_code ? { error_code: row.error_code } : {}),
+  });
+  if (m.reply) {
+    const result: RunResult = {
+      run_id: m.run_id, status, output: row.output_data, error: error ? { code: error.code, message: row.error_message ?? error.message } : null,
+      started_at: row.started_at?.getTime(), completed_at: completedAt.getTime(),
+    };
+    try {
+      deps.publishResult(m.reply, result);
+    } catch {
+      deps.publishResult(m.reply, { ...result, output: undefined }); // too large for one message: the waiter reads Postgres
+    }
+  }
+}
+
+function baseRow(m: RunMessage, wf: Workflow | null, deliveries: number): InstanceRow {
+  return {
+    id: m.run_id,
+    workflow_id: m.workflow_id,
+    workflow_name: wf?.name ?? '',
+    workflow_version: wf?.version ?? '',
+    status: 'running',
+    input_data: m.input,
+    output_data: null,
+    error_message: null,
+    error_code: null,
+    started_at: null,
+    completed_at: null,
+    accepted_at: new Date(m.accepted_at),
+    deliveries,
+    executor_host: HOST,
+  };
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+/**
+ * The one entry point: `node dist/runtime/main.js --role <all|api|registry|engine|executor>`
+ * (or ROLE=...). Options: --config <file> (or CONFIG_FILE), --set key.path=value (repeatable).
+ */
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from './config/index.js';
+import { createLogger, createMetrics } from './observability/index.js';
+import { ROLES, startSystem, type Role } from './system.js';
+
+const USAGE = `usage: node dist/runtime/main.js [--role all|api|registry|engine|executor] [--config file.yaml] [--set key.path=value ...]`;
+
+async function main(): Promise<void> {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        role: { type: 'string' },
+        config: { type: 'string' },
+        set: { type: 'string', multiple: true },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (args.help) {
+    console.log(USAGE);
+    return;
+  }
+  const role = (args.role ?? process.env.ROLE ?? 'all') as Role;
+  if (!ROLES.includes(role)) {
+    console.error(`unknown role "${role}"; expected one of ${ROLES.join(', ')}\n${USAGE}`);
+    process.exit(2);
+  }
+  let config;
+  try {
+    config = loadConfig({ file: args.config ?? process.env.CONFIG_FILE ?? fileURLToPath(new URL('../../config/default.yaml', import.meta.url)), set: args.set });
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(2);
+  }
+  const log = createLogger(config.logging, { role });
+  const metrics = createMetrics();
+  let system;
+  try {
+    system = await startSystem({ role, config, log, metrics });
+  } catch (err) {
+    log.fatal({ err }, 'start failed');
+    await new Promise((r) => setTimeout(r, 100));
+    process.exit(1);
+  }
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    const force = setTimeout(() => process.exit(1), 30_000);
+    force.unref();
+    await system.stop();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
+}
+
+void main();

@@ -1,0 +1,35 @@
+import client from 'prom-client';
+
+/**
+ * Every metric the runtime exports, in one registry per process. Passed down
+ * as a parameter so that several roles in one process share it.
+ */
+export function createMetrics() {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+  const ms = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000].map((v) => v / 1000);
+  return {
+    registry,
+    httpRequests: new client.Counter({ name: 'http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers: [registry] }),
+    httpDuration: new client.Histogram({ name: 'http_request_duration_seconds', help: 'HTTP request latency by route and status', labelNames: ['route', 'method', 'status'], buckets: [0.0005, ...ms], registers: [registry] }),
+    runsStarted: new client.Counter({ name: 'workflow_runs_started_total', help: 'Runs accepted by the API (published to JetStream)', registers: [registry] }),
+    runsCompleted: new client.Counter({ name: 'workflow_runs_completed_total', help: 'Runs finished successfully', registers: [registry] }),
+    runsFailed: new client.Counter({ name: 'workflow_runs_failed_total', help: 'Runs finished in failure', registers: [registry] }),
+    runDuration: new client.Histogram({ name: 'workflow_run_duration_seconds', help: 'Accepted to completed, per run', labelNames: ['status'], buckets: ms, registers: [registry] }),
+    stepDuration: new client.Histogram({ name: 'workflow_step_duration_seconds', help: 'Step attempt duration by step type and outcome', labelNames: ['type', 'status'], buckets: [0.0005, ...ms], registers: [registry] }),
+    stepRetries: new client.Counter({ name: 'workflow_step_retries_total', help: 'Step attempts that were retried', labelNames: ['type'], registers: [registry] }),
+    publishDuration: new client.Histogram({ name: 'jetstream_publish_duration_seconds', help: 'JetStream publish to PubAck', buckets: [0.0005, ...ms], registers: [registry] }),
+    publishErrors: new client.Counter({ name: 'jetstream_publish_errors_total', help: 'Failed JetStream publishes', registers: [registry] }),
+    consumerPending: new client.Gauge({ name: 'jetstream_consumer_pending', help: 'Messages pending for the executor consumer (last poll)', registers: [registry] }),
+    runsInFlight: new client.Gauge({ name: 'executor_runs_in_flight', help: 'Runs being executed by this executor host', registers: [registry] }),
+    redeliveries: new client.Counter({ name: 'executor_redeliveries_total', help: 'Run messages received more than once (resumed runs)', registers: [registry] }),
+    poolUtilization: new client.Gauge({ name: 'executor_pool_utilization', help: 'Piscina pool utilization (0..1)', registers: [registry] }),
+    poolQueue: new client.Gauge({ name: 'executor_pool_queue_size', help: 'Tasks waiting for a worker thread', registers: [registry] }),
+    batchSize: new client.Histogram({ name: 'store_batch_rows', help: 'Rows per batched Postgres flush', buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000], registers: [registry] }),
+    flushDuration: new client.Histogram({ name: 'store_flush_duration_seconds', help: 'Batched Postgres flush latency', buckets: [0.0005, ...ms], registers: [registry] }),
+    flushErrors: new client.Counter({ name: 'store_flush_errors_total', help: 'Failed batched flushes (retried)', registers: [registry] }),
+    recoveredRuns: new client.Counter({ name: 'engine_recovered_runs_total', help: 'Stale runs republished by the engine sweeper', registers: [registry] }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

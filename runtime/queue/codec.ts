@@ -1,0 +1,37 @@
+import { Packr } from 'msgpackr';
+
+/** A run as queued on JetStream: everything an executor needs to start or resume it. */
+export interface RunMessage {
+  v: 1;
+  run_id: string;
+  workflow_id: string;
+  input: unknown;
+  /** ms since epoch, when the API accepted the run */
+  accepted_at: number;
+  /** core NATS subject to publish the result on (execute with wait=true) */
+  reply?: string;
+  /** set by the engine's recovery sweep: rows may exist even on first delivery */
+  resume?: boolean;
+}
+
+/** A finished run, as sent to a waiting API process. */
+export interface RunResult {
+  run_id: string;
+  status: string;
+  output?: unknown;
+  error?: { code: string; message: string } | null;
+  started_at?: number;
+  completed_at?: number;
+}
+
+// One Packr per process; plain maps (no record extension) so that any version
+// of the runtime can read any other's messages.
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+export function encode(v: unknown): Uint8Array {
+  return packr.pack(v);
+}
+
+export function decode<T>(buf: Uint8Array): T {
+  return packr.unpack(buf) as T;
+}

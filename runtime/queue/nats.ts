@@ -1,0 +1,243 @@
+import {
+  AckPolicy, connect, DeliverPolicy, RetentionPolicy, StorageType, nanos,
+  type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type NatsConnection, type Subscription,
+} from 'nats';
+import type { Config } from '../config/index.js';
+import type { Logger } from '../observability/index.js';
+import { RuntimeError } from '../errors/index.js';
+import { decode, encode, type RunMessage, type RunResult } from './codec.js';
+
+/** A delivered run message, with the transport kept out of the executor's sight. */
+export interface Delivery {
+  data: RunMessage;
+  /** 1 on first delivery */
+  deliveryCount: number;
+  ack(): void;
+  /** ask for redelivery after `delayMs` */
+  nak(delayMs?: number): void;
+  /** tell the server we are still working on it (resets ack_wait) */
+  working(): void;
+  /** stop redelivering this message */
+  term(): void;
+}
+
+/**
+ * Everything the runtime does with NATS: the run stream (a JetStream work
+ * queue), its durable pull consumer shared by every executor host, and core
+ * NATS subjects for run results (execute with wait) and registry changes.
+ */
+export class Queue {
+  private pendingPublishes = 0;
+
+  private constructor(
+    readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly c: Config['nats'],
+    private readonly log: Logger,
+  ) {}
+
+  static async connect(c: Config['nats'], log: Logger, name: string): Promise<Queue> {
+    const nc = await connect({
+      servers: [...c.urls],
+      name,
+      maxReconnectAttempts: c.max_reconnects,
+      reconnectTimeWait: c.reconnect_wait,
+      timeout: c.connect_timeout,
+      pingInterval: 10_000,
+    });
+    (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') log.warn({ nats: s.type, data: String(s.data) }, 'nats status');
+      }
+    })().catch(() => {});
+    const q = new Queue(nc, nc.jetstream(), await nc.jetstreamManager(), c, log);
+    await q.ensureStream();
+    return q;
+  }
+
+  get runSubject(): string {
+    return `${this.c.subject_prefix}.runs`;
+  }
+
+  resultSubject(processId: string): string {
+    return `${this.c.subject_prefix}.results.${processId}`;
+  }
+
+  get registrySubject(): string {
+    return `${this.c.subject_prefix}.registry.changed`;
+  }
+
+  /** Creates (or updates) the work-queue stream and the executors' durable consumer. */
+  async ensureStream(): Promise<void> {
+    const stream = {
+      name: this.c.stream_name,
+      subjects: [`${this.runSubject}`],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      duplicate_window: nanos(this.c.duplicate_window),
+    };
+    try {
+      await this.jsm.streams.info(this.c.stream_name);
+      await this.jsm.streams.update(this.c.stream_name, stream);
+    } catch (err) {
+      if (!/not found/i.test((err as Error).message)) throw err;
+      await this.jsm.streams.add(stream);
+    }
+    const consumer = {
+      durable_name: this.c.consumer_name,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(this.c.ack_wait),
+      max_deliver: this.c.max_deliver,
+      max_ack_pending: 20_000,
+      filter_subject: this.runSubject,
+    };
+    try {
+      await this.jsm.consumers.info(this.c.stream_name, this.c.consumer_name);
+      await this.jsm.consumers.update(this.c.stream_name, this.c.consumer_name, consumer);
+    } catch (err) {
+      if (!/not found/i.test((err as Error).message)) throw err;
+      await this.jsm.consumers.add(this.c.stream_name, consumer);
+    }
+  }
+
+  /**
+   * Publishes a run and resolves on the PubAck: only then is it accepted.
+   * The run id is the message id, so a retried publish is deduplicated.
+   */
+  async publishRun(msg: RunMessage, msgId = msg.run_id): Promise<void> {
+    if (this.pendingPublishes >= this.c.max_pending_publishes) {
+      throw new RuntimeError('E_QUEUE_UNAVAILABLE', 'too many publishes in flight; retry shortly');
+    }
+    this.pendingPublishes++;
+    try {
+      await this.js.publish(this.runSubject, encode(msg), { msgID: msgId, timeout: this.c.connect_timeout });
+    } catch (err) {
+      throw new RuntimeError('E_QUEUE_UNAVAILABLE', `the run queue did not accept the run: ${(err as Error).message}`);
+    } finally {
+      this.pendingPublishes--;
+    }
+  }
+
+  /**
+   * Pulls run messages in batches and hands each to `handle`, never holding
+   * more than `maxInFlight` unfinished. Returns a stop function.
+   */
+  async consumeRuns(maxInFlight: number, handle: (d: Delivery) => Promise<void>): Promise<() => Promise<void>> {
+    const consumer = await this.js.consumers.get(this.c.stream_name, this.c.consumer_name);
+    const messages: ConsumerMessages = await consumer.consume({ max_messages: Math.min(maxInFlight, 1000), expires: 30_000 });
+    let inFlight = 0;
+    let wake: (() => void) | null = null;
+    const idle = new Set<Promise<void>>();
+    const loop = (async () => {
+      for await (const m of messages) {
+        let data: RunMessage;
+        try {
+          data = decode<RunMessage>(m.data);
+        } catch (err) {
+          this.log.error({ err, seq: m.seq }, 'undecodable run message; terminating it');
+          m.term();
+          continue;
+        }
+        inFlight++;
+        const p = handle(toDelivery(m, data))
+          .catch((err) => this.log.error({ err, run_id: data.run_id }, 'run handler failed'))
+          .finally(() => {
+            inFlight--;
+            idle.delete(p);
+            if (wake) {
+              const w = wake;
+              wake = null;
+              w();
+            }
+          });
+        idle.add(p);
+        while (inFlight >= maxInFlight) await new Promise<void>((r) => (wake = r));
+      }
+    })();
+    return async () => {
+      messages.stop();
+      await loop.catch(() => {});
+      await Promise.allSettled([...idle]);
+    };
+  }
+
+  /** Messages waiting for an executor plus those delivered but not acked. */
+  async consumerPending(): Promise<{ pending: number; ackPending: number }> {
+    const ci = await this.jsm.consumers.info(this.c.stream_name, this.c.consumer_name);
+    return { pending: ci.num_pending, ackPending: ci.num_ack_pending };
+  }
+
+  /**
+   * Calls `cb` with each run message that used up its deliveries (JetStream's
+   * max-deliveries advisory), then deletes it from the stream: the dead letter.
+   */
+  onDeadLetter(cb: (run: RunMessage, deliveries: number) => Promise<void>): Subscription {
+    const subject = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.c.stream_name}.${this.c.consumer_name}`;
+    return this.nc.subscribe(subject, {
+      callback: (err, m) => {
+        if (err) return;
+        void (async () => {
+          const adv = JSON.parse(new TextDecoder().decode(m.data)) as { stream_seq: number; deliveries: number };
+          const sm = await this.jsm.streams.getMessage(this.c.stream_name, { seq: adv.stream_seq });
+          await cb(decode<RunMessage>(sm.data), adv.deliveries);
+          await this.jsm.streams.deleteMessage(this.c.stream_name, adv.stream_seq);
+        })().catch((e) => this.log.error({ err: e }, 'dead-letter handling failed'));
+      },
+    });
+  }
+
+  publishResult(subject: string, r: RunResult): void {
+    this.nc.publish(subject, encode(r));
+  }
+
+  subscribe<T>(subject: string, cb: (v: T) => void): Subscription {
+    return this.nc.subscribe(subject, {
+      callback: (err, m) => {
+        if (err) return this.log.warn({ err: err.message, subject }, 'subscription error');
+        try {
+          cb(decode<T>(m.data));
+        } catch (e) {
+          this.log.warn({ err: (e as Error).message, subject }, 'bad message on subscription');
+        }
+      },
+    });
+  }
+
+  publish(subject: string, v: unknown): void {
+    this.nc.publish(subject, encode(v));
+  }
+
+  isConnected(): boolean {
+    return !this.nc.isClosed() && this.nc.info !== undefined;
+  }
+
+  async ready(): Promise<boolean> {
+    try {
+      await this.jsm.streams.info(this.c.stream_name);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.nc.drain();
+    } catch {
+      await this.nc.close().catch(() => {});
+    }
+  }
+}
+
+function toDelivery(m: JsMsg, data: RunMessage): Delivery {
+  return {
+    data,
+    deliveryCount: m.info.redeliveryCount,
+    ack: () => m.ack(),
+    nak: (delayMs?: number) => m.nak(delayMs),
+    working: () => m.working(),
+    term: () => m.term(),
+  };
+}

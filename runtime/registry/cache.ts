@@ -1,0 +1,24 @@
+/** A small in-process cache with a TTL per entry and a size bound (oldest out first). */
+export class TtlCache<V> {
+  private readonly map = new Map<string, { v: V; exp: number }>();
+  constructor(private readonly ttlMs: number, private readonly max = 10_000) {}
+
+  get(k: string): V | undefined {
+    const e = this.map.get(k);
+    if (!e) return undefined;
+    if (e.exp < Date.now()) {
+      this.map.delete(k);
+      return undefined;
+    }
+    return e.v;
+  }
+
+  set(k: string, v: V): void {
+    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
+    this.map.set(k, { v, exp: Date.now() + this.ttlMs });
+  }
+
+  delete(k: string): void {
+    this.map.delete(k);
+  }
+}

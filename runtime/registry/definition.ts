@@ -1,0 +1,70 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import ms from 'ms';
+
+/** A duration: milliseconds, or a string such as "500ms", "30s", "5m". */
+export const Duration = Type.Union([
+  Type.Integer({ minimum: 0, maximum: 24 * 3600 * 1000 }),
+  Type.String({ pattern: '^\\d+(\\.\\d+)?\\s*(ms|s|m|h)$' }),
+]);
+
+export const RetryPolicy = Type.Object({
+  max_retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
+  retry_delay: Type.Optional(Duration),
+  max_delay: Type.Optional(Duration),
+  backoff_coefficient: Type.Optional(Type.Number({ minimum: 1, maximum: 10 })),
+}, { additionalProperties: false });
+
+export const StepDefinition = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 255, pattern: '^[A-Za-z0-9][A-Za-z0-9 _.:-]*$' }),
+  type: Type.String({ minLength: 1, maxLength: 50 }),
+  config: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  timeout: Type.Optional(Duration),
+  retry: Type.Optional(RetryPolicy),
+}, { additionalProperties: false });
+
+export const WorkflowDefinition = Type.Object({
+  steps: Type.Array(StepDefinition, { minItems: 1, maxItems: 200 }),
+}, { additionalProperties: false });
+
+export type StepDefinition = Static<typeof StepDefinition>;
+export type WorkflowDefinition = Static<typeof WorkflowDefinition>;
+
+const check = TypeCompiler.Compile(WorkflowDefinition);
+
+export interface DefinitionProblem {
+  path: string;
+  message: string;
+}
+
+/**
+ * Checks a definition's shape and its meaning: unique step names, and step
+ * types that an executor can run (when `knownTypes` is given).
+ */
+export function validateDefinition(def: unknown, knownTypes: ReadonlySet<string> | null, base = '/definition'): DefinitionProblem[] {
+  const problems: DefinitionProblem[] = [];
+  for (const e of check.Errors(def)) {
+    problems.push({ path: base + e.path, message: e.message });
+    if (problems.length >= 10) return problems;
+  }
+  if (problems.length) return problems;
+  const d = def as WorkflowDefinition;
+  const seen = new Map<string, number>();
+  d.steps.forEach((s, i) => {
+    const prev = seen.get(s.name);
+    if (prev !== undefined) problems.push({ path: `${base}/steps/${i}/name`, message: `duplicate step name "${s.name}" (also step ${prev})` });
+    seen.set(s.name, i);
+    if (knownTypes && !knownTypes.has(s.type)) {
+      problems.push({ path: `${base}/steps/${i}/type`, message: `unknown step type "${s.type}"; known types: ${[...knownTypes].sort().join(', ')}` });
+    }
+  });
+  return problems;
+}
+
+/** Milliseconds from a Duration value. */
+export function durationMs(v: number | string | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v === 'number') return v;
+  const n = ms(v.replace(/\s+/g, '') as ms.StringValue);
+  return typeof n === 'number' && Number.isFinite(n) ? n : fallback;
+}

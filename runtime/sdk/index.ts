@@ -1,0 +1,101 @@
+import type { Static, TSchema } from '@sinclair/typebox';
+
+export { Type } from '@sinclair/typebox';
+export type { Static, TSchema } from '@sinclair/typebox';
+
+/** What a step's handler receives besides its input. */
+export interface StepContext {
+  /** The run (one execution of a workflow). */
+  runId: string;
+  workflowId: string;
+  /** The step's name in the workflow definition. */
+  stepName: string;
+  /** 1 on the first attempt, 2 on the first retry, ... */
+  attempt: number;
+  /** The step's `config` from the workflow definition. */
+  config: Record<string, unknown>;
+  /** The run's input (`input_data` of execute). */
+  runInput: unknown;
+  /** Outputs of the steps that completed before this one, by step name. */
+  steps: Record<string, unknown>;
+  /** Fires when the step times out or the run is cancelled: stop work and return. */
+  signal: AbortSignal;
+  /** Log lines land in the step's record (and the executor's log). */
+  log: StepLogger;
+}
+
+export interface StepLogger {
+  info(msg: string, data?: unknown): void;
+  warn(msg: string, data?: unknown): void;
+  error(msg: string, data?: unknown): void;
+}
+
+export interface RetryOptions {
+  /** Attempts in all, including the first. */
+  maxAttempts?: number;
+  /** Delay before the first retry, in ms; doubles each retry (`backoff: 'exponential'`). */
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+  backoff?: 'exponential' | 'fixed';
+  /** Error codes (`err.code`) that fail the step at once. */
+  nonRetryable?: string[];
+}
+
+export interface FunctionDefinition<I extends TSchema = TSchema, O extends TSchema = TSchema> {
+  /** Defaults to the module's file name without extension. */
+  name?: string;
+  description?: string;
+  input?: I;
+  output?: O;
+  timeoutMs?: number;
+  retry?: RetryOptions;
+  handler: (input: Static<I>, ctx: StepContext) => Static<O> | Promise<Static<O>>;
+}
+
+export interface DefinedFunction<I extends TSchema = TSchema, O extends TSchema = TSchema> extends FunctionDefinition<I, O> {
+  readonly kind: 'workflow-function';
+}
+
+/**
+ * Declares a step function. Default-export the result from a module in
+ * `functions/`; the step's `type` in a workflow is the function's name.
+ *
+ * @example
+ * ```ts
+ * import { defineFunction, Type } from '../runtime/sdk/index.js';
+ *
+ * export default defineFunction({
+ *   name: 'greet',
+ *   input: Type.Object({ name: Type.String() }),
+ *   output: Type.Object({ greeting: Type.String() }),
+ *   timeoutMs: 5_000,
+ *   handler: async (input) => ({ greeting: `Hello, ${input.name}` }),
+ * });
+ * ```
+ */
+export function defineFunction<I extends TSchema, O extends TSchema>(def: FunctionDefinition<I, O>): DefinedFunction<I, O> {
+  if (typeof def?.handler !== 'function') throw new TypeError('defineFunction: handler must be a function');
+  return Object.freeze({ ...def, kind: 'workflow-function' as const });
+}
+
+/**
+ * Throw to fail a step without retrying it.
+ *
+ * @example
+ * ```ts
+ * if (!input.sku) throw new NonRetryableError('E_NO_SKU', 'order has no sku');
+ * ```
+ */
+export class NonRetryableError extends Error {
+  readonly code: string;
+  readonly retryable = false;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'NonRetryableError';
+    this.code = code;
+  }
+}
+
+export function isDefinedFunction(v: unknown): v is DefinedFunction {
+  return typeof v === 'object' && v !== null && (v as { kind?: unknown }).kind === 'workflow-function';
+}

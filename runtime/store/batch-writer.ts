@@ -1,0 +1,193 @@
+import type { Sql } from 'postgres';
+import type { Logger, Metrics } from '../observability/index.js';
+import { INSTANCE_COLUMNS, STEP_COLUMNS, type InstanceRow, type StepRow } from './rows.js';
+
+export interface BatchWriterOptions {
+  batchSize: number;
+  flushIntervalMs: number;
+  shards: number;
+}
+
+interface Waiter {
+  resolve: () => void;
+}
+
+/**
+ * Writes run and step rows in multi-row upserts. Rows are routed to a shard by
+ * run id, so one run's rows are always written in order (instance before its
+ * steps, which the foreign key needs) while shards flush concurrently. Within
+ * a pending batch, later rows for the same run or step replace earlier ones.
+ * Every enqueue returns a promise that settles once its row is committed:
+ * callers ack the run's JetStream message only after that.
+ */
+export class BatchWriter {
+  private readonly shards: Shard[];
+  constructor(sql: Sql, opts: BatchWriterOptions, log: Logger, metrics?: Metrics) {
+    this.shards = Array.from({ length: opts.shards }, () => new Shard(sql, opts, log, metrics));
+  }
+
+  writeRun(row: InstanceRow): Promise<void> {
+    return this.shardOf(row.id).add(row.id, row, null);
+  }
+
+  writeStep(row: StepRow): Promise<void> {
+    return this.shardOf(row.instance_id).add(`${row.instance_id}\u0000${row.step_name}`, null, row);
+  }
+
+  /** Flushes what is pending and stops the timers. */
+  async close(): Promise<void> {
+    await Promise.all(this.shards.map((s) => s.drain()));
+  }
+
+  private shardOf(runId: string): Shard {
+    if (this.shards.length === 1) return this.shards[0]!;
+    // the random tail of a UUIDv7 spreads runs evenly
+    return this.shards[parseInt(runId.slice(-4), 16) % this.shards.length]!;
+  }
+}
+
+class Shard {
+  private runs = new Map<string, InstanceRow>();
+  private steps = new Map<string, StepRow>();
+  private waiters: Waiter[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly opts: BatchWriterOptions,
+    private readonly log: Logger,
+    private readonly metrics?: Metrics,
+  ) {}
+
+  add(key: string, run: InstanceRow | null, step: StepRow | null): Promise<void> {
+    if (run) this.runs.set(key, run);
+    if (step) this.steps.set(key, step);
+    const p = new Promise<void>((resolve) => this.waiters.push({ resolve }));
+    if (this.runs.size + this.steps.size >= this.opts.batchSize) this.kick();
+    else if (!this.timer && !this.flushing) this.timer = setTimeout(() => this.kick(), this.opts.flushIntervalMs);
+    return p;
+  }
+
+  async drain(): Promise<void> {
+    this.closed = true;
+    while (this.flushing || this.runs.size || this.steps.size) {
+      if (this.flushing) await this.flushing;
+      else this.kick();
+    }
+  }
+
+  private kick(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.flushing) return; // the loop in flushLoop picks up what is pending
+    this.flushing = this.flushLoop().finally(() => (this.flushing = null));
+  }
+
+  /** Flushes batches back to back while rows keep arriving. */
+  private async flushLoop(): Promise<void> {
+    while (this.runs.size || this.steps.size) {
+      const runs = [...this.runs.values()];
+      const steps = [...this.steps.values()];
+      const waiters = this.waiters;
+      this.runs = new Map();
+      this.steps = new Map();
+      this.waiters = [];
+      await this.flushWithRetry(runs, steps);
+      for (const w of waiters) w.resolve();
+    }
+  }
+
+  private async flushWithRetry(runs: InstanceRow[], steps: StepRow[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const t0 = performance.now();
+      try {
+        await writeBatch(this.sql, runs, steps);
+        this.metrics?.batchSize.observe(runs.length + steps.length);
+        this.metrics?.flushDuration.observe((performance.now() - t0) / 1000);
+        return;
+      } catch (err) {
+        this.metrics?.flushErrors.inc();
+        const code = (err as { code?: string }).code ?? '';
+        if (/^2[23]/.test(code)) {
+          // a data error in one row must not block the batch: write rows one by one
+          try {
+            await writeRowByRow(this.sql, runs, steps, this.log);
+            return;
+          } catch (e) {
+            err = e;
+          }
+        }
+        const delay = Math.min(5000, 50 * 2 ** attempt);
+        this.log.error({ err, attempt, delay, rows: runs.length + steps.length }, 'batch flush failed; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+}
+
+async function writeBatch(sql: Sql, runs: InstanceRow[], steps: StepRow[]): Promise<void> {
+  if (runs.length) await upsertRuns(sql, runs);
+  if (steps.length) await upsertSteps(sql, steps);
+}
+
+/** Final states are never overwritten, so a late duplicate write cannot undo a finished run. */
+async function upsertRuns(sql: Sql, rows: InstanceRow[]): Promise<void> {
+  await sql`
+    INSERT INTO workflow_instances ${sql(rows as unknown as Record<string, unknown>[], ...INSTANCE_COLUMNS)}
+    ON CONFLICT (id) DO UPDATE SET
+      status = EXCLUDED.status,
+      output_data = EXCLUDED.output_data,
+      error_message = EXCLUDED.error_message,
+      error_code = EXCLUDED.error_code,
+      started_at = COALESCE(workflow_instances.started_at, EXCLUDED.started_at),
+      completed_at = EXCLUDED.completed_at,
+      deliveries = GREATEST(workflow_instances.deliveries, EXCLUDED.deliveries),
+      executor_host = EXCLUDED.executor_host,
+      updated_at = now()
+    WHERE workflow_instances.status NOT IN ('completed', 'failed', 'cancelled')`;
+}
+
+async function upsertSteps(sql: Sql, rows: StepRow[]): Promise<void> {
+  await sql`
+    INSERT INTO workflow_steps ${sql(rows as unknown as Record<string, unknown>[], ...STEP_COLUMNS)}
+    ON CONFLICT (instance_id, step_name) DO UPDATE SET
+      status = EXCLUDED.status,
+      input_data = EXCLUDED.input_data,
+      output_data = EXCLUDED.output_data,
+      error_message = EXCLUDED.error_message,
+      error_code = EXCLUDED.error_code,
+      retry_count = EXCLUDED.retry_count,
+      started_at = COALESCE(workflow_steps.started_at, EXCLUDED.started_at),
+      completed_at = EXCLUDED.completed_at,
+      logs = EXCLUDED.logs,
+      updated_at = now()
+    WHERE workflow_steps.status <> 'completed'`;
+}
+
+/**
+ * Fallback when a batch holds a row Postgres refuses (for example a string with
+ * a NUL character inside JSON): each row is written alone, and a refused row is
+ * written again with its payloads replaced by an explanation, so that the run
+ * still reaches a recorded final state.
+ */
+async function writeRowByRow(sql: Sql, runs: InstanceRow[], steps: StepRow[], log: Logger): Promise<void> {
+  for (const r of runs) {
+    try {
+      await upsertRuns(sql, [r]);
+    } catch (err) {
+      log.error({ err, run_id: r.id }, 'run row refused by Postgres; storing it without payloads');
+      const why = `run data could not be stored: ${(err as Error).message}`;
+      await upsertRuns(sql, [{ ...r, input_data: null, output_data: null, status: r.status === 'completed' ? 'failed' : r.status, error_code: r.error_code ?? 'E_STORE_REJECTED', error_message: r.error_message ?? why }]);
+    }
+  }
+  for (const s of steps) {
+    try {
+      await upsertSteps(sql, [s]);
+    } catch (err) {
+      log.error({ err, run_id: s.instance_id, step: s.step_name }, 'step row refused by Postgres; storing it without payloads');
+      await upsertSteps(sql, [{ ...s, input_data: null, output_data: null, logs: null, error_message: s.error_message ?? `step data could not be stored: ${(err as Error).message}` }]);
+    }
+  }
+}

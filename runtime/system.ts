@@ -1,0 +1,118 @@
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { executionRoutes, opsRoutes, serve, Waiters, workflowRoutes, type HttpServer, type ReadinessCheck, type Route } from './api/index.js';
+import { parseAddress, type Config } from './config/index.js';
+import { startRecoverySweep } from './engine/index.js';
+import { loadCatalogue, startExecutor, type CatalogueEntry, type Executor } from './executor/index.js';
+import type { Logger, Metrics } from './observability/index.js';
+import { Queue, type RunResult } from './queue/index.js';
+import { Registry, type RegistryChange } from './registry/index.js';
+import { BatchWriter, HotState, openPostgres, type Sql } from './store/index.js';
+
+export const ROLES = ['all', 'api', 'registry', 'engine', 'executor'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface SystemOptions {
+  role: Role;
+  config: Readonly<Config>;
+  log: Logger;
+  metrics: Metrics;
+  /** project root (where steps/, functions/ and dist/ are) */
+  root?: string;
+}
+
+export interface System {
+  role: Role;
+  /** the port of this process's HTTP server (api.address, or metrics.port for engine/executor) */
+  port: number | null;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the parts of the runtime a role needs, passing dependencies down
+ * explicitly, so any combination can share one process.
+ */
+export async function startSystem(o: SystemOptions): Promise<System> {
+  const { role, config: c, log, metrics } = o;
+  const root = o.root ?? fileURLToPath(new URL('../../', import.meta.url));
+  const has = (r: Role) => role === 'all' || role === r;
+  const stops: (() => Promise<void> | void)[] = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) {
+      try {
+        await s();
+      } catch (err) {
+        log.warn({ err }, 'error while stopping');
+      }
+    }
+  };
+
+  try {
+    const sql: Sql = await openPostgres(c.database, log);
+    stops.push(() => sql.end({ timeout: 5 }));
+    const hot = new HotState(c.redis, log);
+    stops.push(() => hot.close());
+    const queue = await Queue.connect(c.nats, log, `workflow-${role}-${process.pid}`);
+    stops.push(() => queue.close());
+
+    const catalogue: Map<string, CatalogueEntry> = await loadCatalogue(root, c.executor.function_dirs);
+    const registry = new Registry({
+      sql, hot, log,
+      cacheTtlMs: c.registry.cache_ttl,
+      knownTypes: () => (catalogue.size ? new Set(catalogue.keys()) : null),
+      broadcast: (ch) => queue.publish(queue.registrySubject, ch),
+    });
+    const regSub = queue.subscribe<RegistryChange>(queue.registrySubject, (ch) => registry.invalidate(ch));
+    stops.push(() => regSub.unsubscribe());
+
+    let writer: BatchWriter | null = null;
+    if (has('executor') || has('engine')) {
+      const w = c.database.writer;
+      writer = new BatchWriter(sql, { batchSize: w.batch_size, flushIntervalMs: w.flush_interval, shards: w.shards }, log, metrics);
+      const wr = writer;
+      stops.push(() => wr.close());
+    }
+    if (has('engine')) stops.push(startRecoverySweep(queue, writer!, log, metrics));
+
+    let executor: Executor | null = null;
+    if (has('executor')) {
+      executor = await startExecutor({ config: c, root, sql, queue, registry, writer: writer!, hot, catalogue, log, metrics });
+      const ex = executor;
+      stops.push(() => ex.stop());
+    }
+
+    const checks: Record<string, ReadinessCheck> = {
+      postgres: async () => (await sql`SELECT 1 AS ok`).length === 1,
+      redis: () => hot.ping(),
+      nats: () => queue.ready(),
+    };
+    const routes: Route[] = opsRoutes(role, checks, metrics, c.metrics.path);
+    if (has('registry') || has('api')) routes.push(...workflowRoutes(registry));
+    if (has('api')) {
+      const waiters = new Waiters();
+      const resultSubject = queue.resultSubject(randomUUID());
+      const sub = queue.subscribe<RunResult>(resultSubject, (r) => waiters.deliver(r));
+      stops.push(() => sub.unsubscribe());
+      routes.push(...executionRoutes({
+        registry, queue, sql, hot, waiters, resultSubject, metrics,
+        waitTimeoutMs: c.api.wait_timeout,
+        maxWaitTimeoutMs: c.api.max_wait_timeout,
+      }));
+    }
+
+    let server: HttpServer | null = null;
+    const front = has('api') || has('registry');
+    const addr = front ? parseAddress(c.api.address) : { host: '0.0.0.0', port: c.metrics.enabled ? c.metrics.port : -1 };
+    if (addr.port >= 0) {
+      server = await serve({ ...addr, maxBodyBytes: c.api.max_body_bytes, readTimeoutMs: c.api.read_timeout, routes, log, metrics });
+      const srv = server;
+      // stopped first (stops run in reverse): no new requests while the rest shuts down
+      stops.push(() => srv.close());
+      log.info({ role, port: server.port }, front ? 'http front door listening' : 'ops endpoints listening');
+    }
+    return { role, port: server?.port ?? null, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
