@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
 import { loadConfig } from './config/index.js';
 import { createLogger, createMetrics } from './observability/index.js';
 import { ROLES, startSystem, type Role } from './system.js';
@@ -29,6 +30,13 @@ async function main(): Promise<void> {
   if (args.help) {
     console.log(USAGE);
     return;
+  }
+  // a local .env (never committed) supplies secrets such as DATABASE_URL
+  for (const envFile of ['.env', fileURLToPath(new URL('../../.env', import.meta.url))]) {
+    if (existsSync(envFile)) {
+      process.loadEnvFile(envFile);
+      break;
+    }
   }
   const role = (args.role ?? process.env.ROLE ?? 'all') as Role;
   if (!ROLES.includes(role)) {

@@ -70,10 +70,6 @@ export const DEFAULTS = {
     function_dirs: ['steps', 'functions'],
     worker_max_old_generation_mb: 256,
   },
-  engine: {
-    sweep_interval: 30 * SECOND,
-    stale_after: 5 * MINUTE,
-  },
   logging: { level: 'info', format: 'json', output: 'stdout' },
   metrics: { enabled: true, port: 9090, path: '/metrics' },
 };

@@ -89,11 +89,15 @@ function applySet(tree: Tree, kv: string): void {
   if (eq < 1) throw new RuntimeError('E_CONFIG', `--set expects key.path=value, got "${kv}"`);
   const path = kv.slice(0, eq).split('.');
   const raw = kv.slice(eq + 1);
+  // string keys take the text as it is ("wf:a:" stays a string); others read it as YAML
+  const current = path.reduce<unknown>((o, k) => (isTree(o) ? o[k] : undefined), tree);
   let value: unknown = raw;
-  try {
-    value = YAML.parse(raw);
-  } catch {
-    /* keep the raw string */
+  if (typeof current !== 'string') {
+    try {
+      value = YAML.parse(raw);
+    } catch {
+      /* keep the raw string */
+    }
   }
   const obj: Tree = {};
   let cur = obj;

@@ -77,10 +77,6 @@ export const ConfigSchema = Type.Object({
     function_dirs: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }), // ours
     worker_max_old_generation_mb: PositiveInt, // ours: worker heap limit
   }),
-  engine: Type.Object({ // ours: recovery of runs whose executor died
-    sweep_interval: Ms,
-    stale_after: Ms,
-  }),
   logging: Type.Object({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
     format: Type.Union([Type.Literal('json'), Type.Literal('pretty')]),
@@ -103,5 +99,4 @@ export const DURATION_KEYS = new Set([
   'nats.reconnect_wait', 'nats.connect_timeout', 'nats.ack_wait', 'nats.duplicate_window',
   'registry.cache_ttl',
   'executor.queue_poll_interval', 'executor.retry_delay', 'executor.max_retry_delay', 'executor.step_timeout',
-  'engine.sweep_interval', 'engine.stale_after',
 ]);

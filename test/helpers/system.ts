@@ -1,0 +1,43 @@
+import { createLogger, createMetrics } from '../../dist/runtime/observability/index.js';
+import { startSystem, type Role, type System } from '../../dist/runtime/system.js';
+import { cleanup, ROOT, testConfig } from './env.js';
+import type { Config } from '../../dist/runtime/config/index.js';
+
+export interface TestSystem {
+  system: System;
+  config: Readonly<Config>;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the runtime in this process on a free port, with its own database, stream and Redis prefix. */
+export async function startTestSystem(opts: { role?: Role; set?: string[] } = {}): Promise<TestSystem> {
+  const { config } = testConfig(opts.set);
+  const log = createLogger({ ...config.logging });
+  const system = await startSystem({ role: opts.role ?? 'all', config, log, metrics: createMetrics(), root: ROOT });
+  return {
+    system,
+    config,
+    url: `http://127.0.0.1:${system.port}`,
+    async stop() {
+      await system.stop();
+      await cleanup(config);
+    },
+  };
+}
+
+export async function api(base: string, method: string, path: string, body?: unknown, raw?: string): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(base + path, {
+    method,
+    headers: body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : {},
+    body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}

@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { durationMs, validateDefinition } from '../../dist/runtime/registry/index.js';
+
+const SEED = { steps: [{ name: 'echo-step', type: 'echo', config: { message: 'Hello POC' } }] };
+const KNOWN = new Set(['echo', 'http']);
+
+describe('validateDefinition', () => {
+  it('accepts the seed definition, with and without a known-types check', () => {
+    expect(validateDefinition(SEED, KNOWN)).toEqual([]);
+    expect(validateDefinition(SEED, null)).toEqual([]);
+  });
+
+  it('accepts every optional field in its valid form', () => {
+    const def = {
+      steps: [
+        { name: 'a', type: 'echo', timeout: '1.5s', retry: { max_retries: 2, retry_delay: '100ms', max_delay: 5000, backoff_coefficient: 1.5 } },
+        { name: 'B_2 :x.y-z', type: 'http', config: {}, timeout: 250 },
+      ],
+    };
+    expect(validateDefinition(def, KNOWN)).toEqual([]);
+  });
+
+  it('rejects empty steps at /definition/steps', () => {
+    const p = validateDefinition({ steps: [] }, KNOWN);
+    expect(p).toHaveLength(1);
+    expect(p[0]!.path).toBe('/definition/steps');
+    expect(p[0]!.message).toMatch(/greater or equal to 1/);
+  });
+
+  it('rejects a missing steps array and non-object definitions', () => {
+    expect(validateDefinition({}, KNOWN).map((x) => x.path)).toContain('/definition/steps');
+    for (const bad of [null, undefined, 'steps', 42, [SEED.steps[0]]]) {
+      const p = validateDefinition(bad, KNOWN);
+      expect(p.length, JSON.stringify(bad)).toBeGreaterThan(0);
+      expect(p[0]!.path).toBe('/definition');
+    }
+  });
+
+  it('rejects a step without a name', () => {
+    const p = validateDefinition({ steps: [{ type: 'echo' }] }, KNOWN);
+    expect(p.length).toBeGreaterThan(0);
+    expect(p.every((x) => x.path === '/definition/steps/0/name')).toBe(true);
+    expect(p[0]!.message).toBe('Expected required property');
+  });
+
+  it('rejects a step without a type (at the right index)', () => {
+    const p = validateDefinition({ steps: [{ name: 'ok', type: 'echo' }, { name: 'b' }] }, KNOWN);
+    expect(p.length).toBeGreaterThan(0);
+    expect(p.every((x) => x.path === '/definition/steps/1/type')).toBe(true);
+  });
+
+  it('rejects empty names and types, and names that do not match the pattern', () => {
+    expect(validateDefinition({ steps: [{ name: '', type: 'echo' }] }, KNOWN)[0]!.path).toBe('/definition/steps/0/name');
+    expect(validateDefinition({ steps: [{ name: 'a', type: '' }] }, null)[0]!.path).toBe('/definition/steps/0/type');
+    expect(validateDefinition({ steps: [{ name: '-leading-dash', type: 'echo' }] }, KNOWN)[0]!.path).toBe('/definition/steps/0/name');
+    expect(validateDefinition({ steps: [{ name: 'a/b', type: 'echo' }] }, KNOWN)[0]!.path).toBe('/definition/steps/0/name');
+  });
+
+  it('rejects unknown properties on a step, on the definition and in retry', () => {
+    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', foo: 1 }] }, KNOWN)).toEqual([
+      { path: '/definition/steps/0/foo', message: 'Unexpected property' },
+    ]);
+    expect(validateDefinition({ ...SEED, extra: true }, KNOWN)).toEqual([{ path: '/definition/extra', message: 'Unexpected property' }]);
+    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', retry: { attempts: 3 } }] }, KNOWN)[0]!.path).toBe('/definition/steps/0/retry/attempts');
+  });
+
+  it('rejects wrong types of optional fields', () => {
+    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', config: 'x' }] }, KNOWN)[0]!.path).toBe('/definition/steps/0/config');
+    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', timeout: 'soon' }] }, KNOWN)[0]!.path).toBe('/definition/steps/0/timeout');
+    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', timeout: -1 }] }, KNOWN)[0]!.path).toBe('/definition/steps/0/timeout');
+    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', retry: { max_retries: -1 } }] }, KNOWN)[0]!.path).toBe('/definition/steps/0/retry/max_retries');
+    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', retry: { backoff_coefficient: 0.5 } }] }, KNOWN)[0]!.path).toBe('/definition/steps/0/retry/backoff_coefficient');
+  });
+
+  it('rejects duplicate step names at the second occurrence', () => {
+    const p = validateDefinition({ steps: [{ name: 'same', type: 'echo' }, { name: 'same', type: 'echo' }] }, KNOWN);
+    expect(p).toHaveLength(1);
+    expect(p[0]!.path).toBe('/definition/steps/1/name');
+    expect(p[0]!.message).toContain('duplicate step name "same"');
+    expect(p[0]!.message).toContain('step 0');
+  });
+
+  it('reports each later duplicate, by its own index', () => {
+    const p = validateDefinition({ steps: [{ name: 'x', type: 'echo' }, { name: 'y', type: 'echo' }, { name: 'x', type: 'echo' }, { name: 'x', type: 'echo' }] }, KNOWN);
+    expect(p.map((x) => x.path)).toEqual(['/definition/steps/2/name', '/definition/steps/3/name']);
+  });
+
+  it('rejects an unknown step type when knownTypes is given, naming the known types', () => {
+    const p = validateDefinition({ steps: [{ name: 'a', type: 'echo' }, { name: 'b', type: 'nope' }] }, KNOWN);
+    expect(p).toHaveLength(1);
+    expect(p[0]!.path).toBe('/definition/steps/1/type');
+    expect(p[0]!.message).toContain('unknown step type "nope"');
+    expect(p[0]!.message).toContain('echo, http');
+  });
+
+  it('skips the type check when knownTypes is null (but still checks names)', () => {
+    expect(validateDefinition({ steps: [{ name: 'a', type: 'anything-goes' }] }, null)).toEqual([]);
+    const dup = validateDefinition({ steps: [{ name: 'a', type: 'x' }, { name: 'a', type: 'y' }] }, null);
+    expect(dup.map((x) => x.path)).toEqual(['/definition/steps/1/name']);
+  });
+
+  it('uses the given base path', () => {
+    expect(validateDefinition({ steps: [] }, null, '/body/def')[0]!.path).toBe('/body/def/steps');
+  });
+
+  it('returns at most 10 shape problems', () => {
+    const steps = Array.from({ length: 30 }, () => ({ name: 5, type: 6 }));
+    expect(validateDefinition({ steps }, KNOWN)).toHaveLength(10);
+  });
+});
+
+describe('durationMs', () => {
+  it('returns the fallback for undefined, numbers as they are, and converts strings', () => {
+    expect(durationMs(undefined, 123)).toBe(123);
+    expect(durationMs(0, 123)).toBe(0);
+    expect(durationMs(2500, 123)).toBe(2500);
+    expect(durationMs('100ms', 0)).toBe(100);
+    expect(durationMs('30s', 0)).toBe(30_000);
+    expect(durationMs('5m', 0)).toBe(300_000);
+    expect(durationMs('2h', 0)).toBe(7_200_000);
+    expect(durationMs('1.5s', 0)).toBe(1500);
+    expect(durationMs('1.5 s', 0)).toBe(1500);
+  });
+
+  it('falls back on strings it cannot read', () => {
+    expect(durationMs('soon', 777)).toBe(777);
+    expect(durationMs('5 parsecs', 777)).toBe(777);
+  });
+});
