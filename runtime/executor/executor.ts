@@ -39,6 +39,7 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
     tasksPerThread: 64,
     maxOldGenerationMb: x.worker_max_old_generation_mb,
     hardKillGraceMs: 500,
+    log: d.log,
   });
   const stopConsuming = await d.queue.consumeRuns(x.max_concurrent_workflows, (delivery) =>
     driveRun(delivery, {

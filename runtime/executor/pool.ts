@@ -1,7 +1,9 @@
 import { Piscina } from 'piscina';
 import { fileURLToPath } from 'node:url';
+import type { Logger } from '../observability/index.js';
 import { decode, encode } from '../queue/index.js';
 import type { StepOutcome, StepTask, WorkerInit } from './protocol.js';
+import { createWatchBuffer, WatchReader } from './watchdog.js';
 
 export interface StepPoolOptions {
   root: string;
@@ -10,44 +12,71 @@ export interface StepPoolOptions {
   /** tasks one thread runs at once (async steps overlap their waits) */
   tasksPerThread: number;
   maxOldGenerationMb: number;
-  /** extra time a worker gets past a step's timeout before its thread is terminated */
+  /** extra time a blocked thread gets past a step's timeout before it is terminated */
   hardKillGraceMs: number;
+  log: Logger;
 }
 
 /**
  * The Piscina pool that runs step attempts on worker threads. A step that
  * blocks its thread past its timeout (plus a grace) gets the thread
- * terminated; a thread that crashes (process.exit, out of memory) is replaced
- * by Piscina. Either way the attempt fails with a code and the host stays up.
+ * terminated by the watchdog; a thread that crashes (process.exit, out of
+ * memory) is replaced by Piscina. Either way the attempt fails with a code and
+ * the host stays up.
  */
 export class StepPool {
   readonly piscina: Piscina;
+  private seq = 0;
+  private readonly watch: WatchReader;
+  private readonly timedOut = new Set<number>();
+  private readonly watchdog: NodeJS.Timeout;
+
   constructor(private readonly o: StepPoolOptions) {
-    const workerData: WorkerInit = { root: o.root, dirs: o.dirs };
+    const buf = createWatchBuffer();
+    this.watch = new WatchReader(buf);
+    const workerData: WorkerInit = { root: o.root, dirs: o.dirs, watch: buf };
     this.piscina = new Piscina({
       filename: fileURLToPath(new URL('./worker.js', import.meta.url)),
       minThreads: o.threads,
       maxThreads: o.threads,
       concurrentTasksPerWorker: o.tasksPerThread,
+      // 'sync' parks idle threads in Atomics.wait, which starves async steps (timers, I/O)
+      atomics: 'disabled',
       idleTimeout: 60_000,
       workerData,
       resourceLimits: { maxOldGenerationSizeMb: o.maxOldGenerationMb },
     });
+    // with no task to fail, Piscina reports a dead thread as an 'error' event
+    this.piscina.on('error', (err) => o.log.warn({ err }, 'worker thread error'));
+    this.watchdog = setInterval(() => this.checkThreads(), 100);
+    this.watchdog.unref();
   }
 
-  async run(task: StepTask): Promise<StepOutcome> {
-    const ac = new AbortController();
-    const kill = setTimeout(() => ac.abort(), task.timeoutMs + this.o.hardKillGraceMs);
+  async run(task: Omit<StepTask, 'seq' | 'deadline'>): Promise<StepOutcome> {
+    const seq = ++this.seq;
+    const full: StepTask = { ...task, seq, deadline: Date.now() + task.timeoutMs + this.o.hardKillGraceMs };
     try {
-      const out = (await this.piscina.run(encode(task), { signal: ac.signal })) as Uint8Array;
-      return decode<StepOutcome>(out);
+      return decode<StepOutcome>((await this.piscina.run(encode(full))) as Uint8Array);
     } catch (err) {
-      if (ac.signal.aborted) {
+      if (this.timedOut.delete(seq)) {
         return { ok: false, error: { code: 'E_STEP_TIMEOUT', message: `step "${task.stepName}" blocked its worker thread past its ${task.timeoutMs} ms timeout; the thread was terminated` }, logs: [] };
       }
-      return { ok: false, error: { code: 'E_WORKER_CRASHED', message: `the worker thread running step "${task.stepName}" died: ${(err as Error)?.message ?? String(err)}` }, logs: [] };
-    } finally {
-      clearTimeout(kill);
+      const e = err as { code?: string; message?: string };
+      const why = e?.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `ran out of memory (limit ${this.o.maxOldGenerationMb} MB)` : `died: ${e?.message ?? String(err)}`;
+      return { ok: false, error: { code: 'E_WORKER_CRASHED', message: `the worker thread running step "${task.stepName}" ${why}` }, logs: [] };
+    }
+  }
+
+  /** Terminates threads that are blocked past a step's hard deadline; Piscina replaces them. */
+  private checkThreads(): void {
+    const now = Date.now();
+    for (const w of this.piscina.threads) {
+      const late = this.watch.overdue(w.threadId, now, 250);
+      if (late === null) continue;
+      this.watch.clear(w.threadId);
+      this.timedOut.add(late);
+      this.o.log.warn({ threadId: w.threadId, task: late }, 'worker thread blocked past a step deadline; terminating it');
+      void w.terminate();
     }
   }
 
@@ -60,6 +89,7 @@ export class StepPool {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.watchdog);
     await this.piscina.destroy();
   }
 }

@@ -12,6 +12,10 @@ export interface StepTask {
   runInput: unknown;
   steps: Record<string, unknown>;
   timeoutMs: number;
+  /** task number, for the watchdog */
+  seq: number;
+  /** ms since epoch after which a thread still blocked on this task is terminated */
+  deadline: number;
 }
 
 export interface StepLogLine {
@@ -29,4 +33,6 @@ export type StepOutcome =
 export interface WorkerInit {
   root: string;
   dirs: string[];
+  /** see watchdog.ts */
+  watch: SharedArrayBuffer;
 }

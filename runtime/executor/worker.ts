@@ -2,16 +2,18 @@
  * The Piscina worker: runs one step attempt per task. Loaded once per thread;
  * imports every step module from the configured directories at start.
  */
-import { workerData } from 'node:worker_threads';
+import { threadId, workerData } from 'node:worker_threads';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { TSchema } from '@sinclair/typebox';
 import { toPlain } from '../errors/index.js';
 import { decode, encode } from '../queue/index.js';
 import { loadCatalogue } from './catalogue.js';
 import type { StepLogLine, StepOutcome, StepTask, WorkerInit } from './protocol.js';
+import { WatchSlot } from './watchdog.js';
 
 const init = workerData as WorkerInit;
 const catalogue = await loadCatalogue(init.root, init.dirs);
+const watch = new WatchSlot(init.watch, threadId);
 const checks = new Map<TSchema, TypeCheck<TSchema>>();
 
 function checker(schema: TSchema): TypeCheck<TSchema> {
@@ -31,7 +33,13 @@ function schemaProblem(schema: TSchema | undefined, value: unknown): string | nu
 export default async function runStep(buf: Uint8Array): Promise<Uint8Array> {
   const t = decode<StepTask>(buf);
   const logs: StepLogLine[] = [];
-  const outcome = await attempt(t, logs);
+  watch.started(t.seq, t.deadline);
+  let outcome: StepOutcome;
+  try {
+    outcome = await attempt(t, logs);
+  } finally {
+    watch.finished(t.seq);
+  }
   try {
     return encode(outcome);
   } catch (err) {
@@ -48,12 +56,13 @@ async function attempt(t: StepTask, logs: StepLogLine[]): Promise<StepOutcome> {
   const bad = schemaProblem(fn.input, t.input);
   if (bad) return { ok: false, error: { code: 'E_INPUT_INVALID', message: `input of "${t.type}" is invalid at ${bad}`, retryable: false }, logs };
 
-  const ac = new AbortController();
+  // created only when the handler reads ctx.signal: most steps never do
+  let ac: AbortController | null = null;
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       const e = Object.assign(new Error(`step "${t.stepName}" timed out after ${t.timeoutMs} ms`), { code: 'E_STEP_TIMEOUT' });
-      ac.abort(e);
+      ac?.abort(e);
       reject(e);
     }, t.timeoutMs);
   });
@@ -70,7 +79,9 @@ async function attempt(t: StepTask, logs: StepLogLine[]): Promise<StepOutcome> {
         config: t.config,
         runInput: t.runInput,
         steps: t.steps,
-        signal: ac.signal,
+        get signal() {
+          return (ac ??= new AbortController()).signal;
+        },
         log: { info: log('info'), warn: log('warn'), error: log('error') },
       })),
       timedOut,
