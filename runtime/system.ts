@@ -76,7 +76,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
 
     let executor: Executor | null = null;
     if (has('executor')) {
-      executor = await startExecutor({ config: c, root, sql, queue, registry, writer: writer!, hot, catalogue, log, metrics });
+      executor = await startExecutor({ config: c, root, sql, queue, registry, writer: writer!, catalogue, log, metrics });
       const ex = executor;
       stops.push(() => ex.stop());
     }

@@ -12,5 +12,6 @@ export default defineFunction({
   name: 'echo',
   description: 'Returns config.message and the step input unchanged.',
   output: Type.Object({ message: Type.Unknown(), input: Type.Unknown() }),
+  inline: true,
   handler: (input, ctx) => ({ message: ctx.config.message ?? null, input }),
 });

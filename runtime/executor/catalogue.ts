@@ -7,6 +7,8 @@ export interface CatalogueEntry {
   name: string;
   file: string;
   fn: DefinedFunction;
+  /** shipped with the runtime (from `steps/`), so trusted to run inline when it asks to */
+  builtin: boolean;
 }
 
 /**
@@ -33,7 +35,7 @@ export async function loadCatalogue(root: string, dirs: readonly string[]): Prom
         throw new Error(`${file}: the default export must be defineFunction({...}) from the runtime SDK`);
       }
       const name = mod.default.name ?? basename(f).replace(/\.m?js$/, '');
-      out.set(name, { name, file, fn: mod.default });
+      out.set(name, { name, file, fn: mod.default, builtin: dir === 'steps' });
     }
   }
   return out;

@@ -2,9 +2,11 @@ import type { Config } from '../config/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Queue } from '../queue/index.js';
 import type { Registry } from '../registry/index.js';
-import type { BatchWriter, HotState, Sql } from '../store/index.js';
+import type { BatchWriter, Sql } from '../store/index.js';
 import type { CatalogueEntry } from './catalogue.js';
+import { attempt } from './attempt.js';
 import { StepPool } from './pool.js';
+import type { StepOutcome, StepTask } from './protocol.js';
 import { driveRun } from './run-driver.js';
 
 export interface ExecutorDeps {
@@ -14,7 +16,6 @@ export interface ExecutorDeps {
   queue: Queue;
   registry: Registry;
   writer: BatchWriter;
-  hot: HotState;
   catalogue: ReadonlyMap<string, CatalogueEntry>;
   log: Logger;
   metrics: Metrics;
@@ -41,13 +42,15 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
     hardKillGraceMs: 500,
     log: d.log,
   });
+  const inline = new Set([...d.catalogue.values()].filter((e) => e.builtin && e.fn.inline).map((e) => e.name));
+  const runAttempt = (task: Omit<StepTask, 'seq' | 'deadline'>): Promise<StepOutcome> =>
+    inline.has(task.type) ? attempt(d.catalogue, task, []) : pool.run(task);
   const stopConsuming = await d.queue.consumeRuns(x.max_concurrent_workflows, (delivery) =>
     driveRun(delivery, {
       sql: d.sql,
       registry: d.registry,
       writer: d.writer,
-      pool,
-      hot: d.hot,
+      runAttempt,
       publishResult: (s, r) => d.queue.publishResult(s, r),
       catalogue: () => d.catalogue,
       defaults: x,
@@ -62,7 +65,7 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
     d.queue.consumerPending().then((p) => d.metrics.consumerPending.set(p.pending), () => {});
   }, 5000);
   gauges.unref();
-  d.log.info({ threads: x.worker_count, max_concurrent: x.max_concurrent_workflows, functions: [...d.catalogue.keys()] }, 'executor started');
+  d.log.info({ threads: x.worker_count, max_concurrent: x.max_concurrent_workflows, functions: [...d.catalogue.keys()], inline: [...inline] }, 'executor started');
   return {
     pool,
     async stop() {

@@ -4,17 +4,16 @@ import type { PlainError } from '../errors/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Delivery, RunMessage, RunResult } from '../queue/index.js';
 import type { Registry, StepDefinition, Workflow } from '../registry/index.js';
-import { FINAL_RUN_STATUSES, getRunProgress, type BatchWriter, type HotState, type InstanceRow, type RunStatus, type Sql } from '../store/index.js';
+import { FINAL_RUN_STATUSES, getRunProgress, type BatchWriter, type InstanceRow, type RunStatus, type Sql } from '../store/index.js';
 import type { CatalogueEntry } from './catalogue.js';
-import type { StepPool } from './pool.js';
-import type { StepOutcome } from './protocol.js';
+import type { StepOutcome, StepTask } from './protocol.js';
 
 export interface RunDriverDeps {
   sql: Sql;
   registry: Registry;
   writer: BatchWriter;
-  pool: StepPool;
-  hot: HotState;
+  /** runs one attempt: inline for trusted built-ins, else on the pool */
+  runAttempt: (task: Omit<StepTask, 'seq' | 'deadline'>) => Promise<StepOutcome>;
   publishResult: (subject: string, r: RunResult) => void;
   catalogue: () => ReadonlyMap<string, CatalogueEntry>;
   defaults: PolicyDefaults;
@@ -29,7 +28,9 @@ const HOST = `${hostname()}:${process.pid}`;
  * Drives one run message to a final state: resumes from recorded steps when
  * redelivered, runs each remaining step on the pool with retries and
  * timeouts, records every step through the batched writer, and acks the
- * message only after the run's final row is committed.
+ * message only after the run's final row is committed. (Redis is not
+ * touched: once an executor has a run, Postgres answers for it within a
+ * flush interval, and the API's "queued" entry covers the moments before.)
  */
 export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> {
   const m = d.data;
@@ -56,7 +57,6 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
     }
     const startedAt = new Date();
     void deps.writer.writeRun({ ...base, status: 'running', started_at: startedAt });
-    void deps.hot.setRunStatus({ run_id: m.run_id, status: 'running', workflow_id: wf.id, accepted_at: new Date(m.accepted_at).toISOString(), started_at: startedAt.toISOString() });
 
     for (;;) {
       const next = nextAction(wf.definition, progress);
@@ -94,7 +94,7 @@ async function runStep(
     };
     void deps.writer.writeStep({ ...row, status: 'running', output_data: null, error_code: null, error_message: null, completed_at: null, logs: null });
     const t0 = performance.now();
-    const outcome = await deps.pool.run({
+    const outcome = await deps.runAttempt({
       type: step.type, input, config: step.config ?? {}, runId: m.run_id, workflowId: wf.id, stepName: step.name,
       attempt, runInput: m.input, steps: outputsObject(progress), timeoutMs: policy.timeoutMs,
     });
@@ -126,10 +126,6 @@ async function finish(d: Delivery, deps: RunDriverDeps, m: RunMessage, row: Inst
   if (status === 'completed') deps.metrics.runsCompleted.inc();
   else deps.metrics.runsFailed.inc();
   deps.metrics.runDuration.observe({ status }, (completedAt.getTime() - m.accepted_at) / 1000);
-  void deps.hot.setRunStatus({
-    run_id: m.run_id, status, workflow_id: m.workflow_id, accepted_at: new Date(m.accepted_at).toISOString(),
-    completed_at: completedAt.toISOString(), ...(row.error_code ? { error_code: row.error_code } : {}),
-  });
   if (m.reply) {
     const result: RunResult = {
       run_id: m.run_id, status, output: row.output_data, error: error ? { code: error.code, message: row.error_message ?? error.message } : null,

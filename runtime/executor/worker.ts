@@ -3,10 +3,8 @@
  * imports every step module from the configured directories at start.
  */
 import { threadId, workerData } from 'node:worker_threads';
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import type { TSchema } from '@sinclair/typebox';
-import { toPlain } from '../errors/index.js';
 import { decode, encode } from '../queue/index.js';
+import { attempt } from './attempt.js';
 import { loadCatalogue } from './catalogue.js';
 import type { StepLogLine, StepOutcome, StepTask, WorkerInit } from './protocol.js';
 import { WatchSlot } from './watchdog.js';
@@ -14,29 +12,13 @@ import { WatchSlot } from './watchdog.js';
 const init = workerData as WorkerInit;
 const catalogue = await loadCatalogue(init.root, init.dirs);
 const watch = new WatchSlot(init.watch, threadId);
-const checks = new Map<TSchema, TypeCheck<TSchema>>();
-
-function checker(schema: TSchema): TypeCheck<TSchema> {
-  let c = checks.get(schema);
-  if (!c) checks.set(schema, (c = TypeCompiler.Compile(schema)));
-  return c;
-}
-
-function schemaProblem(schema: TSchema | undefined, value: unknown): string | null {
-  if (!schema) return null;
-  const c = checker(schema);
-  if (c.Check(value)) return null;
-  const e = c.Errors(value).First();
-  return e ? `${e.path || '/'}: ${e.message}` : 'does not match the schema';
-}
-
 export default async function runStep(buf: Uint8Array): Promise<Uint8Array> {
   const t = decode<StepTask>(buf);
   const logs: StepLogLine[] = [];
   watch.started(t.seq, t.deadline);
   let outcome: StepOutcome;
   try {
-    outcome = await attempt(t, logs);
+    outcome = await attempt(catalogue, t, logs);
   } finally {
     watch.finished(t.seq);
   }
@@ -44,59 +26,5 @@ export default async function runStep(buf: Uint8Array): Promise<Uint8Array> {
     return encode(outcome);
   } catch (err) {
     return encode({ ok: false, error: { code: 'E_OUTPUT_INVALID', message: `output cannot be serialized: ${(err as Error).message}`, retryable: false }, logs } satisfies StepOutcome);
-  }
-}
-
-async function attempt(t: StepTask, logs: StepLogLine[]): Promise<StepOutcome> {
-  const entry = catalogue.get(t.type);
-  if (!entry) {
-    return { ok: false, error: { code: 'E_STEP_UNKNOWN', message: `no step type or function named "${t.type}" on this executor host`, retryable: false }, logs };
-  }
-  const fn = entry.fn;
-  const bad = schemaProblem(fn.input, t.input);
-  if (bad) return { ok: false, error: { code: 'E_INPUT_INVALID', message: `input of "${t.type}" is invalid at ${bad}`, retryable: false }, logs };
-
-  // created only when the handler reads ctx.signal: most steps never do
-  let ac: AbortController | null = null;
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const e = Object.assign(new Error(`step "${t.stepName}" timed out after ${t.timeoutMs} ms`), { code: 'E_STEP_TIMEOUT' });
-      ac?.abort(e);
-      reject(e);
-    }, t.timeoutMs);
-  });
-  const log = (level: StepLogLine['level']) => (msg: string, data?: unknown) => {
-    if (logs.length < 100) logs.push(data === undefined ? { t: Date.now(), level, msg: String(msg) } : { t: Date.now(), level, msg: String(msg), data });
-  };
-  try {
-    const output = await Promise.race([
-      Promise.resolve().then(() => fn.handler(t.input as never, {
-        runId: t.runId,
-        workflowId: t.workflowId,
-        stepName: t.stepName,
-        attempt: t.attempt,
-        config: t.config,
-        runInput: t.runInput,
-        steps: t.steps,
-        get signal() {
-          return (ac ??= new AbortController()).signal;
-        },
-        log: { info: log('info'), warn: log('warn'), error: log('error') },
-      })),
-      timedOut,
-    ]);
-    const badOut = schemaProblem(fn.output, output);
-    if (badOut) return { ok: false, error: { code: 'E_OUTPUT_INVALID', message: `output of "${t.type}" is invalid at ${badOut}`, retryable: false }, logs };
-    return { ok: true, output: output === undefined ? null : output, logs };
-  } catch (err) {
-    const plain = toPlain(err, 'E_STEP_FAILED');
-    const e = err as { code?: unknown; retryable?: unknown };
-    // a function's own error codes are kept as they are (the catalogue knows only the runtime's)
-    if (typeof e?.code === 'string' && plain.code === 'E_STEP_FAILED') plain.code = e.code;
-    const nonRetryable = e?.retryable === false || (typeof e?.code === 'string' && fn.retry?.nonRetryable?.includes(e.code));
-    return { ok: false, error: { ...plain, retryable: !nonRetryable }, logs };
-  } finally {
-    clearTimeout(timer);
   }
 }

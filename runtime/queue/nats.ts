@@ -6,6 +6,7 @@ import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
 import { RuntimeError } from '../errors/index.js';
 import { decode, encode, type RunMessage, type RunResult } from './codec.js';
+import { JetStreamPublisher } from './publisher.js';
 
 /** A delivered run message, with the transport kept out of the executor's sight. */
 export interface Delivery {
@@ -27,7 +28,7 @@ export interface Delivery {
  * NATS subjects for run results (execute with wait) and registry changes.
  */
 export class Queue {
-  private pendingPublishes = 0;
+  private readonly publisher: JetStreamPublisher;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -35,7 +36,9 @@ export class Queue {
     private readonly jsm: JetStreamManager,
     private readonly c: Config['nats'],
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.publisher = new JetStreamPublisher(nc, c.connect_timeout);
+  }
 
   static async connect(c: Config['nats'], log: Logger, name: string): Promise<Queue> {
     const nc = await connect({
@@ -107,17 +110,11 @@ export class Queue {
    * The run id is the message id, so a retried publish is deduplicated.
    */
   async publishRun(msg: RunMessage, msgId = msg.run_id): Promise<void> {
-    if (this.pendingPublishes >= this.c.max_pending_publishes) {
+    if (this.publisher.inFlight >= this.c.max_pending_publishes) {
       throw new RuntimeError('E_QUEUE_UNAVAILABLE', 'too many publishes in flight; retry shortly');
     }
-    this.pendingPublishes++;
-    try {
-      await this.js.publish(this.runSubject, encode(msg), { msgID: msgId, timeout: this.c.connect_timeout });
-    } catch (err) {
-      throw new RuntimeError('E_QUEUE_UNAVAILABLE', `the run queue did not accept the run: ${(err as Error).message}`);
-    } finally {
-      this.pendingPublishes--;
-    }
+    if (this.nc.isClosed()) throw new RuntimeError('E_QUEUE_UNAVAILABLE', 'the queue connection is closed');
+    await this.publisher.publish(this.runSubject, encode(msg), msgId);
   }
 
   /**
@@ -223,6 +220,7 @@ export class Queue {
   }
 
   async close(): Promise<void> {
+    this.publisher.close();
     try {
       await this.nc.drain();
     } catch {

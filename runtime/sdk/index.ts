@@ -49,6 +49,13 @@ export interface FunctionDefinition<I extends TSchema = TSchema, O extends TSche
   output?: O;
   timeoutMs?: number;
   retry?: RetryOptions;
+  /**
+   * Run on the executor's main thread instead of a worker thread, saving the
+   * thread hop. Honoured only for the runtime's built-in steps in `steps/`,
+   * which are pure, synchronous and trusted; ignored for user functions, which
+   * always run isolated on worker threads.
+   */
+  inline?: boolean;
   handler: (input: Static<I>, ctx: StepContext) => Static<O> | Promise<Static<O>>;
 }
 

@@ -1,6 +1,6 @@
 import type { Sql } from 'postgres';
 import type { Logger, Metrics } from '../observability/index.js';
-import { INSTANCE_COLUMNS, STEP_COLUMNS, type InstanceRow, type StepRow } from './rows.js';
+import type { InstanceRow, StepRow } from './rows.js';
 
 export interface BatchWriterOptions {
   batchSize: number;
@@ -132,10 +132,26 @@ async function writeBatch(sql: Sql, runs: InstanceRow[], steps: StepRow[]): Prom
   if (steps.length) await upsertSteps(sql, steps);
 }
 
-/** Final states are never overwritten, so a late duplicate write cannot undo a finished run. */
+const js = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
+const ts = (d: Date | null) => (d ? d.toISOString() : null);
+
+/**
+ * Multi-row upserts through `unnest` of one array per column: the statement
+ * text is the same for every batch size, so Postgres parses and plans it once
+ * per connection. Final states are never overwritten, so a late duplicate
+ * write cannot undo a finished run.
+ */
 async function upsertRuns(sql: Sql, rows: InstanceRow[]): Promise<void> {
   await sql`
-    INSERT INTO workflow_instances ${sql(rows as unknown as Record<string, unknown>[], ...INSTANCE_COLUMNS)}
+    INSERT INTO workflow_instances (id, workflow_id, workflow_name, workflow_version, status, input_data, output_data,
+      error_message, error_code, started_at, completed_at, accepted_at, deliveries, executor_host)
+    SELECT * FROM unnest(
+      ${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.workflow_id)}::uuid[],
+      ${rows.map((r) => r.workflow_name)}::text[], ${rows.map((r) => r.workflow_version)}::text[],
+      ${rows.map((r) => r.status)}::text[], ${rows.map((r) => js(r.input_data))}::text[]::jsonb[], ${rows.map((r) => js(r.output_data))}::text[]::jsonb[],
+      ${rows.map((r) => r.error_message)}::text[], ${rows.map((r) => r.error_code)}::text[],
+      ${rows.map((r) => ts(r.started_at))}::timestamptz[], ${rows.map((r) => ts(r.completed_at))}::timestamptz[],
+      ${rows.map((r) => ts(r.accepted_at))}::timestamptz[], ${rows.map((r) => r.deliveries)}::int[], ${rows.map((r) => r.executor_host)}::text[])
     ON CONFLICT (id) DO UPDATE SET
       status = EXCLUDED.status,
       output_data = EXCLUDED.output_data,
@@ -151,7 +167,15 @@ async function upsertRuns(sql: Sql, rows: InstanceRow[]): Promise<void> {
 
 async function upsertSteps(sql: Sql, rows: StepRow[]): Promise<void> {
   await sql`
-    INSERT INTO workflow_steps ${sql(rows as unknown as Record<string, unknown>[], ...STEP_COLUMNS)}
+    INSERT INTO workflow_steps (instance_id, step_name, step_index, step_type, status, input_data, output_data,
+      error_message, error_code, retry_count, started_at, completed_at, logs)
+    SELECT * FROM unnest(
+      ${rows.map((r) => r.instance_id)}::uuid[], ${rows.map((r) => r.step_name)}::text[], ${rows.map((r) => r.step_index)}::int[],
+      ${rows.map((r) => r.step_type)}::text[], ${rows.map((r) => r.status)}::text[],
+      ${rows.map((r) => js(r.input_data))}::text[]::jsonb[], ${rows.map((r) => js(r.output_data))}::text[]::jsonb[],
+      ${rows.map((r) => r.error_message)}::text[], ${rows.map((r) => r.error_code)}::text[], ${rows.map((r) => r.retry_count)}::int[],
+      ${rows.map((r) => ts(r.started_at))}::timestamptz[], ${rows.map((r) => ts(r.completed_at))}::timestamptz[],
+      ${rows.map((r) => js(r.logs))}::text[]::jsonb[])
     ON CONFLICT (instance_id, step_name) DO UPDATE SET
       status = EXCLUDED.status,
       input_data = EXCLUDED.input_data,

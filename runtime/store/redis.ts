@@ -24,6 +24,8 @@ export class HotState {
   readonly redis: Redis;
   private readonly ttlSec: number;
   private trimCounter = 0;
+  private accepted: HotRunStatus[] = [];
+  private acceptedFlush: Promise<void> | null = null;
 
   constructor(c: Config['redis'], private readonly log: Logger) {
     this.redis = new Redis(redisUrl(c), {
@@ -45,19 +47,38 @@ export class HotState {
     }
   }
 
-  /** Records a run as accepted: its hot status and its place in the recent list. */
-  async runAccepted(s: HotRunStatus): Promise<void> {
-    await this.safe(async () => {
-      const p = this.redis.multi();
-      p.set(`run:${s.run_id}`, JSON.stringify(s), 'EX', this.ttlSec);
-      p.zadd('runs:recent', Date.parse(s.accepted_at), s.run_id);
-      if (++this.trimCounter % 256 === 0) p.zremrangebyrank('runs:recent', 0, -RECENT_KEEP - 1);
-      await p.exec();
-    });
+  /**
+   * Records a run as accepted: its hot status and its place in the recent
+   * list. Runs accepted in one turn of the event loop share one pipeline (one
+   * socket write); each caller resolves when that pipeline has been answered.
+   */
+  runAccepted(s: HotRunStatus): Promise<void> {
+    this.accepted.push(s);
+    if (!this.acceptedFlush) {
+      this.acceptedFlush = new Promise<void>((resolve) => setImmediate(() => {
+        const batch = this.accepted;
+        this.accepted = [];
+        this.acceptedFlush = null;
+        void this.safe(() => this.writeAccepted(batch)).then(() => resolve());
+      }));
+    }
+    return this.acceptedFlush;
   }
 
-  async setRunStatus(s: HotRunStatus): Promise<void> {
-    await this.safe(() => this.redis.set(`run:${s.run_id}`, JSON.stringify(s), 'EX', this.ttlSec));
+  private async writeAccepted(batch: HotRunStatus[]): Promise<void> {
+    const p = this.redis.pipeline();
+    const zargs: (string | number)[] = [];
+    for (const s of batch) {
+      p.set(`run:${s.run_id}`, JSON.stringify(s), 'EX', this.ttlSec);
+      zargs.push(Date.parse(s.accepted_at), s.run_id);
+    }
+    p.zadd('runs:recent', ...zargs);
+    this.trimCounter += batch.length;
+    if (this.trimCounter >= 256) {
+      this.trimCounter = 0;
+      p.zremrangebyrank('runs:recent', 0, -RECENT_KEEP - 1);
+    }
+    await p.exec();
   }
 
   async getRunStatus(runId: string): Promise<HotRunStatus | null> {

@@ -49,13 +49,3 @@ export interface StepRow {
   completed_at: Date | null;
   logs: unknown;
 }
-
-export const INSTANCE_COLUMNS = [
-  'id', 'workflow_id', 'workflow_name', 'workflow_version', 'status', 'input_data', 'output_data',
-  'error_message', 'error_code', 'started_at', 'completed_at', 'accepted_at', 'deliveries', 'executor_host',
-] as const;
-
-export const STEP_COLUMNS = [
-  'instance_id', 'step_name', 'step_index', 'step_type', 'status', 'input_data', 'output_data',
-  'error_message', 'error_code', 'retry_count', 'started_at', 'completed_at', 'logs',
-] as const;

@@ -1,0 +1,103 @@
+import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from 'nats';
+import { RuntimeError } from '../errors/index.js';
+
+interface Pending {
+  resolve: () => void;
+  reject: (e: Error) => void;
+  at: number;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * Pipelined JetStream publishing. The client's `js.publish` makes a request
+ * object, an error with a stack trace and a socket write for every message;
+ * here publishes made during one turn of the event loop go out in one write
+ * (on setImmediate), and every PubAck comes back on one wildcard inbox
+ * subscription. A publish resolves only on the stream's PubAck.
+ */
+export class JetStreamPublisher {
+  private readonly inbox = `${createInbox()}.`;
+  private readonly pending = new Map<string, Pending>();
+  private readonly sub: Subscription;
+  private batch: { subject: string; data: Uint8Array; msgId: string; token: string }[] = [];
+  private scheduled = false;
+  private n = 0;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly nc: NatsConnection, private readonly timeoutMs: number) {
+    this.sub = nc.subscribe(`${this.inbox}*`, { callback: (err, m) => (err ? undefined : this.onAck(m)) });
+    this.sweeper = setInterval(() => this.expire(), Math.min(1000, Math.max(50, timeoutMs / 4)));
+    this.sweeper.unref();
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  publish(subject: string, data: Uint8Array, msgId: string): Promise<void> {
+    const token = (++this.n).toString(36);
+    return new Promise<void>((resolve, reject) => {
+      this.pending.set(token, { resolve, reject, at: Date.now() });
+      this.batch.push({ subject, data, msgId, token });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+    this.sub.unsubscribe();
+    for (const [token, p] of this.pending) {
+      this.pending.delete(token);
+      p.reject(new RuntimeError('E_QUEUE_UNAVAILABLE', 'the queue connection is closing'));
+    }
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.batch;
+    this.batch = [];
+    for (const b of batch) {
+      const h = headers();
+      h.set('Nats-Msg-Id', b.msgId);
+      try {
+        this.nc.publish(b.subject, b.data, { reply: this.inbox + b.token, headers: h });
+      } catch (err) {
+        this.fail(b.token, `publish failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private onAck(m: Msg): void {
+    const token = m.subject.slice(this.inbox.length);
+    const p = this.pending.get(token);
+    if (!p) return;
+    if (m.headers?.hasError) return this.fail(token, `no stream answered (${m.headers.code} ${m.headers.description})`);
+    const text = decoder.decode(m.data);
+    if (text.includes('"error"')) {
+      const e = (JSON.parse(text) as { error?: { description?: string } }).error;
+      return this.fail(token, e?.description ?? text);
+    }
+    this.pending.delete(token);
+    p.resolve();
+  }
+
+  private fail(token: string, why: string): void {
+    const p = this.pending.get(token);
+    if (!p) return;
+    this.pending.delete(token);
+    p.reject(new RuntimeError('E_QUEUE_UNAVAILABLE', `the run queue did not accept the run: ${why}`));
+  }
+
+  /** Map order is insertion order: the oldest are first. */
+  private expire(): void {
+    const limit = Date.now() - this.timeoutMs;
+    for (const [token, p] of this.pending) {
+      if (p.at > limit) break;
+      this.fail(token, `no PubAck within ${this.timeoutMs} ms`);
+    }
+  }
+}
