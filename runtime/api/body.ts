@@ -35,6 +35,11 @@ export function parseBody<T extends TSchema>(req: Request, schema: T): Static<T>
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new RuntimeError('E_VALIDATION', 'request body must be a JSON object');
   }
+  // PostgreSQL cannot store NUL in text or JSON: refuse it here rather than fail later
+  if (req.body.includes('u0000')) {
+    const where = findNul(value, '');
+    if (where !== null) throw new RuntimeError('E_VALIDATION', `invalid request body: ${where || '/'} contains a NUL character (\\u0000), which cannot be stored`);
+  }
   let c = compiled.get(schema);
   if (!c) compiled.set(schema, (c = TypeCompiler.Compile(schema)));
   if (!c.Check(value)) {
@@ -69,4 +74,16 @@ export function errorReply(err: unknown): Reply {
   const status = isErrorCode(plain.code) ? ErrorCodes[plain.code].status : 500;
   if (status >= 500 && plain.code === 'E_INTERNAL') plain.message = 'internal error; the server log has the details';
   return json(status, { error: plain });
+}
+
+function findNul(v: unknown, path: string): string | null {
+  if (typeof v === 'string') return v.includes('\u0000') ? path : null;
+  if (typeof v !== 'object' || v === null) return null;
+  for (const [k, x] of Object.entries(v)) {
+    const p = `${path}/${k}`;
+    if (k.includes('\u0000')) return p;
+    const found = findNul(x, p);
+    if (found !== null) return found;
+  }
+  return null;
 }

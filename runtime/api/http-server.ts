@@ -87,11 +87,24 @@ function handle(
   const headers = new Map<string, string>();
   req.forEach((k, v) => headers.set(k, v));
   const params: Record<string, string> = {};
-  paramNames.forEach((n, i) => (params[n] = decodeURIComponent(req.getParameter(i) ?? '')));
+  let badInput: string | null = null;
+  paramNames.forEach((n, i) => {
+    const raw = req.getParameter(i) ?? '';
+    try {
+      params[n] = decodeURIComponent(raw);
+    } catch {
+      params[n] = raw;
+      badInput = `path parameter "${n}" is not valid percent-encoding`;
+    }
+  });
+  const query = new URLSearchParams(req.getQuery() ?? '');
+  for (const [k, v] of [...Object.entries(params), ...query]) {
+    if (v.includes('\u0000') || k.includes('\u0000')) badInput = `"${k.replaceAll('\u0000', '')}" contains a NUL character`;
+  }
   const rq: Request = {
     method,
     path: req.getUrl(),
-    query: new URLSearchParams(req.getQuery() ?? ''),
+    query,
     params,
     header: (n) => headers.get(n.toLowerCase()) ?? '',
     body: null,
@@ -122,6 +135,7 @@ function handle(
     else send(out);
   };
 
+  if (badInput) return send(o.onError(Object.assign(new Error(badInput), { code: 'E_VALIDATION' })));
   if (!readBody) return run();
   const declared = Number(headers.get('content-length') ?? '0');
   if (declared > o.maxBodyBytes) {

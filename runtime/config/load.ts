@@ -113,7 +113,12 @@ function convertDurations(tree: Tree, path: string): void {
     const key = path ? `${path}.${k}` : k;
     if (isTree(v)) convertDurations(v, key);
     else if (DURATION_KEYS.has(key) && typeof v === 'string') {
-      const n = /^\d+$/.test(v.trim()) ? Number(v) : ms(v as ms.StringValue);
+      let n: number | undefined;
+      try {
+        n = /^\d+$/.test(v.trim()) ? Number(v) : ms(v as ms.StringValue);
+      } catch {
+        n = undefined; // ms('') throws
+      }
       if (typeof n !== 'number' || !Number.isFinite(n)) {
         throw new RuntimeError('E_CONFIG', `configuration key "${key}" must be a duration such as "100ms", "30s" or "5m" (got ${JSON.stringify(v)})`);
       }

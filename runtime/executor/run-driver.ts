@@ -118,8 +118,11 @@ async function runStep(
 }
 
 /** Commits the final row, then acks, then tells whoever waits. */
-async function finish(d: Delivery, deps: RunDriverDeps, m: RunMessage, row: InstanceRow, error: PlainError | null): Promise<void> {
-  await deps.writer.writeRun(row);
+async function finish(d: Delivery, deps: RunDriverDeps, m: RunMessage, wanted: InstanceRow, wantedError: PlainError | null): Promise<void> {
+  // what was committed is what the waiter hears (Postgres may have refused the payload)
+  const stored = await deps.writer.writeRun(wanted);
+  const row = stored ?? wanted;
+  const error = stored?.error_code ? { code: stored.error_code, message: stored.error_message ?? '' } : wantedError;
   d.ack();
   const completedAt = row.completed_at ?? new Date();
   const status: RunStatus = row.status;

@@ -14,7 +14,8 @@ export class TtlCache<V> {
   }
 
   set(k: string, v: V): void {
-    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
+    if (this.map.has(k)) this.map.delete(k); // re-set: move to the newest end, evict nothing
+    else if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
     this.map.set(k, { v, exp: Date.now() + this.ttlMs });
   }
 

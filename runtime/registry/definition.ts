@@ -65,6 +65,11 @@ export function validateDefinition(def: unknown, knownTypes: ReadonlySet<string>
 export function durationMs(v: number | string | undefined, fallback: number): number {
   if (v === undefined) return fallback;
   if (typeof v === 'number') return v;
-  const n = ms(v.replace(/\s+/g, '') as ms.StringValue);
+  let n: number | undefined;
+  try {
+    n = ms(v.replace(/\s+/g, '') as ms.StringValue);
+  } catch {
+    return fallback; // ms('') throws
+  }
   return typeof n === 'number' && Number.isFinite(n) ? n : fallback;
 }

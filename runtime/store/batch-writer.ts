@@ -9,8 +9,11 @@ export interface BatchWriterOptions {
 }
 
 interface Waiter {
-  resolve: () => void;
+  key: string;
+  resolve: (stored: Row | undefined) => void;
 }
+
+type Row = InstanceRow | StepRow;
 
 /**
  * Writes run and step rows in multi-row upserts. Rows are routed to a shard by
@@ -26,12 +29,17 @@ export class BatchWriter {
     this.shards = Array.from({ length: opts.shards }, () => new Shard(sql, opts, log, metrics));
   }
 
-  writeRun(row: InstanceRow): Promise<void> {
-    return this.shardOf(row.id).add(row.id, row, null);
+  /**
+   * Resolves once the row is committed: with nothing when it was stored as
+   * given, or with the row as stored when Postgres refused it and it was
+   * stored without its payloads (status failed, E_STORE_REJECTED).
+   */
+  writeRun(row: InstanceRow): Promise<InstanceRow | undefined> {
+    return this.shardOf(row.id).add(row.id, row, null) as Promise<InstanceRow | undefined>;
   }
 
-  writeStep(row: StepRow): Promise<void> {
-    return this.shardOf(row.instance_id).add(`${row.instance_id}\u0000${row.step_name}`, null, row);
+  writeStep(row: StepRow): Promise<StepRow | undefined> {
+    return this.shardOf(row.instance_id).add(`${row.instance_id}\u0000${row.step_name}`, null, row) as Promise<StepRow | undefined>;
   }
 
   /** Flushes what is pending and stops the timers. */
@@ -61,10 +69,10 @@ class Shard {
     private readonly metrics?: Metrics,
   ) {}
 
-  add(key: string, run: InstanceRow | null, step: StepRow | null): Promise<void> {
+  add(key: string, run: InstanceRow | null, step: StepRow | null): Promise<Row | undefined> {
     if (run) this.runs.set(key, run);
     if (step) this.steps.set(key, step);
-    const p = new Promise<void>((resolve) => this.waiters.push({ resolve }));
+    const p = new Promise<Row | undefined>((resolve) => this.waiters.push({ key, resolve }));
     if (this.runs.size + this.steps.size >= this.opts.batchSize) this.kick();
     else if (!this.timer && !this.flushing) this.timer = setTimeout(() => this.kick(), this.opts.flushIntervalMs);
     return p;
@@ -82,39 +90,48 @@ class Shard {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.flushing) return; // the loop in flushLoop picks up what is pending
-    this.flushing = this.flushLoop().finally(() => (this.flushing = null));
+    this.flushing = this.flushLoop();
   }
 
-  /** Flushes batches back to back while rows keep arriving. */
+  /**
+   * Flushes batches back to back while rows keep arriving. `flushing` is
+   * cleared in the same synchronous stretch as the last emptiness check, so a
+   * row added by a waiter's continuation always finds either a running loop
+   * that will see it or no loop (and starts a timer).
+   */
   private async flushLoop(): Promise<void> {
-    while (this.runs.size || this.steps.size) {
-      const runs = [...this.runs.values()];
-      const steps = [...this.steps.values()];
-      const waiters = this.waiters;
-      this.runs = new Map();
-      this.steps = new Map();
-      this.waiters = [];
-      await this.flushWithRetry(runs, steps);
-      for (const w of waiters) w.resolve();
+    try {
+      while (this.runs.size || this.steps.size) {
+        const runs = [...this.runs.values()];
+        const steps = [...this.steps.values()];
+        const waiters = this.waiters;
+        this.runs = new Map();
+        this.steps = new Map();
+        this.waiters = [];
+        const replaced = await this.flushWithRetry(runs, steps);
+        for (const w of waiters) w.resolve(replaced?.get(w.key));
+      }
+    } finally {
+      this.flushing = null;
     }
   }
 
-  private async flushWithRetry(runs: InstanceRow[], steps: StepRow[]): Promise<void> {
+  /** Resolves with the rows that had to be stored differently, by key (see writeRowByRow). */
+  private async flushWithRetry(runs: InstanceRow[], steps: StepRow[]): Promise<Map<string, Row> | null> {
     for (let attempt = 0; ; attempt++) {
       const t0 = performance.now();
       try {
         await writeBatch(this.sql, runs, steps);
         this.metrics?.batchSize.observe(runs.length + steps.length);
         this.metrics?.flushDuration.observe((performance.now() - t0) / 1000);
-        return;
+        return null;
       } catch (err) {
         this.metrics?.flushErrors.inc();
         const code = (err as { code?: string }).code ?? '';
         if (/^2[23]/.test(code)) {
           // a data error in one row must not block the batch: write rows one by one
           try {
-            await writeRowByRow(this.sql, runs, steps, this.log);
-            return;
+            return await writeRowByRow(this.sql, runs, steps, this.log);
           } catch (e) {
             err = e;
           }
@@ -196,14 +213,20 @@ async function upsertSteps(sql: Sql, rows: StepRow[]): Promise<void> {
  * written again with its payloads replaced by an explanation, so that the run
  * still reaches a recorded final state.
  */
-async function writeRowByRow(sql: Sql, runs: InstanceRow[], steps: StepRow[], log: Logger): Promise<void> {
+async function writeRowByRow(sql: Sql, runs: InstanceRow[], steps: StepRow[], log: Logger): Promise<Map<string, Row>> {
+  const replaced = new Map<string, Row>();
   for (const r of runs) {
     try {
       await upsertRuns(sql, [r]);
     } catch (err) {
       log.error({ err, run_id: r.id }, 'run row refused by Postgres; storing it without payloads');
       const why = `run data could not be stored: ${(err as Error).message}`;
-      await upsertRuns(sql, [{ ...r, input_data: null, output_data: null, status: r.status === 'completed' ? 'failed' : r.status, error_code: r.error_code ?? 'E_STORE_REJECTED', error_message: r.error_message ?? why }]);
+      const stored: InstanceRow = {
+        ...r, input_data: null, output_data: null, status: r.status === 'completed' ? 'failed' : r.status,
+        error_code: r.error_code ?? 'E_STORE_REJECTED', error_message: r.error_message ?? why,
+      };
+      await upsertRuns(sql, [stored]);
+      replaced.set(r.id, stored);
     }
   }
   for (const s of steps) {
@@ -211,7 +234,10 @@ async function writeRowByRow(sql: Sql, runs: InstanceRow[], steps: StepRow[], lo
       await upsertSteps(sql, [s]);
     } catch (err) {
       log.error({ err, run_id: s.instance_id, step: s.step_name }, 'step row refused by Postgres; storing it without payloads');
-      await upsertSteps(sql, [{ ...s, input_data: null, output_data: null, logs: null, error_message: s.error_message ?? `step data could not be stored: ${(err as Error).message}` }]);
+      const stored: StepRow = { ...s, input_data: null, output_data: null, logs: null, error_message: s.error_message ?? `step data could not be stored: ${(err as Error).message}` };
+      await upsertSteps(sql, [stored]);
+      replaced.set(`${s.instance_id}\u0000${s.step_name}`, stored);
     }
   }
+  return replaced;
 }

@@ -229,8 +229,8 @@ describe('loadConfig: durations', () => {
       'redis:',
       '  ttl: 1h',
       '  command_timeout: "250"',
-      'engine:',
-      '  sweep_interval: 700',
+      'nats:',
+      '  duplicate_window: 700',
     ].join('\n'));
     const c = loadConfig({ file, env: {} });
     expect(c.executor.queue_poll_interval).toBe(100);
@@ -239,7 +239,7 @@ describe('loadConfig: durations', () => {
     expect(c.registry.cache_ttl).toBe(300_000);
     expect(c.redis.ttl).toBe(3_600_000);
     expect(c.redis.command_timeout).toBe(250);
-    expect(c.engine.sweep_interval).toBe(700);
+    expect(c.nats.duplicate_window).toBe(700);
   });
 
   it('converts durations given with --set', () => {

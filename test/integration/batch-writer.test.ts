@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uuidv7 } from 'uuidv7';
+import { createLogger } from '../../dist/runtime/observability/index.js';
+import { BatchWriter, insertWorkflow, openPostgres, type InstanceRow, type Sql, type StepRow } from '../../dist/runtime/store/index.js';
+import { cleanup, testConfig } from '../helpers/env.js';
+
+const { config } = testConfig();
+const log = createLogger({ level: 'silent', format: 'json', output: 'stdout' });
+let sql: Sql;
+let workflowId: string;
+
+function run(id: string, over: Partial<InstanceRow> = {}): InstanceRow {
+  return {
+    id, workflow_id: workflowId, workflow_name: 'w', workflow_version: '1', status: 'running', input_data: { a: 1 }, output_data: null,
+    error_message: null, error_code: null, started_at: new Date(), completed_at: null, accepted_at: new Date(), deliveries: 1, executor_host: 'test', ...over,
+  };
+}
+function step(runId: string, name: string, over: Partial<StepRow> = {}): StepRow {
+  return {
+    instance_id: runId, step_name: name, step_index: 0, step_type: 'echo', status: 'running', input_data: null, output_data: null,
+    error_message: null, error_code: null, retry_count: 0, started_at: new Date(), completed_at: null, logs: null, ...over,
+  };
+}
+
+describe('BatchWriter against Postgres', () => {
+  beforeAll(async () => {
+    sql = await openPostgres(config.database, log);
+    workflowId = uuidv7();
+    await insertWorkflow(sql, { id: workflowId, name: 'w', description: null, definition: { steps: [] }, version: '1', created_by: null });
+  });
+  afterAll(async () => {
+    await sql?.end({ timeout: 2 });
+    await cleanup(config);
+  });
+
+  it('writes many runs and steps in few multi-row flushes, preserving JSON payloads', async () => {
+    const w = new BatchWriter(sql, { batchSize: 500, flushIntervalMs: 5, shards: 2 }, log);
+    const ids = Array.from({ length: 1200 }, () => uuidv7());
+    await Promise.all(ids.flatMap((id, i) => [
+      w.writeRun(run(id, { status: 'completed', output_data: { i, nested: { s: 'x' } }, completed_at: new Date() })),
+      w.writeStep(step(id, 'only', { status: 'completed', output_data: [i, 'two', null] })),
+    ]));
+    const [{ n }] = await sql`SELECT count(*)::int AS n FROM workflow_instances WHERE id IN ${sql(ids)} AND status = 'completed'`;
+    expect(n).toBe(1200);
+    const [row] = await sql`SELECT output_data FROM workflow_instances WHERE id = ${ids[7]!}`;
+    expect(row!.output_data).toEqual({ i: 7, nested: { s: 'x' } });
+    const [srow] = await sql`SELECT output_data FROM workflow_steps WHERE instance_id = ${ids[9]!}`;
+    expect(srow!.output_data).toEqual([9, 'two', null]);
+    await w.close();
+  });
+
+  it('keeps the latest state when the same run or step is written twice before a flush', async () => {
+    const w = new BatchWriter(sql, { batchSize: 500, flushIntervalMs: 20, shards: 1 }, log);
+    const id = uuidv7();
+    const p1 = w.writeRun(run(id));
+    const p2 = w.writeStep(step(id, 's', { status: 'running' }));
+    const p3 = w.writeStep(step(id, 's', { status: 'completed', output_data: { done: true }, retry_count: 2 }));
+    const p4 = w.writeRun(run(id, { status: 'completed', output_data: 42 }));
+    await Promise.all([p1, p2, p3, p4]);
+    const [r] = await sql`SELECT status, output_data FROM workflow_instances WHERE id = ${id}`;
+    expect(r).toEqual({ status: 'completed', output_data: 42 });
+    const steps = await sql`SELECT status, retry_count, output_data FROM workflow_steps WHERE instance_id = ${id}`;
+    expect(steps).toEqual([{ status: 'completed', retry_count: 2, output_data: { done: true } }]);
+    await w.close();
+  });
+
+  it('never overwrites a final run or a completed step with a later write', async () => {
+    const w = new BatchWriter(sql, { batchSize: 500, flushIntervalMs: 1, shards: 1 }, log);
+    const id = uuidv7();
+    await w.writeRun(run(id, { status: 'completed', output_data: 'first' }));
+    await w.writeStep(step(id, 's', { status: 'completed', output_data: 'first' }));
+    await w.writeRun(run(id, { status: 'running' }));
+    await w.writeStep(step(id, 's', { status: 'running' }));
+    const [r] = await sql`SELECT status, output_data FROM workflow_instances WHERE id = ${id}`;
+    expect(r).toEqual({ status: 'completed', output_data: 'first' });
+    const [s] = await sql`SELECT status, output_data FROM workflow_steps WHERE instance_id = ${id}`;
+    expect(s).toEqual({ status: 'completed', output_data: 'first' });
+    await w.close();
+  });
+
+  it('stores a row Postgres refuses without its payload, and still writes the rest of the batch', async () => {
+    const w = new BatchWriter(sql, { batchSize: 500, flushIntervalMs: 10, shards: 1 }, log);
+    const good = uuidv7();
+    const bad = uuidv7();
+    await Promise.all([
+      w.writeRun(run(good, { status: 'completed', output_data: { ok: true } })),
+      w.writeRun(run(bad, { status: 'completed', output_data: { text: 'nul \u0000 inside' } })),
+    ]);
+    const rows = await sql`SELECT id::text, status, error_code, output_data FROM workflow_instances WHERE id IN ${sql([good, bad])} ORDER BY id`;
+    const byId = Object.fromEntries(rows.map((r) => [r.id, r]));
+    expect(byId[good]).toMatchObject({ status: 'completed', output_data: { ok: true } });
+    expect(byId[bad]).toMatchObject({ status: 'failed', error_code: 'E_STORE_REJECTED', output_data: null });
+    await w.close();
+  });
+});

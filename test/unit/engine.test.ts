@@ -1,0 +1,184 @@
+import { describe, expect, it } from 'vitest';
+import { backoffDelay, nextAction, outputsObject, resolvePolicy, shouldRetry } from '../../dist/runtime/engine/index.js';
+
+const DEFAULTS = { max_retries: 3, retry_delay: 1000, max_retry_delay: 300_000, step_timeout: 30_000 };
+const NEVER_RETRY = ['E_INPUT_INVALID', 'E_OUTPUT_INVALID', 'E_STEP_UNKNOWN', 'E_STEP_CONFIG', 'E_STORE_REJECTED'];
+
+describe('resolvePolicy', () => {
+  it('uses the executor config when neither the step nor the function says anything', () => {
+    const p = resolvePolicy({ name: 's', type: 'echo' }, undefined, DEFAULTS);
+    expect(p.timeoutMs).toBe(30_000);
+    expect(p.maxAttempts).toBe(4); // max_retries 3 + the first attempt
+    expect(p.initialDelayMs).toBe(1000);
+    expect(p.maxDelayMs).toBe(300_000);
+    expect(p.coefficient).toBe(2);
+    expect([...p.nonRetryable].sort()).toEqual([...NEVER_RETRY].sort());
+  });
+
+  it('the function options override the config', () => {
+    const p = resolvePolicy({ name: 's', type: 'x' }, { timeoutMs: 5000, retry: { maxAttempts: 7, initialDelayMs: 50, maxDelayMs: 400, backoff: 'fixed', nonRetryable: ['E_MINE'] } }, DEFAULTS);
+    expect(p.timeoutMs).toBe(5000);
+    expect(p.maxAttempts).toBe(7);
+    expect(p.initialDelayMs).toBe(50);
+    expect(p.maxDelayMs).toBe(400);
+    expect(p.coefficient).toBe(1);
+    expect(p.nonRetryable.has('E_MINE')).toBe(true);
+    for (const c of NEVER_RETRY) expect(p.nonRetryable.has(c)).toBe(true);
+  });
+
+  it('the step in the definition overrides the function and the config', () => {
+    const fn = { timeoutMs: 5000, retry: { maxAttempts: 7, initialDelayMs: 50, maxDelayMs: 400, backoff: 'fixed' as const } };
+    const p = resolvePolicy(
+      { name: 's', type: 'x', timeout: '2s', retry: { max_retries: 1, retry_delay: '250ms', max_delay: '1m', backoff_coefficient: 3 } },
+      fn,
+      DEFAULTS,
+    );
+    expect(p.timeoutMs).toBe(2000);
+    expect(p.maxAttempts).toBe(2);
+    expect(p.initialDelayMs).toBe(250);
+    expect(p.maxDelayMs).toBe(60_000);
+    expect(p.coefficient).toBe(3);
+  });
+
+  it('mixes layers field by field', () => {
+    // the step sets only the retry delay; attempts come from the function, the timeout from the config
+    const p = resolvePolicy({ name: 's', type: 'x', retry: { retry_delay: 10 } }, { retry: { maxAttempts: 9 } }, DEFAULTS);
+    expect(p.initialDelayMs).toBe(10);
+    expect(p.maxAttempts).toBe(9);
+    expect(p.timeoutMs).toBe(30_000);
+    expect(p.maxDelayMs).toBe(300_000);
+    expect(p.coefficient).toBe(2);
+  });
+
+  it('step max_retries 0 means exactly one attempt, even if the function allows more', () => {
+    expect(resolvePolicy({ name: 's', type: 'x', retry: { max_retries: 0 } }, { retry: { maxAttempts: 5 } }, DEFAULTS).maxAttempts).toBe(1);
+  });
+
+  it('never resolves to fewer than one attempt', () => {
+    expect(resolvePolicy({ name: 's', type: 'x' }, { retry: { maxAttempts: 0 } }, DEFAULTS).maxAttempts).toBe(1);
+    expect(resolvePolicy({ name: 's', type: 'x' }, undefined, { ...DEFAULTS, max_retries: 0 }).maxAttempts).toBe(1);
+  });
+
+  it('numbers in the step are milliseconds', () => {
+    const p = resolvePolicy({ name: 's', type: 'x', timeout: 1234, retry: { max_delay: 999 } }, undefined, DEFAULTS);
+    expect(p.timeoutMs).toBe(1234);
+    expect(p.maxDelayMs).toBe(999);
+  });
+});
+
+describe('backoffDelay', () => {
+  const exp = { timeoutMs: 1, maxAttempts: 10, initialDelayMs: 100, maxDelayMs: 1000, coefficient: 2, nonRetryable: new Set<string>() };
+
+  it('grows exponentially from the first retry and is capped at maxDelay', () => {
+    expect([2, 3, 4, 5, 6, 7, 30].map((a) => backoffDelay(exp, a))).toEqual([100, 200, 400, 800, 1000, 1000, 1000]);
+  });
+
+  it('uses the initial delay for attempt numbers below 2', () => {
+    expect(backoffDelay(exp, 1)).toBe(100);
+    expect(backoffDelay(exp, 0)).toBe(100);
+  });
+
+  it('is constant with a fixed backoff (coefficient 1)', () => {
+    const fixed = { ...exp, coefficient: 1, initialDelayMs: 250 };
+    expect([2, 3, 4, 10].map((a) => backoffDelay(fixed, a))).toEqual([250, 250, 250, 250]);
+  });
+
+  it('rounds fractional coefficients to whole milliseconds', () => {
+    const p = { ...exp, coefficient: 1.5, initialDelayMs: 100, maxDelayMs: 10_000 };
+    expect([2, 3, 4, 5].map((a) => backoffDelay(p, a))).toEqual([100, 150, 225, 338]);
+  });
+
+  it('a cap below the initial delay wins', () => {
+    expect(backoffDelay({ ...exp, initialDelayMs: 5000, maxDelayMs: 1000 }, 2)).toBe(1000);
+  });
+
+  it('works with a policy from resolvePolicy (fixed backoff from the function)', () => {
+    const p = resolvePolicy({ name: 's', type: 'x' }, { retry: { initialDelayMs: 40, backoff: 'fixed' } }, DEFAULTS);
+    expect([2, 3, 4].map((a) => backoffDelay(p, a))).toEqual([40, 40, 40]);
+    const e = resolvePolicy({ name: 's', type: 'x', retry: { retry_delay: '1s', max_delay: '3s' } }, undefined, DEFAULTS);
+    expect([2, 3, 4, 5].map((a) => backoffDelay(e, a))).toEqual([1000, 2000, 3000, 3000]);
+  });
+});
+
+describe('shouldRetry', () => {
+  const p = resolvePolicy({ name: 's', type: 'x', retry: { max_retries: 2 } }, { retry: { nonRetryable: ['E_CUSTOM_FATAL'] } }, DEFAULTS);
+
+  it('retries a retryable failure while attempts remain', () => {
+    expect(p.maxAttempts).toBe(3);
+    expect(shouldRetry(p, 1, { code: 'E_STEP_FAILED' })).toBe(true);
+    expect(shouldRetry(p, 2, { code: 'E_STEP_TIMEOUT', retryable: true })).toBe(true);
+  });
+
+  it('stops once maxAttempts is reached', () => {
+    expect(shouldRetry(p, 3, { code: 'E_STEP_FAILED' })).toBe(false);
+    expect(shouldRetry(p, 4, { code: 'E_STEP_FAILED' })).toBe(false);
+  });
+
+  it('never retries the built-in non-retryable codes', () => {
+    for (const code of NEVER_RETRY) expect(shouldRetry(p, 1, { code }), code).toBe(false);
+  });
+
+  it('never retries codes the function lists as non-retryable', () => {
+    expect(shouldRetry(p, 1, { code: 'E_CUSTOM_FATAL' })).toBe(false);
+    expect(shouldRetry(resolvePolicy({ name: 's', type: 'x' }, undefined, DEFAULTS), 1, { code: 'E_CUSTOM_FATAL' })).toBe(true);
+  });
+
+  it('never retries an error marked retryable:false, whatever its code', () => {
+    expect(shouldRetry(p, 1, { code: 'E_STEP_FAILED', retryable: false })).toBe(false);
+  });
+
+  it('retryable:true does not override a non-retryable code', () => {
+    expect(shouldRetry(p, 1, { code: 'E_INPUT_INVALID', retryable: true })).toBe(false);
+  });
+
+  it('a one-attempt policy never retries', () => {
+    const one = resolvePolicy({ name: 's', type: 'x', retry: { max_retries: 0 } }, undefined, DEFAULTS);
+    expect(shouldRetry(one, 1, { code: 'E_STEP_FAILED' })).toBe(false);
+  });
+});
+
+describe('nextAction', () => {
+  const def = { steps: [{ name: 'a', type: 'echo' }, { name: 'b', type: 'echo' }, { name: 'c', type: 'echo' }] };
+
+  it('starts with the first step and the run input', () => {
+    const act = nextAction(def, { input: { x: 1 }, outputs: new Map() });
+    expect(act).toEqual({ kind: 'run-step', index: 0, step: def.steps[0], input: { x: 1 } });
+  });
+
+  it('skips completed steps and passes the previous output as the next input', () => {
+    const act = nextAction(def, { input: { x: 1 }, outputs: new Map<string, unknown>([['a', { fromA: true }]]) });
+    expect(act).toEqual({ kind: 'run-step', index: 1, step: def.steps[1], input: { fromA: true } });
+    const act2 = nextAction(def, { input: { x: 1 }, outputs: new Map<string, unknown>([['a', 1], ['b', 'two']]) });
+    expect(act2).toEqual({ kind: 'run-step', index: 2, step: def.steps[2], input: 'two' });
+  });
+
+  it('returns complete with the last step output when every step has completed', () => {
+    const act = nextAction(def, { input: {}, outputs: new Map<string, unknown>([['a', 1], ['b', 2], ['c', { last: true }]]) });
+    expect(act).toEqual({ kind: 'complete', output: { last: true } });
+  });
+
+  it('passes falsy outputs through unchanged (null, 0, false, undefined)', () => {
+    for (const v of [null, 0, false, '']) {
+      const act = nextAction(def, { input: 'in', outputs: new Map<string, unknown>([['a', v]]) });
+      expect(act).toMatchObject({ kind: 'run-step', index: 1, input: v });
+    }
+    const undef = nextAction(def, { input: 'in', outputs: new Map<string, unknown>([['a', undefined]]) });
+    expect(undef).toMatchObject({ kind: 'run-step', index: 1, input: undefined });
+    expect(nextAction(def, { input: 'in', outputs: new Map<string, unknown>([['a', 1], ['b', 2], ['c', null]]) })).toEqual({ kind: 'complete', output: null });
+  });
+
+  it('runs the first step that has not completed, even if a later one has (resume order)', () => {
+    const act = nextAction(def, { input: 'in', outputs: new Map<string, unknown>([['a', 'A'], ['c', 'C']]) });
+    expect(act).toMatchObject({ kind: 'run-step', index: 1, input: 'A' });
+  });
+
+  it('ignores outputs of names that are not steps of the definition', () => {
+    const act = nextAction(def, { input: 'in', outputs: new Map<string, unknown>([['zzz', 'Z']]) });
+    expect(act).toMatchObject({ kind: 'run-step', index: 0, input: 'in' });
+  });
+
+  it('outputsObject turns the outputs map into a plain object', () => {
+    expect(outputsObject({ input: null, outputs: new Map<string, unknown>([['a', 1], ['b', { c: 2 }]]) })).toEqual({ a: 1, b: { c: 2 } });
+    expect(outputsObject({ input: null, outputs: new Map() })).toEqual({});
+  });
+});
