@@ -116,25 +116,26 @@ class Shard {
     }
   }
 
-  /** Resolves with the rows that had to be stored differently, by key (see writeRowByRow). */
+  /** Resolves with the rows that had to be stored differently, by key (see `storable`). */
   private async flushWithRetry(runs: InstanceRow[], steps: StepRow[]): Promise<Map<string, Row> | null> {
+    const replaced = new Map<string, Row>();
+    const okRuns = runs.map((r) => storable(r, replaced, this.log));
+    const okSteps = steps.map((st) => storable(st, replaced, this.log));
     for (let attempt = 0; ; attempt++) {
       const t0 = performance.now();
       try {
-        await writeBatch(this.sql, runs, steps);
+        await writeBatch(this.sql, okRuns, okSteps);
         this.metrics?.batchSize.observe(runs.length + steps.length);
         this.metrics?.flushDuration.observe((performance.now() - t0) / 1000);
-        return null;
+        return replaced.size ? replaced : null;
       } catch (err) {
         this.metrics?.flushErrors.inc();
         const code = (err as { code?: string }).code ?? '';
-        if (/^2[23]/.test(code)) {
-          // a data error in one row must not block the batch: write rows one by one
-          try {
-            return await writeRowByRow(this.sql, runs, steps, this.log);
-          } catch (e) {
-            err = e;
-          }
+        if (/^2[23]/.test(code) && okRuns.length + okSteps.length > 1) {
+          // a data error no check foresaw: write each run (with its steps) alone, so one bad run blocks nothing else
+          this.log.error({ err }, 'batch refused by Postgres; writing its runs one by one');
+          await writeRunByRun(this.sql, okRuns, okSteps, replaced, this.log);
+          return replaced.size ? replaced : null;
         }
         const delay = Math.min(5000, 50 * 2 ** attempt);
         this.log.error({ err, attempt, delay, rows: runs.length + steps.length }, 'batch flush failed; retrying');
@@ -142,15 +143,88 @@ class Shard {
       }
     }
   }
+
 }
 
+/**
+ * One statement for the whole batch: the run rows in a data-modifying CTE,
+ * then the step rows. A statement is atomic, so a crash can never leave a run
+ * recorded completed while its last steps are not (the resume logic trusts a
+ * completed run row), and the step rows' foreign keys see the run rows.
+ */
 async function writeBatch(sql: Sql, runs: InstanceRow[], steps: StepRow[]): Promise<void> {
-  if (runs.length) await upsertRuns(sql, runs);
-  if (steps.length) await upsertSteps(sql, steps);
+  await sql`WITH r AS (${runUpsert(sql, runs)} RETURNING 1) ${stepUpsert(sql, steps)}`;
 }
 
 const js = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
 const ts = (d: Date | null) => (d ? d.toISOString() : null);
+const cut = (v: string | null, n: number) => (v && v.length > n ? v.slice(0, n) : v);
+
+/**
+ * Makes a row one Postgres will take: codes and names are cut to their column
+ * widths, and a payload Postgres cannot store (a NUL character in JSON text)
+ * is replaced by an explanation, the run marked failed with E_STORE_REJECTED.
+ * The replacement is recorded so the caller reports what was really stored.
+ */
+function storable<R extends Row>(row: R, replaced: Map<string, Row>, log: Logger): R {
+  const isRun = 'workflow_id' in row;
+  const payloads = isRun ? [row.input_data, row.output_data] : [row.input_data, row.output_data, (row as StepRow).logs];
+  let out: R = { ...row, error_code: cut(row.error_code, 64) };
+  if (isRun) (out as InstanceRow).executor_host = cut((out as InstanceRow).executor_host, 255);
+  if (!payloads.some(hasNul)) return out;
+  const why = 'its data holds a NUL character (\\u0000), which PostgreSQL cannot store in JSON';
+  if (isRun) {
+    const r = out as InstanceRow;
+    log.error({ run_id: r.id }, 'run data cannot be stored; storing the run without payloads');
+    out = { ...r, input_data: null, output_data: null, status: r.status === 'completed' ? 'failed' : r.status, error_code: r.error_code ?? 'E_STORE_REJECTED', error_message: r.error_message ?? `the run's ${why}` } as R;
+    replaced.set(r.id, out);
+  } else {
+    const st = out as StepRow;
+    log.error({ run_id: st.instance_id, step: st.step_name }, 'step data cannot be stored; storing the step without payloads');
+    out = { ...st, input_data: null, output_data: null, logs: null, error_code: st.error_code ?? 'E_STORE_REJECTED', error_message: st.error_message ?? `the step's ${why}` } as R;
+    replaced.set(`${st.instance_id}\u0000${st.step_name}`, out);
+  }
+  return out;
+}
+
+/**
+ * Last resort after a data error no check foresaw: each run with its steps in
+ * its own statement; a refused run is stored without payloads, failed with
+ * E_STORE_REJECTED, so that it is never acked without a record.
+ */
+async function writeRunByRun(sql: Sql, runs: InstanceRow[], steps: StepRow[], replaced: Map<string, Row>, log: Logger): Promise<void> {
+  const groups = new Map<string, [InstanceRow[], StepRow[]]>();
+  for (const r of runs) groups.set(r.id, [[r], []]);
+  for (const st of steps) {
+    const g = groups.get(st.instance_id) ?? [[], []];
+    g[1].push(st);
+    groups.set(st.instance_id, g);
+  }
+  for (const [id, [rs, sts]] of groups) {
+    try {
+      await writeBatch(sql, rs, sts);
+    } catch (err) {
+      log.error({ err, run_id: id }, 'Postgres refused this run\'s rows; storing them without payloads');
+      const why = `Postgres refused the data: ${(err as Error).message}`;
+      const bare = rs.map((r): InstanceRow => ({
+        ...r, input_data: null, output_data: null, status: r.status === 'completed' ? 'failed' : r.status,
+        error_code: r.error_code ?? 'E_STORE_REJECTED', error_message: r.error_message ?? why,
+      }));
+      const bareSteps = sts.map((st): StepRow => ({ ...st, input_data: null, output_data: null, logs: null, error_message: st.error_message ?? why }));
+      await writeBatch(sql, bare, bareSteps);
+      for (const r of bare) replaced.set(r.id, r);
+      for (const st of bareSteps) replaced.set(`${st.instance_id}\u0000${st.step_name}`, st);
+    }
+  }
+}
+
+/** Whether a JSON value holds a NUL character in a string or a key. */
+function hasNul(v: unknown): boolean {
+  if (typeof v === 'string') return v.includes('\u0000');
+  if (typeof v !== 'object' || v === null) return false;
+  for (const [k, x] of Object.entries(v)) if (k.includes('\u0000') || hasNul(x)) return true;
+  return false;
+}
 
 /**
  * Multi-row upserts through `unnest` of one array per column: the statement
@@ -158,8 +232,8 @@ const ts = (d: Date | null) => (d ? d.toISOString() : null);
  * per connection. Final states are never overwritten, so a late duplicate
  * write cannot undo a finished run.
  */
-async function upsertRuns(sql: Sql, rows: InstanceRow[]): Promise<void> {
-  await sql`
+function runUpsert(sql: Sql, rows: InstanceRow[]) {
+  return sql`
     INSERT INTO workflow_instances (id, workflow_id, workflow_name, workflow_version, status, input_data, output_data,
       error_message, error_code, started_at, completed_at, accepted_at, deliveries, executor_host)
     SELECT * FROM unnest(
@@ -182,8 +256,8 @@ async function upsertRuns(sql: Sql, rows: InstanceRow[]): Promise<void> {
     WHERE workflow_instances.status NOT IN ('completed', 'failed', 'cancelled')`;
 }
 
-async function upsertSteps(sql: Sql, rows: StepRow[]): Promise<void> {
-  await sql`
+function stepUpsert(sql: Sql, rows: StepRow[]) {
+  return sql`
     INSERT INTO workflow_steps (instance_id, step_name, step_index, step_type, status, input_data, output_data,
       error_message, error_code, retry_count, started_at, completed_at, logs)
     SELECT * FROM unnest(
@@ -205,39 +279,4 @@ async function upsertSteps(sql: Sql, rows: StepRow[]): Promise<void> {
       logs = EXCLUDED.logs,
       updated_at = now()
     WHERE workflow_steps.status <> 'completed'`;
-}
-
-/**
- * Fallback when a batch holds a row Postgres refuses (for example a string with
- * a NUL character inside JSON): each row is written alone, and a refused row is
- * written again with its payloads replaced by an explanation, so that the run
- * still reaches a recorded final state.
- */
-async function writeRowByRow(sql: Sql, runs: InstanceRow[], steps: StepRow[], log: Logger): Promise<Map<string, Row>> {
-  const replaced = new Map<string, Row>();
-  for (const r of runs) {
-    try {
-      await upsertRuns(sql, [r]);
-    } catch (err) {
-      log.error({ err, run_id: r.id }, 'run row refused by Postgres; storing it without payloads');
-      const why = `run data could not be stored: ${(err as Error).message}`;
-      const stored: InstanceRow = {
-        ...r, input_data: null, output_data: null, status: r.status === 'completed' ? 'failed' : r.status,
-        error_code: r.error_code ?? 'E_STORE_REJECTED', error_message: r.error_message ?? why,
-      };
-      await upsertRuns(sql, [stored]);
-      replaced.set(r.id, stored);
-    }
-  }
-  for (const s of steps) {
-    try {
-      await upsertSteps(sql, [s]);
-    } catch (err) {
-      log.error({ err, run_id: s.instance_id, step: s.step_name }, 'step row refused by Postgres; storing it without payloads');
-      const stored: StepRow = { ...s, input_data: null, output_data: null, logs: null, error_message: s.error_message ?? `step data could not be stored: ${(err as Error).message}` };
-      await upsertSteps(sql, [stored]);
-      replaced.set(`${s.instance_id}\u0000${s.step_name}`, stored);
-    }
-  }
-  return replaced;
 }
