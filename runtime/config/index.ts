@@ -12,14 +12,27 @@ export function parseAddress(address: string): { host: string; port: number } {
 
 /** The Postgres connection string: DATABASE_URL when given, else built from the parts. */
 export function databaseUrl(c: Config['database']): string {
-  if (c.url) return c.url;
+  if (c.url) return withPassword(c.url, c.password);
   const auth = c.password ? `${encodeURIComponent(c.username)}:${encodeURIComponent(c.password)}` : encodeURIComponent(c.username);
   return `postgres://${auth}@${c.host}:${c.port}/${encodeURIComponent(c.database)}?sslmode=${c.ssl_mode}`;
 }
 
 /** The Redis connection string: REDIS_URL when given, else built from the parts. */
 export function redisUrl(c: Config['redis']): string {
-  if (c.url) return c.url;
+  if (c.url) return withPassword(c.url, c.password);
   const auth = c.password ? `:${encodeURIComponent(c.password)}@` : '';
   return `redis://${auth}${c.host}:${c.port}/${c.database}`;
+}
+
+/** Puts a password from the environment (DATABASE_PASSWORD, REDIS_PASSWORD) into a URL that has none. */
+function withPassword(url: string, password: string): string {
+  if (!password) return url;
+  try {
+    const u = new URL(url);
+    if (u.password) return url;
+    u.password = password;
+    return u.toString();
+  } catch {
+    return url;
+  }
 }

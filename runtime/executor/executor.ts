@@ -51,6 +51,7 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
       registry: d.registry,
       writer: d.writer,
       runAttempt,
+      isInline: (type) => inline.has(type),
       publishResult: (s, r) => d.queue.publishResult(s, r),
       catalogue: () => d.catalogue,
       defaults: x,

@@ -29,6 +29,8 @@ export class StepPool {
   private seq = 0;
   private readonly watch: WatchReader;
   private readonly timedOut = new Set<number>();
+  /** when the watchdog last terminated a thread */
+  private lastKill = 0;
   private readonly watchdog: NodeJS.Timeout;
 
   constructor(private readonly o: StepPoolOptions) {
@@ -52,7 +54,7 @@ export class StepPool {
     this.watchdog.unref();
   }
 
-  async run(task: Omit<StepTask, 'seq' | 'deadline'>): Promise<StepOutcome> {
+  async run(task: Omit<StepTask, 'seq' | 'deadline'>, redispatches = 0): Promise<StepOutcome> {
     const seq = ++this.seq;
     const full: StepTask = { ...task, seq, deadline: Date.now() + task.timeoutMs + this.o.hardKillGraceMs };
     try {
@@ -62,6 +64,11 @@ export class StepPool {
         return { ok: false, error: { code: 'E_STEP_TIMEOUT', message: `step "${task.stepName}" blocked its worker thread past its ${task.timeoutMs} ms timeout; the thread was terminated` }, logs: [] };
       }
       const e = err as { code?: string; message?: string };
+      // a task that was on (or queued for) a thread the watchdog just terminated because another
+      // step blocked it: not its failure, so it runs again, and that is not an attempt
+      if (Date.now() - this.lastKill < 2000 && /exited with code: 1$/.test(e?.message ?? '') && redispatches < 3) {
+        return this.run(task, redispatches + 1);
+      }
       const why = e?.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `ran out of memory (limit ${this.o.maxOldGenerationMb} MB)` : `died: ${e?.message ?? String(err)}`;
       return { ok: false, error: { code: 'E_WORKER_CRASHED', message: `the worker thread running step "${task.stepName}" ${why}` }, logs: [] };
     }
@@ -75,6 +82,7 @@ export class StepPool {
       if (late === null) continue;
       this.watch.clear(w.threadId);
       this.timedOut.add(late);
+      this.lastKill = now;
       this.o.log.warn({ threadId: w.threadId, task: late }, 'worker thread blocked past a step deadline; terminating it');
       void w.terminate();
     }

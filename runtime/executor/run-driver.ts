@@ -14,6 +14,7 @@ export interface RunDriverDeps {
   writer: BatchWriter;
   /** runs one attempt: inline for trusted built-ins, else on the pool */
   runAttempt: (task: Omit<StepTask, 'seq' | 'deadline'>) => Promise<StepOutcome>;
+  isInline: (type: string) => boolean;
   publishResult: (subject: string, r: RunResult) => void;
   catalogue: () => ReadonlyMap<string, CatalogueEntry>;
   defaults: PolicyDefaults;
@@ -92,7 +93,10 @@ async function runStep(
       instance_id: m.run_id, step_name: step.name, step_index: index, step_type: step.type,
       input_data: input, retry_count: attempt - 1, started_at: firstStart,
     };
-    void deps.writer.writeStep({ ...row, status: 'running', output_data: null, error_code: null, error_message: null, completed_at: null, logs: null });
+    if (!deps.isInline(step.type)) {
+      // visible while it runs (an inline step finishes before the row could be flushed)
+      void deps.writer.writeStep({ ...row, status: 'running', output_data: null, error_code: null, error_message: null, completed_at: null, logs: null });
+    }
     const t0 = performance.now();
     const outcome = await deps.runAttempt({
       type: step.type, input, config: step.config ?? {}, runId: m.run_id, workflowId: wf.id, stepName: step.name,

@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, startTestSystem, type TestSystem } from '../helpers/system.js';
+
+/**
+ * Hostile step functions (test/fixtures/functions/hostile.ts): each fails its
+ * own step with its own code; the executor host stays up and keeps serving
+ * other runs; the pool replaces threads that die.
+ */
+describe('isolation of misbehaving functions', () => {
+  let t: TestSystem;
+  beforeAll(async () => {
+    t = await startTestSystem({
+      set: [
+        'executor.function_dirs=[steps, functions, test/fixtures/functions]',
+        'executor.worker_max_old_generation_mb=64',
+        'executor.max_retries=0',
+      ],
+    });
+    for (const mode of ['spin', 'exit', 'throw-string', 'reject', 'leak', 'hang']) {
+      const r = await api(t.url, 'POST', '/api/v1/workflows', {
+        name: `hostile-${mode}`,
+        definition: { steps: [{ name: mode, type: 'hostile', config: { mode }, timeout: '400ms' }] },
+      });
+      expect(r.status).toBe(201);
+    }
+    await api(t.url, 'POST', '/api/v1/workflows', {
+      name: 'healthy',
+      definition: { steps: [{ name: 'hello', type: 'hostile', config: { mode: 'ok' } }, { name: 'echo', type: 'echo', config: { message: 'fine' } }] },
+    });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  const cases: [string, string, RegExp][] = [
+    ['spin', 'E_STEP_TIMEOUT', /blocked its worker thread/],
+    ['exit', 'E_WORKER_CRASHED', /exited with code: 3/],
+    ['throw-string', 'E_STEP_FAILED', /non-Error thrown: a plain string/],
+    ['reject', 'E_HOSTILE', /rejected later/],
+    ['leak', 'E_WORKER_CRASHED', /out of memory/],
+    ['hang', 'E_STEP_TIMEOUT', /timed out after 400 ms/],
+  ];
+
+  for (const [mode, code, message] of cases) {
+    it(`${mode}: the step fails with ${code}, the host stays up and runs the next run`, async () => {
+      const bad = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: `hostile-${mode}`, wait: true, wait_timeout: '20s' });
+      expect(bad.status).toBe(200);
+      expect(bad.body.status).toBe('failed');
+      expect(bad.body.error.code).toBe(code);
+      const run = await api(t.url, 'GET', `/api/v1/executions/${bad.body.run_id}`);
+      expect(run.body.steps[0].status).toBe('failed');
+      expect(run.body.steps[0].error.code).toBe(code);
+      expect(run.body.steps[0].error.message).toMatch(message);
+
+      const good = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'healthy', input_data: { after: mode }, wait: true, wait_timeout: '20s' });
+      expect(good.body.status).toBe('completed');
+      expect(good.body.output).toEqual({ message: 'fine', input: { ok: true } });
+    });
+  }
+
+  it('keeps other runs moving while a thread spins', async () => {
+    const spinning = api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'hostile-spin', wait: true, wait_timeout: '20s' });
+    const t0 = Date.now();
+    const others = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+      api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'healthy', input_data: { i }, wait: true, wait_timeout: '20s' })));
+    expect(others.filter((r) => r.body.status !== "completed").map((r) => r.body)).toEqual([]);
+    // the other thread carries them; nothing waits for the spinning one to be killed (~400 ms + grace)
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect((await spinning).body.error.code).toBe('E_STEP_TIMEOUT');
+  });
+});
