@@ -1,0 +1,40 @@
+import { defineFunction, Type } from '../runtime/sdk/index.js';
+
+const Item = Type.Object({ sku: Type.String(), quantity: Type.Integer(), unit_price: Type.Number() });
+
+/**
+ * Example: prices a validated order (the previous step's output): subtotal,
+ * a discount from the step's config, VAT, total, in integer cents.
+ *
+ * ```json
+ * { "name": "price", "type": "compute-price", "config": { "discount_pct": 10, "vat_pct": 20 } }
+ * ```
+ */
+export default defineFunction({
+  name: 'compute-price',
+  description: 'Subtotal, discount (config.discount_pct), VAT (config.vat_pct) and total in cents.',
+  input: Type.Object({ order_id: Type.String(), currency: Type.String(), items: Type.Array(Item) }),
+  output: Type.Object({
+    order_id: Type.String(),
+    currency: Type.String(),
+    subtotal_cents: Type.Integer(),
+    discount_cents: Type.Integer(),
+    vat_cents: Type.Integer(),
+    total_cents: Type.Integer(),
+  }),
+  handler: (order, ctx) => {
+    const discountPct = Number(ctx.config.discount_pct ?? 0);
+    const vatPct = Number(ctx.config.vat_pct ?? 0);
+    const subtotal = order.items.reduce((sum, i) => sum + Math.round(i.unit_price * 100) * i.quantity, 0);
+    const discount = Math.round((subtotal * discountPct) / 100);
+    const vat = Math.round(((subtotal - discount) * vatPct) / 100);
+    return {
+      order_id: order.order_id,
+      currency: order.currency,
+      subtotal_cents: subtotal,
+      discount_cents: discount,
+      vat_cents: vat,
+      total_cents: subtotal - discount + vat,
+    };
+  },
+});

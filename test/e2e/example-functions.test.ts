@@ -1,0 +1,58 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, startTestSystem, type TestSystem } from '../helpers/system.js';
+
+// The examples in functions/ run as a workflow, through worker threads, with their schemas checked.
+describe('example functions', () => {
+  let t: TestSystem;
+  beforeAll(async () => {
+    t = await startTestSystem();
+    const r = await api(t.url, 'POST', '/api/v1/workflows', {
+      name: 'checkout',
+      definition: {
+        steps: [
+          { name: 'validate', type: 'validate-order' },
+          { name: 'price', type: 'compute-price', config: { discount_pct: 10, vat_pct: 20 } },
+          { name: 'done', type: 'echo', config: { message: 'priced' } },
+        ],
+      },
+    });
+    expect(r.status).toBe(201);
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('validates and prices an order', async () => {
+    const order = { order_id: 'o-1', currency: 'eur', items: [{ sku: 'a', quantity: 2, unit_price: 9.99 }, { sku: 'b', quantity: 1, unit_price: 5 }] };
+    const r = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'checkout', input_data: order, wait: true });
+    expect(r.body.status).toBe('completed');
+    expect(r.body.output.input).toEqual({
+      order_id: 'o-1', currency: 'EUR', subtotal_cents: 2498, discount_cents: 250, vat_cents: 450, total_cents: 2698,
+    });
+    const run = await api(t.url, 'GET', `/api/v1/executions/${r.body.run_id}`);
+    expect(run.body.steps[0].logs[0]).toMatchObject({ level: 'info', msg: 'order valid', data: { items: 2 } });
+  });
+
+  it('fails at once, without retries, on a bad order', async () => {
+    const order = { order_id: 'o-2', currency: 'XYZ', items: [{ sku: 'a', quantity: 1, unit_price: 1 }] };
+    const r = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'checkout', input_data: order, wait: true });
+    expect(r.body.status).toBe('failed');
+    expect(r.body.error.code).toBe('E_CURRENCY');
+    const run = await api(t.url, 'GET', `/api/v1/executions/${r.body.run_id}`);
+    expect(run.body.steps[0]).toMatchObject({ status: 'failed', attempts: 1 });
+  });
+
+  it('rejects input that does not match the schema with E_INPUT_INVALID and the path', async () => {
+    const r = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'checkout', input_data: { order_id: 'o-3', currency: 'EUR', items: [] }, wait: true });
+    expect(r.body.status).toBe('failed');
+    expect(r.body.error.code).toBe('E_INPUT_INVALID');
+    expect(r.body.error.message).toContain('/items');
+  });
+
+  it('refuses to register a workflow naming a function no executor has', async () => {
+    const r = await api(t.url, 'POST', '/api/v1/workflows', { name: 'typo', definition: { steps: [{ name: 'x', type: 'validate-ordr' }] } });
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe('E_WORKFLOW_INVALID');
+    expect(r.body.error.details.problems[0].path).toBe('/definition/steps/0/type');
+  });
+});
