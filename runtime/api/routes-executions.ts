@@ -78,17 +78,20 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
     waiter = d.waiters.wait(runId, waitMs); // before publishing: a fast run must not beat it
   }
   const t0 = performance.now();
+  const accepted = new Date(acceptedAt).toISOString();
+  // the hot status is written alongside the publish (one round trip, not two) and undone if it fails
+  const hot = d.hot.runAccepted({ run_id: runId, status: 'queued', workflow_id: wf.id, accepted_at: accepted });
   try {
     await d.queue.publishRun(msg);
   } catch (err) {
     waiter?.cancel();
     d.metrics.publishErrors.inc();
+    void hot.then(() => d.hot.del(`run:${runId}`));
     throw err;
   }
   d.metrics.publishDuration.observe((performance.now() - t0) / 1000);
   d.metrics.runsStarted.inc();
-  const accepted = new Date(acceptedAt).toISOString();
-  await d.hot.runAccepted({ run_id: runId, status: 'queued', workflow_id: wf.id, accepted_at: accepted });
+  await hot;
   const head = { run_id: runId, workflow_id: wf.id, workflow_name: wf.name, workflow_version: wf.version };
   if (!waiter) return json(200, { ...head, status: 'queued', accepted_at: accepted });
 
