@@ -1,0 +1,215 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync, type WriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { connect } from 'nats';
+import { Redis } from 'ioredis';
+
+/** The dedicated resources of the bench's own runtime, apart from the dev and test ones. */
+export const BENCH_SETS = {
+  database: 'wf_bench',
+  stream: 'wf-bench',
+  subjectPrefix: 'wf.bench',
+  redisPrefix: 'wfbench:',
+};
+
+export const SERVICES = {
+  pgAdminUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
+  natsUrl: 'nats://127.0.0.1:4222',
+  redis: { host: '127.0.0.1', port: 6379 },
+};
+
+export interface RuntimeChild {
+  url: string;
+  pid: number;
+  logFile: string;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code */
+  stop(graceMs?: number): Promise<number | null>;
+  exited: boolean;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Drops what a previous bench run left: the wf_bench database, the wf-bench stream and the
+ * wfbench: Redis keys. Only ever these names, never the dev database.
+ */
+export async function resetBenchResources(): Promise<void> {
+  const admin = postgres(SERVICES.pgAdminUrl, { max: 1, onnotice: () => {}, connect_timeout: 5 });
+  try {
+    await admin.unsafe(`DROP DATABASE IF EXISTS "${BENCH_SETS.database}" WITH (FORCE)`);
+  } finally {
+    await admin.end({ timeout: 2 });
+  }
+  const nc = await connect({ servers: SERVICES.natsUrl, timeout: 5000 });
+  try {
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.delete(BENCH_SETS.stream).catch(() => false);
+  } finally {
+    await nc.close();
+  }
+  const redis = new Redis({ ...SERVICES.redis, lazyConnect: true, maxRetriesPerRequest: 2 });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    let rounds = 0;
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${BENCH_SETS.redisPrefix}*`, 'COUNT', 1000);
+      if (keys.length) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0' && ++rounds < 100_000);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Starts `node dist/runtime/main.js --role all` on 127.0.0.1:<port>, with the bench's own resources. */
+export async function startRuntime(o: { root: string; port: number; extraSets: string[]; logFile: string; readyTimeoutMs?: number }): Promise<RuntimeChild> {
+  const main = join(o.root, 'dist/runtime/main.js');
+  if (!existsSync(main)) throw new Error(`${main} does not exist: run "npm run build" first`);
+  const sets = [
+    `database.database=${BENCH_SETS.database}`,
+    `nats.stream_name=${BENCH_SETS.stream}`,
+    `nats.subject_prefix=${BENCH_SETS.subjectPrefix}`,
+    `redis.key_prefix=${BENCH_SETS.redisPrefix}`,
+    `api.address=127.0.0.1:${o.port}`,
+    ...o.extraSets,
+  ];
+  const args = [main, '--role', 'all', ...sets.flatMap((s) => ['--set', s])];
+  const log: WriteStream = createWriteStream(o.logFile);
+  await new Promise((r) => log.once('open', r));
+  const child: ChildProcess = spawn(process.execPath, args, {
+    cwd: o.root,
+    env: { ...process.env, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', log, log],
+    // its own process group: a Ctrl-C in the terminal reaches the bench only, which then
+    // drains, reports and stops the runtime itself (it stays this process's child)
+    detached: true,
+  });
+  let exitCode: number | null = null;
+  let exited = false;
+  const exitPromise = new Promise<number | null>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exited = true;
+      exitCode = code ?? (signal ? 128 : null);
+      resolve(exitCode);
+    });
+  });
+  // last resort: never leave the runtime behind if this process dies
+  const killOnExit = () => {
+    if (!exited) child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+
+  const url = `http://127.0.0.1:${o.port}`;
+  const handle: RuntimeChild = {
+    url,
+    pid: child.pid!,
+    logFile: o.logFile,
+    get exited() {
+      return exited;
+    },
+    async stop(graceMs = 35_000) {
+      if (!exited) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => !exited && child.kill('SIGKILL'), graceMs);
+        await exitPromise;
+        clearTimeout(t);
+      }
+      process.removeListener('exit', killOnExit);
+      log.end();
+      return exitCode;
+    },
+  };
+  try {
+    await waitReady(url, o.readyTimeoutMs ?? 60_000, () => exited);
+  } catch (err) {
+    await handle.stop(5000);
+    const tail = readFileSync(o.logFile, 'utf8').split('\n').slice(-15).join('\n');
+    throw new Error(`${(err as Error).message}\nlast lines of ${o.logFile}:\n${tail}`);
+  }
+  return handle;
+}
+
+export async function waitReady(url: string, timeoutMs: number, gaveUp: () => boolean = () => false): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  let last = 'no answer';
+  while (Date.now() < end) {
+    if (gaveUp()) throw new Error('the runtime exited before it was ready');
+    try {
+      const res = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(3000) });
+      if (res.status === 200) return;
+      last = `HTTP ${res.status} ${(await res.text()).slice(0, 300)}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await sleep(250);
+  }
+  throw new Error(`${url}/ready did not answer 200 within ${timeoutMs} ms (last: ${last})`);
+}
+
+export interface BenchWorkflow {
+  kind: 'one' | 'three';
+  id: string;
+  name: string;
+  steps: number;
+}
+
+/** Registers the one-step and the three-step echo workflows under names unique to this run. */
+export async function registerWorkflows(url: string, tag: string): Promise<Record<'one' | 'three', BenchWorkflow>> {
+  const suffix = `${tag}-${randomBytes(3).toString('hex')}`;
+  const defs = {
+    one: [{ name: 'echo-step', type: 'echo', config: { message: 'Hello POC' } }],
+    three: [
+      { name: 'first', type: 'echo', config: { message: 'one' } },
+      { name: 'second', type: 'echo', config: { message: 'two' } },
+      { name: 'third', type: 'echo', config: { message: 'three' } },
+    ],
+  };
+  const out = {} as Record<'one' | 'three', BenchWorkflow>;
+  for (const kind of ['one', 'three'] as const) {
+    const name = `bench-${kind}-step-${suffix}`;
+    const res = await fetch(`${url}/api/v1/workflows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name, description: `bench ${kind}-step echo workflow`, definition: { steps: defs[kind] }, version: '1.0.0' }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    if (res.status !== 201) throw new Error(`registering ${name}: HTTP ${res.status} ${text.slice(0, 500)}`);
+    const body = JSON.parse(text) as { id: string };
+    out[kind] = { kind, id: body.id, name, steps: defs[kind].length };
+  }
+  return out;
+}
+
+/** A few runs through the real path before the clock starts (JIT, connections, caches); returns their run_ids. */
+export async function warmUp(url: string, workflowIds: string[], count = 20): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const res = await fetch(`${url}/api/v1/execute`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ workflow_id: workflowIds[i % workflowIds.length], input_data: { warmup: i } }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`warm-up execute: HTTP ${res.status} ${text.slice(0, 300)}`);
+    ids.push((JSON.parse(text) as { run_id: string }).run_id.toLowerCase());
+  }
+  return ids;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
