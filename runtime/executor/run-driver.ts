@@ -53,7 +53,7 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
     const wf = await deps.registry.getById(m.workflow_id);
     const base = baseRow(m, wf, d.deliveryCount);
     if (!wf) {
-      await finish(d, deps, m, { ...base, status: 'failed', error_code: 'E_WORKFLOW_NOT_FOUND', error_message: `workflow ${m.workflow_id} no longer exists` }, null);
+      await finish(d, deps, m, { ...base, status: 'failed', error_code: 'E_WORKFLOW_NOT_FOUND', error_message: `workflow ${m.workflow_id} does not exist` }, null);
       return;
     }
     const startedAt = new Date();
@@ -149,7 +149,8 @@ async function finish(d: Delivery, deps: RunDriverDeps, m: RunMessage, wanted: I
 function baseRow(m: RunMessage, wf: Workflow | null, deliveries: number): InstanceRow {
   return {
     id: m.run_id,
-    workflow_id: m.workflow_id,
+    // a run of a workflow Postgres does not have cannot reference it (foreign key); its id is in the error
+    workflow_id: wf ? m.workflow_id : null,
     workflow_name: wf?.name ?? '',
     workflow_version: wf?.version ?? '',
     status: 'running',

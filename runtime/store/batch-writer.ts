@@ -131,7 +131,7 @@ class Shard {
       } catch (err) {
         this.metrics?.flushErrors.inc();
         const code = (err as { code?: string }).code ?? '';
-        if (/^2[23]/.test(code) && okRuns.length + okSteps.length > 1) {
+        if (/^2[23]/.test(code)) {
           // a data error no check foresaw: write each run (with its steps) alone, so one bad run blocks nothing else
           this.log.error({ err }, 'batch refused by Postgres; writing its runs one by one');
           await writeRunByRun(this.sql, okRuns, okSteps, replaced, this.log);
@@ -205,15 +205,22 @@ async function writeRunByRun(sql: Sql, runs: InstanceRow[], steps: StepRow[], re
       await writeBatch(sql, rs, sts);
     } catch (err) {
       log.error({ err, run_id: id }, 'Postgres refused this run\'s rows; storing them without payloads');
+      const fk = (err as { code?: string }).code === '23503';
       const why = `Postgres refused the data: ${(err as Error).message}`;
       const bare = rs.map((r): InstanceRow => ({
         ...r, input_data: null, output_data: null, status: r.status === 'completed' ? 'failed' : r.status,
+        workflow_id: fk ? null : r.workflow_id,
         error_code: r.error_code ?? 'E_STORE_REJECTED', error_message: r.error_message ?? why,
       }));
       const bareSteps = sts.map((st): StepRow => ({ ...st, input_data: null, output_data: null, logs: null, error_message: st.error_message ?? why }));
-      await writeBatch(sql, bare, bareSteps);
-      for (const r of bare) replaced.set(r.id, r);
-      for (const st of bareSteps) replaced.set(`${st.instance_id}\u0000${st.step_name}`, st);
+      try {
+        await writeBatch(sql, bare, bareSteps);
+        for (const r of bare) replaced.set(r.id, r);
+        for (const st of bareSteps) replaced.set(`${st.instance_id}\u0000${st.step_name}`, st);
+      } catch (again) {
+        // retrying cannot help a row Postgres refuses even bare; it must not block every run behind it
+        log.error({ err: again, run_id: id }, 'Postgres refused this run\'s rows even without payloads; they are not stored');
+      }
     }
   }
 }

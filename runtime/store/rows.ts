@@ -19,7 +19,8 @@ export interface WorkflowRow {
 
 export interface InstanceRow {
   id: string;
-  workflow_id: string;
+  /** null only for a run whose workflow does not exist (it failed with E_WORKFLOW_NOT_FOUND) */
+  workflow_id: string | null;
   workflow_name: string;
   workflow_version: string;
   status: RunStatus;
