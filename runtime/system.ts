@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { executionRoutes, opsRoutes, serve, Waiters, workflowRoutes, type HttpServer, type ReadinessCheck, type Route } from './api/index.js';
+import { executionRoutes, functionRoutes, opsRoutes, serve, Waiters, workflowRoutes, type HttpServer, type ReadinessCheck, type Route } from './api/index.js';
 import { parseAddress, type Config } from './config/index.js';
 import { startRecoverySweep } from './engine/index.js';
 import { loadCatalogue, startExecutor, type CatalogueEntry, type Executor } from './executor/index.js';
@@ -87,7 +87,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
       nats: () => queue.ready(),
     };
     const routes: Route[] = opsRoutes(role, checks, metrics, c.metrics.path);
-    if (has('registry') || has('api')) routes.push(...workflowRoutes(registry));
+    if (has('registry') || has('api')) routes.push(...workflowRoutes(registry), ...functionRoutes(() => catalogue.values()));
     if (has('api')) {
       const waiters = new Waiters();
       const resultSubject = queue.resultSubject(randomUUID());

@@ -6,6 +6,7 @@ import { startHttpServer, type HttpServer, type Route } from './http-server.js';
 export { workflowRoutes } from './routes-workflows.js';
 export { executionRoutes, type ExecutionDeps } from './routes-executions.js';
 export { opsRoutes, type ReadinessCheck } from './routes-ops.js';
+export { functionRoutes, type FunctionInfo } from './routes-functions.js';
 export { Waiters } from './waiters.js';
 export type { HttpServer, Route } from './http-server.js';
 

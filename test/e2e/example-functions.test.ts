@@ -55,4 +55,15 @@ describe('example functions', () => {
     expect(r.body.error.code).toBe('E_WORKFLOW_INVALID');
     expect(r.body.error.details.problems[0].path).toBe('/definition/steps/0/type');
   });
+
+  it('lists what executors can run, with schemas, at GET /api/v1/functions', async () => {
+    const r = await api(t.url, 'GET', '/api/v1/functions');
+    expect(r.status).toBe(200);
+    const byName = Object.fromEntries(r.body.functions.map((f: { name: string }) => [f.name, f]));
+    expect(Object.keys(byName)).toEqual(expect.arrayContaining(['echo', 'delay', 'fail', 'validate-order', 'compute-price']));
+    expect(byName.echo.kind).toBe('builtin');
+    expect(byName['validate-order']).toMatchObject({ kind: 'function', timeout_ms: 2000 });
+    expect(byName['validate-order'].input_schema.required).toEqual(['order_id', 'currency', 'items']);
+    expect(byName['compute-price'].output_schema.properties.total_cents.type).toBe('integer');
+  });
 });
