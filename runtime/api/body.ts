@@ -70,7 +70,7 @@ export function json(status: number, body: unknown, headers?: Record<string, str
 
 /** The one error shape: `{ error: { code, message, details? } }`. */
 export function errorReply(err: unknown): Reply {
-  const plain = toPlain(err);
+  const plain = unavailable(err) ? { code: 'E_STORE_UNAVAILABLE', message: 'the database is not reachable; retry shortly' } : toPlain(err);
   const status = isErrorCode(plain.code) ? ErrorCodes[plain.code].status : 500;
   if (status >= 500 && plain.code === 'E_INTERNAL') plain.message = 'internal error; the server log has the details';
   return json(status, { error: plain });
@@ -86,4 +86,11 @@ function findNul(v: unknown, path: string): string | null {
     if (found !== null) return found;
   }
   return null;
+}
+
+/** Connection-level failures of Postgres (or another store): the caller should retry, not report a bug. */
+function unavailable(err: unknown): boolean {
+  if (err instanceof RuntimeError) return false;
+  const code = String((err as { code?: unknown })?.code ?? '');
+  return /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|CONNECTION_\w+|CONNECT_TIMEOUT|57P0[1-3]|08\w{3})$/.test(code);
 }

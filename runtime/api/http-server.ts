@@ -157,7 +157,7 @@ function handle(
     // uWS reuses the ArrayBuffer after this callback: copy it
     chunks.push(Buffer.from(Buffer.from(ab)));
     if (!isLast) {
-      timer ??= setTimeout(() => send(o.onError(Object.assign(new Error(`the request body did not arrive within ${o.readTimeoutMs} ms`), { code: 'E_READ_TIMEOUT', status: 408 }))), o.readTimeoutMs);
+      timer ??= setTimeout(() => send(o.onError(Object.assign(new Error(`the request body did not arrive within ${o.readTimeoutMs} ms`), { code: 'E_READ_TIMEOUT' }))), o.readTimeoutMs);
       return;
     }
     if (timer) clearTimeout(timer);

@@ -2,7 +2,7 @@ import { uuidv7 } from 'uuidv7';
 import { RuntimeError } from '../errors/index.js';
 import type { Metrics } from '../observability/index.js';
 import type { Queue, RunMessage, RunResult } from '../queue/index.js';
-import { durationMs, type Registry } from '../registry/index.js';
+import { durationMs, isUuid, type Registry } from '../registry/index.js';
 import { getRun, getRunSteps, listRuns, type HotState, type Sql } from '../store/index.js';
 import { ExecuteBody, intParam, json, parseBody } from './body.js';
 import type { Route } from './http-server.js';
@@ -22,7 +22,6 @@ export interface ExecutionDeps {
   metrics: Metrics;
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** how far back the run list looks in Redis for runs not yet in Postgres */
 const RECENT_WINDOW_MS = 60_000;
 
@@ -37,8 +36,8 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
         const before = req.query.get('before') || undefined;
         const workflowId = req.query.get('workflow_id') || undefined;
         const status = req.query.get('status') || undefined;
-        if (before && !UUID_RE.test(before)) throw new RuntimeError('E_VALIDATION', '"before" must be a run_id from a previous page');
-        if (workflowId && !UUID_RE.test(workflowId)) throw new RuntimeError('E_VALIDATION', '"workflow_id" must be a workflow id (UUID)');
+        if (before && !isUuid(before)) throw new RuntimeError('E_VALIDATION', '"before" must be a run_id from a previous page');
+        if (workflowId && !isUuid(workflowId)) throw new RuntimeError('E_VALIDATION', '"workflow_id" must be a workflow id (UUID)');
         const rows = await listRuns(d.sql, { limit, before, workflow_id: workflowId, status });
         const executions: { run_id: string }[] = rows.map(runSummary);
         if (!before && !workflowId && !status) {
@@ -53,7 +52,7 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
       pattern: '/api/v1/executions/:run_id',
       handler: async (req) => {
         const id = req.params.run_id!;
-        if (!UUID_RE.test(id)) throw new RuntimeError('E_VALIDATION', 'run_id must be a UUID as returned by POST /api/v1/execute');
+        if (!isUuid(id)) throw new RuntimeError('E_VALIDATION', 'run_id must be a UUID as returned by POST /api/v1/execute');
         const view = await loadRun(d, id.toLowerCase());
         if (!view) throw new RuntimeError('E_RUN_NOT_FOUND', `no run ${id}`);
         return json(200, view);

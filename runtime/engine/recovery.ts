@@ -12,7 +12,7 @@ import type { Logger, Metrics } from '../observability/index.js';
 export function startRecoverySweep(queue: Queue, writer: BatchWriter, log: Logger, metrics: Metrics): () => void {
   const sub = queue.onDeadLetter(async (run, deliveries) => {
     log.error({ run_id: run.run_id, deliveries }, 'run exhausted its deliveries; marking it failed');
-    metrics.recoveredRuns.inc();
+    metrics.deadLetters.inc();
     metrics.runsFailed.inc();
     const now = new Date();
     await writer.writeRun({

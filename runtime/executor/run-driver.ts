@@ -40,7 +40,7 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
   metrics.runsInFlight.inc();
   try {
     const progress: RunProgress = { input: m.input, outputs: new Map() };
-    if (d.deliveryCount > 1 || m.resume) {
+    if (d.deliveryCount > 1) {
       metrics.redeliveries.inc();
       const prior = await getRunProgress(deps.sql, m.run_id);
       if (prior.run && (FINAL_RUN_STATUSES as string[]).includes(prior.run.status)) {

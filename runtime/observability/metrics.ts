@@ -28,7 +28,7 @@ export function createMetrics() {
     batchSize: new client.Histogram({ name: 'store_batch_rows', help: 'Rows per batched Postgres flush', buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000], registers: [registry] }),
     flushDuration: new client.Histogram({ name: 'store_flush_duration_seconds', help: 'Batched Postgres flush latency', buckets: [0.0005, ...ms], registers: [registry] }),
     flushErrors: new client.Counter({ name: 'store_flush_errors_total', help: 'Failed batched flushes (retried)', registers: [registry] }),
-    recoveredRuns: new client.Counter({ name: 'engine_recovered_runs_total', help: 'Stale runs republished by the engine sweeper', registers: [registry] }),
+    deadLetters: new client.Counter({ name: 'engine_dead_letters_total', help: 'Runs that exhausted nats.max_deliver, recorded failed by the engine', registers: [registry] }),
   };
 }
 

@@ -10,8 +10,6 @@ export interface RunMessage {
   accepted_at: number;
   /** core NATS subject to publish the result on (execute with wait=true) */
   reply?: string;
-  /** set by the engine's recovery sweep: rows may exist even on first delivery */
-  resume?: boolean;
 }
 
 /** A finished run, as sent to a waiting API process. */

@@ -1,6 +1,6 @@
 import {
   AckPolicy, connect, DeliverPolicy, RetentionPolicy, StorageType, nanos,
-  type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type NatsConnection, type Subscription,
+  type JetStreamClient, type JetStreamManager, type JsMsg, type NatsConnection, type Subscription,
 } from 'nats';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
@@ -14,12 +14,8 @@ export interface Delivery {
   /** 1 on first delivery */
   deliveryCount: number;
   ack(): void;
-  /** ask for redelivery after `delayMs` */
-  nak(delayMs?: number): void;
   /** tell the server we are still working on it (resets ack_wait) */
   working(): void;
-  /** stop redelivering this message */
-  term(): void;
 }
 
 /**
@@ -118,15 +114,34 @@ export class Queue {
   }
 
   /**
-   * Pulls run messages in batches and hands each to `handle`, never holding
-   * more than `maxInFlight` unfinished. Returns a stop function.
+   * Consumes run messages and hands each to `handle`, at most `maxInFlight`
+   * at once. The client keeps pulling as messages arrive (nats.js refills on
+   * arrival, not on processing), so the loop never blocks: a message beyond
+   * the limit waits in a local queue and is kept alive with "working" every
+   * ack_wait / 3, so it is never redelivered to another executor while it
+   * waits here. Returns a stop function.
    */
   async consumeRuns(maxInFlight: number, handle: (d: Delivery) => Promise<void>): Promise<() => Promise<void>> {
     const consumer = await this.js.consumers.get(this.c.stream_name, this.c.consumer_name);
-    const messages: ConsumerMessages = await consumer.consume({ max_messages: Math.min(maxInFlight, 1000), expires: 30_000 });
+    const messages = await consumer.consume({ max_messages: Math.min(maxInFlight, 1000), expires: 30_000 });
     let inFlight = 0;
-    let wake: (() => void) | null = null;
-    const idle = new Set<Promise<void>>();
+    const waiting: [JsMsg, RunMessage][] = [];
+    const running = new Set<Promise<void>>();
+    const start = (m: JsMsg, data: RunMessage) => {
+      inFlight++;
+      const p: Promise<void> = handle(toDelivery(m, data))
+        .catch((err) => this.log.error({ err, run_id: data.run_id }, 'run handler failed; the run will be redelivered'))
+        .finally(() => {
+          inFlight--;
+          running.delete(p);
+          const next = waiting.shift();
+          if (next) start(...next);
+        });
+      running.add(p);
+    };
+    const keepalive = setInterval(() => {
+      for (const [m] of waiting) m.working();
+    }, Math.max(1000, this.c.ack_wait / 3));
     const loop = (async () => {
       for await (const m of messages) {
         let data: RunMessage;
@@ -137,26 +152,17 @@ export class Queue {
           m.term();
           continue;
         }
-        inFlight++;
-        const p = handle(toDelivery(m, data))
-          .catch((err) => this.log.error({ err, run_id: data.run_id }, 'run handler failed'))
-          .finally(() => {
-            inFlight--;
-            idle.delete(p);
-            if (wake) {
-              const w = wake;
-              wake = null;
-              w();
-            }
-          });
-        idle.add(p);
-        while (inFlight >= maxInFlight) await new Promise<void>((r) => (wake = r));
+        if (inFlight < maxInFlight) start(m, data);
+        else waiting.push([m, data]);
       }
     })();
     return async () => {
       messages.stop();
       await loop.catch(() => {});
-      await Promise.allSettled([...idle]);
+      clearInterval(keepalive);
+      // runs not started are left un-acked: JetStream redelivers them to another executor
+      for (const [m] of waiting.splice(0)) m.nak();
+      await Promise.allSettled([...running]);
     };
   }
 
@@ -172,7 +178,9 @@ export class Queue {
    */
   onDeadLetter(cb: (run: RunMessage, deliveries: number) => Promise<void>): Subscription {
     const subject = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.c.stream_name}.${this.c.consumer_name}`;
+    // a queue group: with several engine processes, each advisory is handled once
     return this.nc.subscribe(subject, {
+      queue: 'engine-dead-letters',
       callback: (err, m) => {
         if (err) return;
         void (async () => {
@@ -234,8 +242,6 @@ function toDelivery(m: JsMsg, data: RunMessage): Delivery {
     data,
     deliveryCount: m.info.redeliveryCount,
     ack: () => m.ack(),
-    nak: (delayMs?: number) => m.nak(delayMs),
     working: () => m.working(),
-    term: () => m.term(),
   };
 }

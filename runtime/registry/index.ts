@@ -1,4 +1,4 @@
-export { Registry, type Workflow, type NewWorkflowInput, type RegistryChange, type RegistryDeps } from './registry.js';
+export { Registry, isUuid, type Workflow, type NewWorkflowInput, type RegistryChange, type RegistryDeps } from './registry.js';
 export {
   WorkflowDefinition, StepDefinition, RetryPolicy, Duration, validateDefinition, durationMs, type DefinitionProblem,
 } from './definition.js';

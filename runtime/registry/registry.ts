@@ -48,6 +48,9 @@ export interface RegistryDeps {
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Whether a string is a UUID (workflow and run ids are UUIDv7). */
+export const isUuid = (s: string): boolean => UUID_RE.test(s);
+
 /**
  * Workflow definitions: registration, versions and lookup. Lookups go
  * in-process cache, then Redis, then Postgres (the only durable copy).

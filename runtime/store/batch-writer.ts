@@ -11,7 +11,11 @@ export interface BatchWriterOptions {
 interface Waiter {
   key: string;
   resolve: (stored: Row | undefined) => void;
+  reject: (err: Error) => void;
 }
+
+/** A run whose rows Postgres refused even without payloads: its write rejects, so it is never acked. */
+export class RowsRefusedError extends Error {}
 
 type Row = InstanceRow | StepRow;
 
@@ -60,7 +64,6 @@ class Shard {
   private waiters: Waiter[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
-  private closed = false;
 
   constructor(
     private readonly sql: Sql,
@@ -72,14 +75,13 @@ class Shard {
   add(key: string, run: InstanceRow | null, step: StepRow | null): Promise<Row | undefined> {
     if (run) this.runs.set(key, run);
     if (step) this.steps.set(key, step);
-    const p = new Promise<Row | undefined>((resolve) => this.waiters.push({ key, resolve }));
+    const p = new Promise<Row | undefined>((resolve, reject) => this.waiters.push({ key, resolve, reject }));
     if (this.runs.size + this.steps.size >= this.opts.batchSize) this.kick();
     else if (!this.timer && !this.flushing) this.timer = setTimeout(() => this.kick(), this.opts.flushIntervalMs);
     return p;
   }
 
   async drain(): Promise<void> {
-    this.closed = true;
     while (this.flushing || this.runs.size || this.steps.size) {
       if (this.flushing) await this.flushing;
       else this.kick();
@@ -109,7 +111,11 @@ class Shard {
         this.steps = new Map();
         this.waiters = [];
         const replaced = await this.flushWithRetry(runs, steps);
-        for (const w of waiters) w.resolve(replaced?.get(w.key));
+        for (const w of waiters) {
+          const r = replaced?.get(w.key);
+          if (r === REFUSED) w.reject(new RowsRefusedError(`Postgres refused the rows of ${w.key}`));
+          else w.resolve(r);
+        }
       }
     } finally {
       this.flushing = null;
@@ -117,8 +123,8 @@ class Shard {
   }
 
   /** Resolves with the rows that had to be stored differently, by key (see `storable`). */
-  private async flushWithRetry(runs: InstanceRow[], steps: StepRow[]): Promise<Map<string, Row> | null> {
-    const replaced = new Map<string, Row>();
+  private async flushWithRetry(runs: InstanceRow[], steps: StepRow[]): Promise<Map<string, Row | typeof REFUSED> | null> {
+    const replaced = new Map<string, Row | typeof REFUSED>();
     const okRuns = runs.map((r) => storable(r, replaced, this.log));
     const okSteps = steps.map((st) => storable(st, replaced, this.log));
     for (let attempt = 0; ; attempt++) {
@@ -130,12 +136,15 @@ class Shard {
         return replaced.size ? replaced : null;
       } catch (err) {
         this.metrics?.flushErrors.inc();
-        const code = (err as { code?: string }).code ?? '';
-        if (/^2[23]/.test(code)) {
+        if (isDataError(err)) {
           // a data error no check foresaw: write each run (with its steps) alone, so one bad run blocks nothing else
           this.log.error({ err }, 'batch refused by Postgres; writing its runs one by one');
-          await writeRunByRun(this.sql, okRuns, okSteps, replaced, this.log);
-          return replaced.size ? replaced : null;
+          try {
+            await writeRunByRun(this.sql, okRuns, okSteps, replaced, this.log);
+            return replaced.size ? replaced : null;
+          } catch (e) {
+            err = e; // a connection error on the way: retry the whole batch (upserts are idempotent)
+          }
         }
         const delay = Math.min(5000, 50 * 2 ** attempt);
         this.log.error({ err, attempt, delay, rows: runs.length + steps.length }, 'batch flush failed; retrying');
@@ -166,7 +175,7 @@ const cut = (v: string | null, n: number) => (v && v.length > n ? v.slice(0, n) 
  * is replaced by an explanation, the run marked failed with E_STORE_REJECTED.
  * The replacement is recorded so the caller reports what was really stored.
  */
-function storable<R extends Row>(row: R, replaced: Map<string, Row>, log: Logger): R {
+function storable<R extends Row>(row: R, replaced: Map<string, Row | typeof REFUSED>, log: Logger): R {
   const isRun = 'workflow_id' in row;
   const payloads = isRun ? [row.input_data, row.output_data] : [row.input_data, row.output_data, (row as StepRow).logs];
   let out: R = { ...row, error_code: cut(row.error_code, 64) };
@@ -192,7 +201,7 @@ function storable<R extends Row>(row: R, replaced: Map<string, Row>, log: Logger
  * its own statement; a refused run is stored without payloads, failed with
  * E_STORE_REJECTED, so that it is never acked without a record.
  */
-async function writeRunByRun(sql: Sql, runs: InstanceRow[], steps: StepRow[], replaced: Map<string, Row>, log: Logger): Promise<void> {
+async function writeRunByRun(sql: Sql, runs: InstanceRow[], steps: StepRow[], replaced: Map<string, Row | typeof REFUSED>, log: Logger): Promise<void> {
   const groups = new Map<string, [InstanceRow[], StepRow[]]>();
   for (const r of runs) groups.set(r.id, [[r], []]);
   for (const st of steps) {
@@ -203,7 +212,9 @@ async function writeRunByRun(sql: Sql, runs: InstanceRow[], steps: StepRow[], re
   for (const [id, [rs, sts]] of groups) {
     try {
       await writeBatch(sql, rs, sts);
+      continue;
     } catch (err) {
+      if (!isDataError(err)) throw err; // the connection, not the data: the whole batch is retried
       log.error({ err, run_id: id }, 'Postgres refused this run\'s rows; storing them without payloads');
       const fk = (err as { code?: string }).code === '23503';
       const why = `Postgres refused the data: ${(err as Error).message}`;
@@ -212,17 +223,26 @@ async function writeRunByRun(sql: Sql, runs: InstanceRow[], steps: StepRow[], re
         workflow_id: fk ? null : r.workflow_id,
         error_code: r.error_code ?? 'E_STORE_REJECTED', error_message: r.error_message ?? why,
       }));
-      const bareSteps = sts.map((st): StepRow => ({ ...st, input_data: null, output_data: null, logs: null, error_message: st.error_message ?? why }));
+      const bareSteps = sts.map((st): StepRow => ({ ...st, input_data: null, output_data: null, logs: null, error_code: st.error_code ?? 'E_STORE_REJECTED', error_message: st.error_message ?? why }));
       try {
         await writeBatch(sql, bare, bareSteps);
         for (const r of bare) replaced.set(r.id, r);
         for (const st of bareSteps) replaced.set(`${st.instance_id}\u0000${st.step_name}`, st);
       } catch (again) {
-        // retrying cannot help a row Postgres refuses even bare; it must not block every run behind it
-        log.error({ err: again, run_id: id }, 'Postgres refused this run\'s rows even without payloads; they are not stored');
+        if (!isDataError(again)) throw again;
+        // retrying cannot help and must not block the runs behind it; the run's write rejects,
+        // so its message is not acked (redelivered, in the end dead-lettered by the engine)
+        log.error({ err: again, run_id: id }, 'Postgres refused this run\'s rows even without payloads');
+        for (const r of rs) replaced.set(r.id, REFUSED);
       }
     }
   }
+}
+
+const REFUSED = Symbol('refused');
+
+function isDataError(err: unknown): boolean {
+  return /^2[23]/.test((err as { code?: string })?.code ?? '');
 }
 
 /** Whether a JSON value holds a NUL character in a string or a key. */

@@ -25,9 +25,9 @@ export async function getRunSteps(sql: Sql, runId: string): Promise<StepRecord[]
 /** What a resumed run needs: its row's status and its completed steps' outputs. */
 export async function getRunProgress(sql: Sql, runId: string) {
   const [run, steps] = await Promise.all([
-    sql<{ status: string; deliveries: number }[]>`SELECT status, deliveries FROM workflow_instances WHERE id = ${runId}`,
-    sql<{ step_name: string; output_data: unknown; retry_count: number }[]>`
-      SELECT step_name, output_data, retry_count FROM workflow_steps
+    sql<{ status: string }[]>`SELECT status FROM workflow_instances WHERE id = ${runId}`,
+    sql<{ step_name: string; output_data: unknown }[]>`
+      SELECT step_name, output_data FROM workflow_steps
       WHERE instance_id = ${runId} AND status = 'completed'`,
   ]);
   return { run: run[0] ?? null, completed: steps };
@@ -52,20 +52,4 @@ export async function listRuns(sql: Sql, q: RunListQuery): Promise<RunRecord[]> 
       ${q.before ? sql`AND id < ${q.before}` : sql``}
     ORDER BY id DESC
     LIMIT ${q.limit}`;
-}
-
-/** Runs left queued or running whose row has not moved for `staleMs` (their executor died). */
-export async function findStaleRuns(sql: Sql, staleMs: number, limit: number) {
-  return sql<{ id: string; workflow_id: string; input_data: unknown; accepted_at: Date | null }[]>`
-    SELECT id, workflow_id, input_data, accepted_at FROM workflow_instances
-    WHERE status IN ('queued', 'running') AND updated_at < now() - make_interval(secs => ${staleMs / 1000})
-    ORDER BY updated_at LIMIT ${limit}`;
-}
-
-/** Marks a stale run as touched so that concurrent sweepers do not republish it twice. */
-export async function touchRun(sql: Sql, id: string): Promise<boolean> {
-  const rows = await sql`
-    UPDATE workflow_instances SET updated_at = now()
-    WHERE id = ${id} AND status IN ('queued', 'running') RETURNING id`;
-  return rows.length > 0;
 }
