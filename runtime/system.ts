@@ -97,6 +97,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
         registry, queue, sql, hot, waiters, resultSubject, metrics,
         waitTimeoutMs: c.api.wait_timeout,
         maxWaitTimeoutMs: c.api.max_wait_timeout,
+        idempotencyTtlMs: c.api.idempotency_ttl,
       }));
     }
 

@@ -19,6 +19,7 @@ export const ExecuteBody = Type.Object({
   input_data: Type.Optional(Type.Unknown()),
   wait: Type.Optional(Type.Boolean()),
   wait_timeout: Type.Optional(Duration),
+  idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
 }, { additionalProperties: false });
 
 const compiled = new Map<TSchema, ReturnType<typeof TypeCompiler.Compile>>();

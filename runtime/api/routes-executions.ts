@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { uuidv7 } from 'uuidv7';
 import { RuntimeError } from '../errors/index.js';
 import type { Metrics } from '../observability/index.js';
@@ -18,6 +19,7 @@ export interface ExecutionDeps {
   /** this process's result subject, for execute with wait=true */
   resultSubject: string;
   waitTimeoutMs: number;
+  idempotencyTtlMs: number;
   maxWaitTimeoutMs: number;
   metrics: Metrics;
 }
@@ -27,7 +29,7 @@ const RECENT_WINDOW_MS = 60_000;
 
 export function executionRoutes(d: ExecutionDeps): Route[] {
   return [
-    { method: 'post', pattern: '/api/v1/execute', handler: (req) => execute(d, parseBody(req, ExecuteBody), req.query.get('wait')) },
+    { method: 'post', pattern: '/api/v1/execute', handler: (req) => execute(d, parseBody(req, ExecuteBody), req.query.get('wait'), req.header('idempotency-key')) },
     {
       method: 'get',
       pattern: '/api/v1/executions',
@@ -61,7 +63,7 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
   ];
 }
 
-async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitParam: string | null) {
+async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitParam: string | null, keyHeader: string) {
   const wf = await d.registry.resolve(body.workflow_id, body.version);
   if (wf.status !== 'active') {
     throw new RuntimeError('E_WORKFLOW_INACTIVE', `workflow "${wf.name}" version "${wf.version}" is ${wf.status}; start an active version`);
@@ -76,22 +78,48 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
     msg.reply = d.resultSubject;
     waiter = d.waiters.wait(runId, waitMs); // before publishing: a fast run must not beat it
   }
-  const t0 = performance.now();
   const accepted = new Date(acceptedAt).toISOString();
+  const head = { run_id: runId, workflow_id: wf.id, workflow_name: wf.name, workflow_version: wf.version };
+
+  // idempotency: a key names one run per workflow name for api.idempotency_ttl (Redis), and within
+  // nats.duplicate_window also for JetStream, which covers a Redis that cannot answer
+  const idemKey = body.idempotency_key ?? (keyHeader || undefined);
+  let msgId = runId;
+  let claimed: string | null = null;
+  if (idemKey !== undefined) {
+    if (idemKey.length > 255 || idemKey.includes('\u0000')) throw new RuntimeError('E_VALIDATION', 'Idempotency-Key must be 1 to 255 characters');
+    const scoped = `${wf.name}:${idemKey}`;
+    const holder = await d.hot.claimIdempotencyKey(scoped, runId, d.idempotencyTtlMs);
+    if (holder) {
+      waiter?.cancel();
+      const status = (await getRun(d.sql, holder))?.status ?? (await d.hot.getRunStatus(holder))?.status ?? 'queued';
+      return json(200, { ...head, run_id: holder, status, deduplicated: true });
+    }
+    if (holder === null) claimed = scoped;
+    msgId = `idem:${createHash('sha256').update(scoped).digest('hex')}`;
+  }
+
+  const t0 = performance.now();
   // the hot status is written alongside the publish (one round trip, not two) and undone if it fails
   const hot = d.hot.runAccepted({ run_id: runId, status: 'queued', workflow_id: wf.id, accepted_at: accepted });
+  let duplicate = false;
   try {
-    await d.queue.publishRun(msg);
+    duplicate = (await d.queue.publishRun(msg, msgId)).duplicate;
   } catch (err) {
     waiter?.cancel();
     d.metrics.publishErrors.inc();
-    void hot.then(() => d.hot.del(`run:${runId}`));
+    void hot.then(() => d.hot.del(`run:${runId}`, ...(claimed ? [`idem:${claimed}`] : [])));
     throw err;
+  }
+  if (duplicate) {
+    // Redis could not tell, but JetStream stored a run under this key moments ago
+    waiter?.cancel();
+    void hot.then(() => d.hot.del(`run:${runId}`));
+    throw new RuntimeError('E_IDEMPOTENCY_CONFLICT', 'a run with this idempotency key was accepted moments ago; its run_id cannot be looked up right now (Redis is not answering); list the executions to find it');
   }
   d.metrics.publishDuration.observe((performance.now() - t0) / 1000);
   d.metrics.runsStarted.inc();
   await hot;
-  const head = { run_id: runId, workflow_id: wf.id, workflow_name: wf.name, workflow_version: wf.version };
   if (!waiter) return json(200, { ...head, status: 'queued', accepted_at: accepted });
 
   const result = await waiter.promise;

@@ -16,6 +16,7 @@ export const DEFAULTS = {
     max_body_bytes: 1024 * 1024,
     wait_timeout: 30 * SECOND,
     max_wait_timeout: 5 * MINUTE,
+    idempotency_ttl: 24 * 60 * MINUTE,
   },
   database: {
     type: 'postgres',

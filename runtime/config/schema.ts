@@ -19,6 +19,7 @@ export const ConfigSchema = Type.Object({
     max_body_bytes: PositiveInt, // ours
     wait_timeout: Ms, // ours: default bound for execute with wait=true
     max_wait_timeout: Ms, // ours: upper bound a client may ask for
+    idempotency_ttl: Ms, // ours: how long an idempotency key names its run
   }),
   database: Type.Object({
     type: Type.Literal('postgres'),
@@ -93,7 +94,7 @@ export type Config = Static<typeof ConfigSchema>;
 
 /** Keys whose values are durations: converted from "30s" style strings to ms. */
 export const DURATION_KEYS = new Set([
-  'api.read_timeout', 'api.write_timeout', 'api.idle_timeout', 'api.wait_timeout', 'api.max_wait_timeout',
+  'api.read_timeout', 'api.write_timeout', 'api.idle_timeout', 'api.wait_timeout', 'api.max_wait_timeout', 'api.idempotency_ttl',
   'database.writer.flush_interval',
   'redis.ttl', 'redis.command_timeout',
   'nats.reconnect_wait', 'nats.connect_timeout', 'nats.ack_wait', 'nats.duplicate_window',

@@ -15,6 +15,7 @@ export const ErrorCodes = {
   E_WORKFLOW_EXISTS: { status: 409, retryable: false },
   E_WORKFLOW_INVALID: { status: 400, retryable: false },
   E_WORKFLOW_INACTIVE: { status: 409, retryable: false },
+  E_IDEMPOTENCY_CONFLICT: { status: 409, retryable: false },
   E_RUN_NOT_FOUND: { status: 404, retryable: false },
   // dependencies
   E_QUEUE_UNAVAILABLE: { status: 503, retryable: true },

@@ -105,12 +105,12 @@ export class Queue {
    * Publishes a run and resolves on the PubAck: only then is it accepted.
    * The run id is the message id, so a retried publish is deduplicated.
    */
-  async publishRun(msg: RunMessage, msgId = msg.run_id): Promise<void> {
+  async publishRun(msg: RunMessage, msgId = msg.run_id): Promise<{ duplicate: boolean }> {
     if (this.publisher.inFlight >= this.c.max_pending_publishes) {
       throw new RuntimeError('E_QUEUE_UNAVAILABLE', 'too many publishes in flight; retry shortly');
     }
     if (this.nc.isClosed()) throw new RuntimeError('E_QUEUE_UNAVAILABLE', 'the queue connection is closed');
-    await this.publisher.publish(this.runSubject, encode(msg), msgId);
+    return this.publisher.publish(this.runSubject, encode(msg), msgId);
   }
 
   /**

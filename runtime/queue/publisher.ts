@@ -2,7 +2,8 @@ import { createInbox, headers, type Msg, type NatsConnection, type Subscription 
 import { RuntimeError } from '../errors/index.js';
 
 interface Pending {
-  resolve: () => void;
+  /** `duplicate`: the stream already had a message with this id (inside its duplicate window) */
+  resolve: (r: { duplicate: boolean }) => void;
   reject: (e: Error) => void;
   at: number;
 }
@@ -35,9 +36,9 @@ export class JetStreamPublisher {
     return this.pending.size;
   }
 
-  publish(subject: string, data: Uint8Array, msgId: string): Promise<void> {
+  publish(subject: string, data: Uint8Array, msgId: string): Promise<{ duplicate: boolean }> {
     const token = (++this.n).toString(36);
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<{ duplicate: boolean }>((resolve, reject) => {
       this.pending.set(token, { resolve, reject, at: Date.now() });
       this.batch.push({ subject, data, msgId, token });
       if (!this.scheduled) {
@@ -82,7 +83,7 @@ export class JetStreamPublisher {
       return this.fail(token, e?.description ?? text);
     }
     this.pending.delete(token);
-    p.resolve();
+    p.resolve({ duplicate: /"duplicate":\s*true/.test(text) });
   }
 
   private fail(token: string, why: string): void {

@@ -98,6 +98,22 @@ export class HotState {
     return ids ?? [];
   }
 
+  /**
+   * Claims an idempotency key for a run: resolves with null when the claim is
+   * new, with the run id that holds it otherwise, or with undefined when Redis
+   * cannot answer (the caller falls back on JetStream's duplicate window).
+   */
+  async claimIdempotencyKey(key: string, runId: string, ttlMs: number): Promise<string | null | undefined> {
+    try {
+      const ok = await this.redis.set(`idem:${key}`, runId, 'PX', ttlMs, 'NX');
+      if (ok === 'OK') return null;
+      return (await this.redis.get(`idem:${key}`)) ?? undefined;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'redis call failed; idempotency falls back to the JetStream window');
+      return undefined;
+    }
+  }
+
   async getJson<T>(key: string): Promise<T | null> {
     const v = await this.safe(() => this.redis.get(key));
     return v ? (JSON.parse(v) as T) : null;
