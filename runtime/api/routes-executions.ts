@@ -7,7 +7,7 @@ import { durationMs, isUuid, type Registry } from '../registry/index.js';
 import { getRun, getRunSteps, listRuns, type HotState, type Sql } from '../store/index.js';
 import { ExecuteBody, intParam, json, parseBody } from './body.js';
 import type { Route } from './http-server.js';
-import { hotRunView, runSummary, runView } from './views.js';
+import { hotRunSummary, hotRunView, runSummary, runView } from './views.js';
 import type { Waiters } from './waiters.js';
 
 export interface ExecutionDeps {
@@ -161,8 +161,5 @@ async function notYetStored(d: ExecutionDeps, rows: { id: string }[], limit: num
   const oldest = rows.length === limit ? rows.at(-1)!.id : '';
   const ids = (await d.hot.recentRunIds(RECENT_WINDOW_MS, limit)).filter((id) => !stored.has(id) && id > oldest);
   const statuses = await d.hot.getRunStatuses(ids);
-  return statuses.filter((s) => s !== null).map((s) => {
-    const { input: _i, output: _o, steps: _s, ...rest } = hotRunView(s!);
-    return rest;
-  });
+  return statuses.filter((s) => s !== null).map((s) => hotRunSummary(s!));
 }

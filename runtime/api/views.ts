@@ -60,6 +60,15 @@ export function hotRunView(h: HotRunStatus) {
 
 /** A run in a list (no payloads). */
 export function runSummary(r: RunRecord) {
-  const { input: _i, output: _o, steps: _s, ...rest } = runView(r, null) as ReturnType<typeof runView> & { steps?: unknown };
+  return withoutPayloads(runView(r, null));
+}
+
+/** A run known only from Redis, in a list. */
+export function hotRunSummary(h: HotRunStatus) {
+  return withoutPayloads(hotRunView(h));
+}
+
+function withoutPayloads<T extends { input: unknown; output: unknown; steps?: unknown }>(v: T): Omit<T, 'input' | 'output' | 'steps'> {
+  const { input: _i, output: _o, steps: _s, ...rest } = v;
   return rest;
 }

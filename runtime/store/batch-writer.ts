@@ -185,12 +185,12 @@ function storable<R extends Row>(row: R, replaced: Map<string, Row | typeof REFU
   if (isRun) {
     const r = out as InstanceRow;
     log.error({ run_id: r.id }, 'run data cannot be stored; storing the run without payloads');
-    out = { ...r, input_data: null, output_data: null, status: r.status === 'completed' ? 'failed' : r.status, error_code: r.error_code ?? 'E_STORE_REJECTED', error_message: r.error_message ?? `the run's ${why}` } as R;
+    out = bareRun(r, `the run's ${why}`, false) as R;
     replaced.set(r.id, out);
   } else {
     const st = out as StepRow;
     log.error({ run_id: st.instance_id, step: st.step_name }, 'step data cannot be stored; storing the step without payloads');
-    out = { ...st, input_data: null, output_data: null, logs: null, error_code: st.error_code ?? 'E_STORE_REJECTED', error_message: st.error_message ?? `the step's ${why}` } as R;
+    out = bareStep(st, `the step's ${why}`) as R;
     replaced.set(`${st.instance_id}\u0000${st.step_name}`, out);
   }
   return out;
@@ -218,12 +218,8 @@ async function writeRunByRun(sql: Sql, runs: InstanceRow[], steps: StepRow[], re
       log.error({ err, run_id: id }, 'Postgres refused this run\'s rows; storing them without payloads');
       const fk = (err as { code?: string }).code === '23503';
       const why = `Postgres refused the data: ${(err as Error).message}`;
-      const bare = rs.map((r): InstanceRow => ({
-        ...r, input_data: null, output_data: null, status: r.status === 'completed' ? 'failed' : r.status,
-        workflow_id: fk ? null : r.workflow_id,
-        error_code: r.error_code ?? 'E_STORE_REJECTED', error_message: r.error_message ?? why,
-      }));
-      const bareSteps = sts.map((st): StepRow => ({ ...st, input_data: null, output_data: null, logs: null, error_code: st.error_code ?? 'E_STORE_REJECTED', error_message: st.error_message ?? why }));
+      const bare = rs.map((r) => bareRun(r, why, fk));
+      const bareSteps = sts.map((st) => bareStep(st, why));
       try {
         await writeBatch(sql, bare, bareSteps);
         for (const r of bare) replaced.set(r.id, r);
@@ -243,6 +239,19 @@ const REFUSED = Symbol('refused');
 
 function isDataError(err: unknown): boolean {
   return /^2[23]/.test((err as { code?: string })?.code ?? '');
+}
+
+/** A run row without its payloads, failed with E_STORE_REJECTED (and without its workflow when that was refused). */
+function bareRun(r: InstanceRow, why: string, dropWorkflow: boolean): InstanceRow {
+  return {
+    ...r, input_data: null, output_data: null, status: r.status === 'completed' ? 'failed' : r.status,
+    workflow_id: dropWorkflow ? null : r.workflow_id,
+    error_code: r.error_code ?? 'E_STORE_REJECTED', error_message: r.error_message ?? why,
+  };
+}
+
+function bareStep(st: StepRow, why: string): StepRow {
+  return { ...st, input_data: null, output_data: null, logs: null, error_code: st.error_code ?? 'E_STORE_REJECTED', error_message: st.error_message ?? why };
 }
 
 /** Whether a JSON value holds a NUL character in a string or a key. */
