@@ -66,4 +66,36 @@ describe('example functions', () => {
     expect(byName['validate-order'].input_schema.required).toEqual(['order_id', 'currency', 'items']);
     expect(byName['compute-price'].output_schema.properties.total_cents.type).toBe('integer');
   });
+
+  it('builds an object from earlier outputs and the run input with transform', async () => {
+    const wf = await api(t.url, 'POST', '/api/v1/workflows', {
+      name: 'checkout-summary',
+      definition: {
+        steps: [
+          { name: 'validate', type: 'validate-order' },
+          { name: 'price', type: 'compute-price', config: { vat_pct: 20 } },
+          { name: 'summary', type: 'transform', config: { template: {
+            order: '{{ run.input.order_id }}',
+            total: '{{ steps.price.total_cents }}',
+            first_sku: '{{ steps.validate.items[0].sku }}',
+            label: 'Order {{ run.input.order_id }} in {{ input.currency }}',
+          } } },
+        ],
+      },
+    });
+    expect(wf.status).toBe(201);
+    const order = { order_id: 'o-9', currency: 'usd', items: [{ sku: 'z', quantity: 3, unit_price: 1.5 }] };
+    const r = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'checkout-summary', input_data: order, wait: true });
+    expect(r.body.status).toBe('completed');
+    expect(r.body.output).toEqual({ order: 'o-9', total: 540, first_sku: 'z', label: 'Order o-9 in USD' });
+  });
+
+  it('fails a transform with a bad template at once with E_STEP_CONFIG', async () => {
+    await api(t.url, 'POST', '/api/v1/workflows', { name: 'bad-template', definition: { steps: [{ name: 't', type: 'transform', config: { template: '{{ input.a * 2 }}' } }] } });
+    const r = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'bad-template', input_data: { a: 1 }, wait: true });
+    expect(r.body.status).toBe('failed');
+    expect(r.body.error.code).toBe('E_STEP_CONFIG');
+    const run = await api(t.url, 'GET', `/api/v1/executions/${r.body.run_id}`);
+    expect(run.body.steps[0]).toMatchObject({ status: 'failed', attempts: 1 });
+  });
 });

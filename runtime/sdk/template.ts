@@ -1,0 +1,77 @@
+/**
+ * The template syntax of `transform` (and, later, of data references in a
+ * step's config): any JSON value whose strings may hold `{{ path }}`.
+ *
+ * - A string that is exactly one `{{ path }}` becomes the value at that path,
+ *   keeping its type (object, number, ...); a missing path gives `null`.
+ * - `{{ path }}` inside a longer string is replaced by the value as text
+ *   (objects as JSON, missing as the empty string).
+ * - A path is dot-separated names and `[n]` indexes from the root object:
+ *   `input.order.items[0].sku`, `steps.validate.currency`, `run.input.id`.
+ * - `{{ path | default: "x" }}` gives "x" (a JSON literal) when the value is missing.
+ *
+ * No expressions and no `eval`: a path can only read own properties (so
+ * `items.length` works, `constructor` or `__proto__` give nothing).
+ */
+export function renderTemplate(template: unknown, root: Record<string, unknown>): unknown {
+  if (typeof template === 'string') return renderString(template, root);
+  if (Array.isArray(template)) return template.map((t) => renderTemplate(t, root));
+  if (template && typeof template === 'object') {
+    return Object.fromEntries(Object.entries(template).map(([k, v]) => [k, renderTemplate(v, root)]));
+  }
+  return template;
+}
+
+const WHOLE = /^\{\{\s*([^}]+?)\s*\}\}$/;
+const PART = /\{\{\s*([^}]+?)\s*\}\}/g;
+
+function renderString(s: string, root: Record<string, unknown>): unknown {
+  const whole = WHOLE.exec(s);
+  if (whole) return evaluate(whole[1]!, root) ?? null;
+  return s.replace(PART, (_, expr: string) => {
+    const v = evaluate(expr, root);
+    if (v === undefined || v === null) return '';
+    return typeof v === 'object' ? JSON.stringify(v) : String(v);
+  });
+}
+
+function evaluate(expr: string, root: Record<string, unknown>): unknown {
+  const [path, ...filters] = expr.split('|').map((p) => p.trim());
+  let value = lookup(path!, root);
+  for (const f of filters) {
+    const m = /^default\s*:\s*(.+)$/.exec(f);
+    if (!m) throw new TemplateError(`unknown filter "${f}" in {{ ${expr} }}; only "default: <JSON>" exists`);
+    if (value === undefined || value === null) {
+      try {
+        value = JSON.parse(m[1]!);
+      } catch {
+        throw new TemplateError(`the default in {{ ${expr} }} must be a JSON literal such as "text", 0 or null`);
+      }
+    }
+  }
+  return value;
+}
+
+const SEGMENT = /^([A-Za-z_$][\w$-]*)((?:\[\d+\])*)$/;
+
+function lookup(path: string, root: Record<string, unknown>): unknown {
+  let cur: unknown = root;
+  for (const part of path.split('.')) {
+    const m = SEGMENT.exec(part);
+    if (!m) throw new TemplateError(`"${path}" is not a path: use names and [n] indexes separated by dots`);
+    cur = own(cur, m[1]!);
+    for (const idx of m[2]!.matchAll(/\[(\d+)\]/g)) cur = Array.isArray(cur) ? cur[Number(idx[1])] : undefined;
+    if (cur === undefined) return undefined;
+  }
+  return cur;
+}
+
+/** Own properties only: a template cannot reach `constructor`, `__proto__` and the like. */
+function own(obj: unknown, key: string): unknown {
+  return obj !== null && typeof obj === 'object' && Object.prototype.hasOwnProperty.call(obj, key) ? (obj as Record<string, unknown>)[key] : undefined;
+}
+
+export class TemplateError extends Error {
+  readonly code = 'E_STEP_CONFIG';
+  readonly retryable = false;
+}

@@ -1,0 +1,25 @@
+import { defineFunction, NonRetryableError, renderTemplate } from '../runtime/sdk/index.js';
+
+/**
+ * `transform`: builds its output from the run's data with a template (see
+ * runtime/sdk/template.ts): any JSON whose strings may hold `{{ path }}`,
+ * read from `input` (the step's input), `run.input` (the run's input) and
+ * `steps.<name>` (earlier steps' outputs). No expressions, no eval.
+ *
+ * ```json
+ * { "name": "summary", "type": "transform", "config": { "template": {
+ *     "order": "{{ run.input.order_id }}",
+ *     "total": "{{ steps.price.total_cents }}",
+ *     "label": "Order {{ run.input.order_id }}: {{ input.currency | default: \"EUR\" }}"
+ * } } }
+ * ```
+ */
+export default defineFunction({
+  name: 'transform',
+  description: 'Builds an object from the run data with a {{ path }} template (config.template).',
+  inline: true,
+  handler: (input, ctx) => {
+    if (!('template' in ctx.config)) throw new NonRetryableError('E_STEP_CONFIG', 'transform needs config.template');
+    return renderTemplate(ctx.config.template, { input, run: { input: ctx.runInput, id: ctx.runId }, steps: ctx.steps });
+  },
+});
