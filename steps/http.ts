@@ -1,4 +1,4 @@
-import { defineFunction, NonRetryableError, renderTemplate } from '../runtime/sdk/index.js';
+import { defineFunction, NonRetryableError } from '../runtime/sdk/index.js';
 
 /**
  * `http`: one HTTP request. config: `url` (required), `method` (GET), `headers`, `body` (JSON,
@@ -20,8 +20,8 @@ export default defineFunction({
   name: 'http',
   description: 'Sends one HTTP request; fails on an unexpected status.',
   timeoutMs: 30_000,
-  handler: async (input, ctx) => {
-    const c = renderTemplate(ctx.config, { input, run: { input: ctx.runInput, id: ctx.runId }, steps: ctx.steps }) as Record<string, unknown>;
+  handler: async (_input, ctx) => {
+    const c = ctx.config; // templates already rendered by the engine
     if (typeof c.url !== 'string' || !/^https?:\/\//.test(c.url)) throw new NonRetryableError('E_STEP_CONFIG', 'http needs config.url, an http:// or https:// URL');
     const method = typeof c.method === 'string' ? c.method.toUpperCase() : 'GET';
     const headers: Record<string, string> = {};

@@ -1,4 +1,4 @@
-import { defineFunction, NonRetryableError, renderTemplate } from '../runtime/sdk/index.js';
+import { defineFunction, NonRetryableError } from '../runtime/sdk/index.js';
 
 /**
  * `transform`: builds its output from the run's data with a template (see
@@ -18,8 +18,8 @@ export default defineFunction({
   name: 'transform',
   description: 'Builds an object from the run data with a {{ path }} template (config.template).',
   inline: true,
-  handler: (input, ctx) => {
+  handler: (_input, ctx) => {
     if (!('template' in ctx.config)) throw new NonRetryableError('E_STEP_CONFIG', 'transform needs config.template');
-    return renderTemplate(ctx.config.template, { input, run: { input: ctx.runInput, id: ctx.runId }, steps: ctx.steps });
+    return ctx.config.template; // the engine has rendered every {{ }} in the step's config
   },
 });

@@ -4,6 +4,7 @@ import type { PlainError } from '../errors/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Delivery, RunMessage, RunResult } from '../queue/index.js';
 import type { Registry, StepDefinition, Workflow } from '../registry/index.js';
+import { hasTemplate, renderTemplate } from '../sdk/index.js';
 import { FINAL_RUN_STATUSES, getRunProgress, type BatchWriter, type InstanceRow, type RunStatus, type Sql } from '../store/index.js';
 import type { CatalogueEntry } from './catalogue.js';
 import type { StepOutcome, StepTask } from './protocol.js';
@@ -87,6 +88,20 @@ async function runStep(
 ): Promise<StepOutcome> {
   const fn = deps.catalogue().get(step.type)?.fn;
   const policy = resolvePolicy(step, fn, deps.defaults);
+  let config = step.config ?? {};
+  if (hasTemplate(config)) {
+    // data passing: {{ input.x }}, {{ run.input.x }}, {{ steps.<earlier step>.x }} (recorded outputs on resume)
+    try {
+      config = renderTemplate(config, { input, run: { input: m.input, id: m.run_id }, steps: outputsObject(progress) }) as Record<string, unknown>;
+    } catch (err) {
+      const error = { code: 'E_STEP_CONFIG', message: `step "${step.name}": ${(err as Error).message}`, retryable: false };
+      void deps.writer.writeStep({
+        instance_id: m.run_id, step_name: step.name, step_index: index, step_type: step.type, status: 'failed', input_data: input,
+        output_data: null, error_code: error.code, error_message: error.message, retry_count: 0, started_at: new Date(), completed_at: new Date(), logs: null,
+      });
+      return { ok: false, error, logs: [] };
+    }
+  }
   const firstStart = new Date();
   for (let attempt = 1; ; attempt++) {
     const row = {
@@ -99,7 +114,7 @@ async function runStep(
     }
     const t0 = performance.now();
     const outcome = await deps.runAttempt({
-      type: step.type, input, config: step.config ?? {}, runId: m.run_id, workflowId: wf.id, stepName: step.name,
+      type: step.type, input, config, runId: m.run_id, workflowId: wf.id, stepName: step.name,
       attempt, runInput: m.input, steps: outputsObject(progress), timeoutMs: policy.timeoutMs,
     });
     deps.metrics.stepDuration.observe({ type: step.type, status: outcome.ok ? 'completed' : 'failed' }, (performance.now() - t0) / 1000);

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import ms from 'ms';
+import { templatePaths } from '../sdk/index.js';
 
 /** A duration: milliseconds, or a string such as "500ms", "30s", "5m". */
 export const Duration = Type.Union([
@@ -50,6 +51,7 @@ export function validateDefinition(def: unknown, knownTypes: ReadonlySet<string>
   if (problems.length) return problems;
   const d = def as WorkflowDefinition;
   const seen = new Map<string, number>();
+  const indexOf = new Map(d.steps.map((s, i) => [s.name, i] as const));
   d.steps.forEach((s, i) => {
     const prev = seen.get(s.name);
     if (prev !== undefined) problems.push({ path: `${base}/steps/${i}/name`, message: `duplicate step name "${s.name}" (also step ${prev})` });
@@ -57,6 +59,7 @@ export function validateDefinition(def: unknown, knownTypes: ReadonlySet<string>
     if (knownTypes && !knownTypes.has(s.type)) {
       problems.push({ path: `${base}/steps/${i}/type`, message: `unknown step type "${s.type}"; known types: ${[...knownTypes].sort().join(', ')}` });
     }
+    problems.push(...referenceProblems(s.config, i, indexOf, `${base}/steps/${i}/config`));
   });
   return problems;
 }
@@ -72,4 +75,34 @@ export function durationMs(v: number | string | undefined, fallback: number): nu
     return fallback; // ms('') throws
   }
   return typeof n === 'number' && Number.isFinite(n) ? n : fallback;
+}
+
+/**
+ * A step's config may read `{{ input... }}`, `{{ run.input... }}`, `{{ run.id }}` and
+ * `{{ steps.<name>... }}` of steps that come before it (see runtime/sdk/template.ts).
+ */
+function referenceProblems(config: unknown, index: number, indexOf: ReadonlyMap<string, number>, path: string): DefinitionProblem[] {
+  let paths: string[];
+  try {
+    paths = templatePaths(config);
+  } catch (err) {
+    return [{ path, message: (err as Error).message }];
+  }
+  const problems: DefinitionProblem[] = [];
+  for (const p of paths) {
+    const [root, name] = p.split('.');
+    if (root === 'input' || root === 'run') continue;
+    if (root !== 'steps' || !name) {
+      problems.push({ path, message: `{{ ${p} }} reads nothing: a path starts with input, run.input, run.id or steps.<step name>` });
+      continue;
+    }
+    const stepName = name.replace(/\[\d+\]$/, '');
+    const at = indexOf.get(stepName);
+    if (at === undefined || at >= index) {
+      problems.push({ path, message: at === undefined
+        ? `{{ ${p} }} references step "${stepName}", which does not exist`
+        : `{{ ${p} }} references step "${stepName}", which comes later (step ${at}); a step can only read earlier steps` });
+    }
+  }
+  return problems;
 }

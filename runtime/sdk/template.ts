@@ -22,6 +22,32 @@ export function renderTemplate(template: unknown, root: Record<string, unknown>)
   return template;
 }
 
+/** Whether a value holds any `{{ }}` (so that rendering can be skipped when it holds none). */
+export function hasTemplate(template: unknown): boolean {
+  if (typeof template === 'string') return template.includes('{{');
+  if (Array.isArray(template)) return template.some(hasTemplate);
+  if (template && typeof template === 'object') return Object.values(template).some(hasTemplate);
+  return false;
+}
+
+/** Every path a template reads, e.g. ["steps.price.total_cents", "run.input.id"]; throws TemplateError on a bad one. */
+export function templatePaths(template: unknown): string[] {
+  const out: string[] = [];
+  const walk = (t: unknown): void => {
+    if (typeof t === 'string') {
+      for (const m of t.matchAll(PART)) {
+        const [path, ...filters] = m[1]!.split('|').map((p) => p.trim());
+        checkPath(path!);
+        for (const f of filters) evaluate(`x | ${f}`, {});
+        out.push(path!);
+      }
+    } else if (Array.isArray(t)) t.forEach(walk);
+    else if (t && typeof t === 'object') Object.values(t).forEach(walk);
+  };
+  walk(template);
+  return out;
+}
+
 const WHOLE = /^\{\{\s*([^}]+?)\s*\}\}$/;
 const PART = /\{\{\s*([^}]+?)\s*\}\}/g;
 
@@ -54,11 +80,17 @@ function evaluate(expr: string, root: Record<string, unknown>): unknown {
 
 const SEGMENT = /^([A-Za-z_$][\w$-]*)((?:\[\d+\])*)$/;
 
+function checkPath(path: string): void {
+  for (const part of path.split('.')) {
+    if (!SEGMENT.test(part)) throw new TemplateError(`"${path}" is not a path: use names and [n] indexes separated by dots`);
+  }
+}
+
 function lookup(path: string, root: Record<string, unknown>): unknown {
+  checkPath(path);
   let cur: unknown = root;
   for (const part of path.split('.')) {
-    const m = SEGMENT.exec(part);
-    if (!m) throw new TemplateError(`"${path}" is not a path: use names and [n] indexes separated by dots`);
+    const m = SEGMENT.exec(part)!;
     cur = own(cur, m[1]!);
     for (const idx of m[2]!.matchAll(/\[(\d+)\]/g)) cur = Array.isArray(cur) ? cur[Number(idx[1])] : undefined;
     if (cur === undefined) return undefined;

@@ -90,12 +90,46 @@ describe('example functions', () => {
     expect(r.body.output).toEqual({ order: 'o-9', total: 540, first_sku: 'z', label: 'Order o-9 in USD' });
   });
 
-  it('fails a transform with a bad template at once with E_STEP_CONFIG', async () => {
-    await api(t.url, 'POST', '/api/v1/workflows', { name: 'bad-template', definition: { steps: [{ name: 't', type: 'transform', config: { template: '{{ input.a * 2 }}' } }] } });
-    const r = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'bad-template', input_data: { a: 1 }, wait: true });
-    expect(r.body.status).toBe('failed');
-    expect(r.body.error.code).toBe('E_STEP_CONFIG');
-    const run = await api(t.url, 'GET', `/api/v1/executions/${r.body.run_id}`);
-    expect(run.body.steps[0]).toMatchObject({ status: 'failed', attempts: 1 });
+  it('refuses a template that is not a path at registration, naming the step config', async () => {
+    const r = await api(t.url, 'POST', '/api/v1/workflows', { name: 'bad-template', definition: { steps: [{ name: 't', type: 'transform', config: { template: '{{ input.a * 2 }}' } }] } });
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe('E_WORKFLOW_INVALID');
+    expect(r.body.error.details.problems[0]).toMatchObject({ path: '/definition/steps/0/config' });
+    expect(r.body.error.details.problems[0].message).toContain('is not a path');
+  });
+
+  it('lets any step config read the run input and earlier outputs by name', async () => {
+    const wf = await api(t.url, 'POST', '/api/v1/workflows', {
+      name: 'references',
+      definition: {
+        steps: [
+          { name: 'a', type: 'echo', config: { message: 'first' } },
+          { name: 'b', type: 'echo', config: { message: '{{ steps.a.message }} then {{ run.input.who }}', whole: '{{ steps.a }}' } },
+        ],
+      },
+    });
+    expect(wf.status).toBe(201);
+    const r = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'references', input_data: { who: 'me' }, wait: true });
+    expect(r.body.status).toBe('completed');
+    expect(r.body.output.message).toBe('first then me');
+  });
+
+  it('refuses references to steps that do not exist or come later, with the offending path', async () => {
+    const r = await api(t.url, 'POST', '/api/v1/workflows', {
+      name: 'bad-references',
+      definition: {
+        steps: [
+          { name: 'a', type: 'echo', config: { message: '{{ steps.b.message }}' } },
+          { name: 'b', type: 'echo', config: { message: '{{ steps.nope.x }}' } },
+          { name: 'c', type: 'echo', config: { message: '{{ steps.c.x }}' } },
+        ],
+      },
+    });
+    expect(r.status).toBe(400);
+    const problems = r.body.error.details.problems as { path: string; message: string }[];
+    expect(problems.map((p) => p.path)).toEqual(['/definition/steps/0/config', '/definition/steps/1/config', '/definition/steps/2/config']);
+    expect(problems[0]!.message).toContain('comes later');
+    expect(problems[1]!.message).toContain('does not exist');
+    expect(problems[2]!.message).toContain('comes later');
   });
 });
