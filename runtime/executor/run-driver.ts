@@ -88,26 +88,25 @@ async function runStep(
 ): Promise<StepOutcome> {
   const fn = deps.catalogue().get(step.type)?.fn;
   const policy = resolvePolicy(step, fn, deps.defaults);
+  const earlier = outputsObject(progress); // does not change while this step runs
+  const firstStart = new Date();
+  const rowOf = (attempt: number) => ({
+    instance_id: m.run_id, step_name: step.name, step_index: index, step_type: step.type,
+    input_data: input, retry_count: attempt - 1, started_at: firstStart,
+  });
   let config = step.config ?? {};
-  if (hasTemplate(config)) {
+  if (templated(step)) {
     // data passing: {{ input.x }}, {{ run.input.x }}, {{ steps.<earlier step>.x }} (recorded outputs on resume)
     try {
-      config = renderTemplate(config, { input, run: { input: m.input, id: m.run_id }, steps: outputsObject(progress) }) as Record<string, unknown>;
+      config = renderTemplate(config, { input, run: { input: m.input, id: m.run_id }, steps: earlier }) as Record<string, unknown>;
     } catch (err) {
       const error = { code: 'E_STEP_CONFIG', message: `step "${step.name}": ${(err as Error).message}`, retryable: false };
-      void deps.writer.writeStep({
-        instance_id: m.run_id, step_name: step.name, step_index: index, step_type: step.type, status: 'failed', input_data: input,
-        output_data: null, error_code: error.code, error_message: error.message, retry_count: 0, started_at: new Date(), completed_at: new Date(), logs: null,
-      });
+      void deps.writer.writeStep({ ...rowOf(1), status: 'failed', output_data: null, error_code: error.code, error_message: error.message, completed_at: new Date(), logs: null });
       return { ok: false, error, logs: [] };
     }
   }
-  const firstStart = new Date();
   for (let attempt = 1; ; attempt++) {
-    const row = {
-      instance_id: m.run_id, step_name: step.name, step_index: index, step_type: step.type,
-      input_data: input, retry_count: attempt - 1, started_at: firstStart,
-    };
+    const row = rowOf(attempt);
     if (!deps.isInline(step.type)) {
       // visible while it runs (an inline step finishes before the row could be flushed)
       void deps.writer.writeStep({ ...row, status: 'running', output_data: null, error_code: null, error_message: null, completed_at: null, logs: null });
@@ -115,7 +114,7 @@ async function runStep(
     const t0 = performance.now();
     const outcome = await deps.runAttempt({
       type: step.type, input, config, runId: m.run_id, workflowId: wf.id, stepName: step.name,
-      attempt, runInput: m.input, steps: outputsObject(progress), timeoutMs: policy.timeoutMs,
+      attempt, runInput: m.input, steps: earlier, timeoutMs: policy.timeoutMs,
     });
     deps.metrics.stepDuration.observe({ type: step.type, status: outcome.ok ? 'completed' : 'failed' }, (performance.now() - t0) / 1000);
     const logs = outcome.logs.length ? outcome.logs : null;
@@ -134,6 +133,14 @@ async function runStep(
     deps.log.debug({ run_id: m.run_id, step: step.name, attempt, delay, code: outcome.error.code }, 'step failed; retrying');
     await new Promise((r) => setTimeout(r, delay));
   }
+}
+
+/** Whether a step's config holds `{{ }}`, once per step definition (definitions never change). */
+const templatedSteps = new WeakMap<StepDefinition, boolean>();
+function templated(step: StepDefinition): boolean {
+  let t = templatedSteps.get(step);
+  if (t === undefined) templatedSteps.set(step, (t = hasTemplate(step.config)));
+  return t;
 }
 
 /** Commits the final row, then acks, then tells whoever waits. */

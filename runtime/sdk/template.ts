@@ -80,16 +80,17 @@ function evaluate(expr: string, root: Record<string, unknown>): unknown {
 
 const SEGMENT = /^([A-Za-z_$][\w$-]*)((?:\[\d+\])*)$/;
 
-function checkPath(path: string): void {
-  for (const part of path.split('.')) {
+function checkPath(path: string, parts = path.split('.')): void {
+  for (const part of parts) {
     if (!SEGMENT.test(part)) throw new TemplateError(`"${path}" is not a path: use names and [n] indexes separated by dots`);
   }
 }
 
 function lookup(path: string, root: Record<string, unknown>): unknown {
-  checkPath(path);
+  const parts = path.split('.');
+  checkPath(path, parts); // a bad path fails even where an earlier name is missing
   let cur: unknown = root;
-  for (const part of path.split('.')) {
+  for (const part of parts) {
     const m = SEGMENT.exec(part)!;
     cur = own(cur, m[1]!);
     for (const idx of m[2]!.matchAll(/\[(\d+)\]/g)) cur = Array.isArray(cur) ? cur[Number(idx[1])] : undefined;
