@@ -1,20 +1,20 @@
 import { hostname } from 'node:os';
-import { backoffDelay, nextAction, outputsObject, resolvePolicy, shouldRetry, type PolicyDefaults, type RunProgress } from '../engine/index.js';
+import { backoffDelay, resolvePolicy, runDefinition, shouldRetry, type NodeEvent, type PolicyDefaults, type Unit, type UnitResult } from '../engine/index.js';
 import type { PlainError } from '../errors/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Delivery, RunMessage, RunResult } from '../queue/index.js';
-import type { Registry, StepDefinition, Workflow } from '../registry/index.js';
+import type { LeafStep, Registry, Workflow } from '../registry/index.js';
 import { hasTemplate, renderTemplate } from '../sdk/index.js';
-import { FINAL_RUN_STATUSES, getRunProgress, type BatchWriter, type InstanceRow, type RunStatus, type Sql } from '../store/index.js';
+import { FINAL_RUN_STATUSES, getRunProgress, type BatchWriter, type InstanceRow, type RunStatus, type Sql, type StepRow } from '../store/index.js';
 import type { CatalogueEntry } from './catalogue.js';
-import type { StepOutcome, StepTask } from './protocol.js';
+import type { StepTask } from './protocol.js';
 
 export interface RunDriverDeps {
   sql: Sql;
   registry: Registry;
   writer: BatchWriter;
   /** runs one attempt: inline for trusted built-ins, else on the pool */
-  runAttempt: (task: Omit<StepTask, 'seq' | 'deadline'>) => Promise<StepOutcome>;
+  runAttempt: (task: Omit<StepTask, 'seq' | 'deadline'>) => Promise<import('./protocol.js').StepOutcome>;
   isInline: (type: string) => boolean;
   publishResult: (subject: string, r: RunResult) => void;
   catalogue: () => ReadonlyMap<string, CatalogueEntry>;
@@ -40,7 +40,7 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
   const keepalive = setInterval(() => d.working(), Math.max(1000, deps.ackWaitMs / 3));
   metrics.runsInFlight.inc();
   try {
-    const progress: RunProgress = { input: m.input, outputs: new Map() };
+    const done = new Map<string, unknown>();
     if (d.deliveryCount > 1) {
       metrics.redeliveries.inc();
       const prior = await getRunProgress(deps.sql, m.run_id);
@@ -48,7 +48,7 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
         d.ack(); // finished before; the ack was lost
         return;
       }
-      for (const s of prior.completed) progress.outputs.set(s.step_name, s.output_data);
+      for (const s of prior.completed) done.set(s.step_name, s.output_data);
     }
 
     const wf = await deps.registry.getById(m.workflow_id);
@@ -60,22 +60,18 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
     const startedAt = new Date();
     void deps.writer.writeRun({ ...base, status: 'running', started_at: startedAt });
 
-    for (;;) {
-      const next = nextAction(wf.definition, progress);
-      if (next.kind === 'complete') {
-        await finish(d, deps, m, { ...base, status: 'completed', output_data: next.output, started_at: startedAt, completed_at: new Date() }, null);
-        return;
-      }
-      const outcome = await runStep(deps, m, wf, next.step, next.index, next.input, progress);
-      if (!outcome.ok) {
-        const err = outcome.error;
-        await finish(d, deps, m, {
-          ...base, status: 'failed', started_at: startedAt, completed_at: new Date(),
-          error_code: err.code, error_message: `step "${next.step.name}" failed: ${err.message}`,
-        }, err);
-        return;
-      }
-      progress.outputs.set(next.step.name, outcome.output);
+    const outcome = await runDefinition(wf.definition, { runId: m.run_id, input: m.input, done }, {
+      step: (u) => runStep(deps, m, wf, u),
+      node: (e) => void deps.writer.writeStep(nodeRow(m, e)),
+    });
+    if (outcome.ok) {
+      await finish(d, deps, m, { ...base, status: 'completed', output_data: outcome.output, started_at: startedAt, completed_at: new Date() }, null);
+    } else {
+      const err = outcome.error;
+      await finish(d, deps, m, {
+        ...base, status: 'failed', started_at: startedAt, completed_at: new Date(),
+        error_code: err.code, error_message: `step "${outcome.step}" failed: ${err.message}`,
+      }, err);
     }
   } finally {
     clearInterval(keepalive);
@@ -83,26 +79,26 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
   }
 }
 
-async function runStep(
-  deps: RunDriverDeps, m: RunMessage, wf: Workflow, step: StepDefinition, index: number, input: unknown, progress: RunProgress,
-): Promise<StepOutcome> {
+/** Runs one step with its retries and timeouts, recording each attempt. */
+async function runStep(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit): Promise<UnitResult> {
+  const { step, input } = u;
   const fn = deps.catalogue().get(step.type)?.fn;
   const policy = resolvePolicy(step, fn, deps.defaults);
-  const earlier = outputsObject(progress); // does not change while this step runs
+  const earlier = u.roots.steps;
   const firstStart = new Date();
   const rowOf = (attempt: number) => ({
-    instance_id: m.run_id, step_name: step.name, step_index: index, step_type: step.type,
+    instance_id: m.run_id, step_name: u.name, step_index: u.index, step_type: step.type,
     input_data: input, retry_count: attempt - 1, started_at: firstStart,
   });
   let config = step.config ?? {};
   if (templated(step)) {
-    // data passing: {{ input.x }}, {{ run.input.x }}, {{ steps.<earlier step>.x }} (recorded outputs on resume)
+    // data passing: {{ input.x }}, {{ run.input.x }}, {{ steps.<earlier step>.x }}, {{ item }} (recorded outputs on resume)
     try {
-      config = renderTemplate(config, { input, run: { input: m.input, id: m.run_id }, steps: earlier }) as Record<string, unknown>;
+      config = renderTemplate(config, u.roots) as Record<string, unknown>;
     } catch (err) {
-      const error = { code: 'E_STEP_CONFIG', message: `step "${step.name}": ${(err as Error).message}`, retryable: false };
+      const error = { code: 'E_STEP_CONFIG', message: `step "${u.name}": ${(err as Error).message}`, retryable: false };
       void deps.writer.writeStep({ ...rowOf(1), status: 'failed', output_data: null, error_code: error.code, error_message: error.message, completed_at: new Date(), logs: null });
-      return { ok: false, error, logs: [] };
+      return { ok: false, error };
     }
   }
   for (let attempt = 1; ; attempt++) {
@@ -113,31 +109,32 @@ async function runStep(
     }
     const t0 = performance.now();
     const outcome = await deps.runAttempt({
-      type: step.type, input, config, runId: m.run_id, workflowId: wf.id, stepName: step.name,
+      type: step.type, input, config, runId: m.run_id, workflowId: wf.id, stepName: u.name,
       attempt, runInput: m.input, steps: earlier, timeoutMs: policy.timeoutMs,
     });
     deps.metrics.stepDuration.observe({ type: step.type, status: outcome.ok ? 'completed' : 'failed' }, (performance.now() - t0) / 1000);
     const logs = outcome.logs.length ? outcome.logs : null;
     if (outcome.ok) {
       void deps.writer.writeStep({ ...row, status: 'completed', output_data: outcome.output, error_code: null, error_message: null, completed_at: new Date(), logs });
-      return outcome;
+      return { ok: true, output: outcome.output };
     }
-    const retry = shouldRetry(policy, attempt, outcome.error);
+    // once another branch or item has failed the run, nothing is retried
+    const retry = shouldRetry(policy, attempt, outcome.error) && !u.stopped();
     void deps.writer.writeStep({
       ...row, status: retry ? 'running' : 'failed', output_data: null, error_code: outcome.error.code,
       error_message: outcome.error.message, completed_at: retry ? null : new Date(), logs,
     });
-    if (!retry) return outcome;
+    if (!retry) return { ok: false, error: outcome.error };
     deps.metrics.stepRetries.inc({ type: step.type });
     const delay = backoffDelay(policy, attempt + 1);
-    deps.log.debug({ run_id: m.run_id, step: step.name, attempt, delay, code: outcome.error.code }, 'step failed; retrying');
+    deps.log.debug({ run_id: m.run_id, step: u.name, attempt, delay, code: outcome.error.code }, 'step failed; retrying');
     await new Promise((r) => setTimeout(r, delay));
   }
 }
 
 /** Whether a step's config holds `{{ }}`, once per step definition (definitions never change). */
-const templatedSteps = new WeakMap<StepDefinition, boolean>();
-function templated(step: StepDefinition): boolean {
+const templatedSteps = new WeakMap<LeafStep, boolean>();
+function templated(step: LeafStep): boolean {
   let t = templatedSteps.get(step);
   if (t === undefined) templatedSteps.set(step, (t = hasTemplate(step.config)));
   return t;
@@ -166,6 +163,17 @@ async function finish(d: Delivery, deps: RunDriverDeps, m: RunMessage, wanted: I
       deps.publishResult(m.reply, { ...result, output: undefined }); // too large for one message: the waiter reads Postgres
     }
   }
+}
+
+/** The record of a parallel, map or choice node: its output is the joined result, its log what it decided. */
+function nodeRow(m: RunMessage, e: NodeEvent): StepRow {
+  const final = e.status !== 'running';
+  return {
+    instance_id: m.run_id, step_name: e.name, step_index: e.index, step_type: e.kind, status: e.status,
+    input_data: e.input, output_data: final ? e.output : null, retry_count: 0, started_at: e.startedAt,
+    completed_at: final ? new Date() : null, error_code: e.error?.code ?? null, error_message: e.error?.message ?? null,
+    logs: e.note ? [{ t: e.startedAt.getTime(), level: 'info', msg: e.note }] : null,
+  };
 }
 
 function baseRow(m: RunMessage, wf: Workflow | null, deliveries: number): InstanceRow {

@@ -1,7 +1,7 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 
 export { Type } from '@sinclair/typebox';
-export { renderTemplate, hasTemplate, templatePaths, TemplateError } from './template.js';
+export { renderTemplate, hasTemplate, templatePaths, readPath, TemplateError } from './template.js';
 export type { Static, TSchema } from '@sinclair/typebox';
 
 /** What a step's handler receives besides its input. */

@@ -86,6 +86,11 @@ function checkPath(path: string, parts = path.split('.')): void {
   }
 }
 
+/** The value at a template path (`steps.price.total_cents`), or undefined; own properties only. */
+export function readPath(path: string, root: Record<string, unknown>): unknown {
+  return lookup(path, root);
+}
+
 function lookup(path: string, root: Record<string, unknown>): unknown {
   const parts = path.split('.');
   checkPath(path, parts); // a bad path fails even where an earlier name is missing

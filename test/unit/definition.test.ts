@@ -77,7 +77,7 @@ describe('validateDefinition', () => {
     expect(p).toHaveLength(1);
     expect(p[0]!.path).toBe('/definition/steps/1/name');
     expect(p[0]!.message).toContain('duplicate step name "same"');
-    expect(p[0]!.message).toContain('step 0');
+    expect(p[0]!.message).toContain('also at /definition/steps/0');
   });
 
   it('reports each later duplicate, by its own index', () => {
@@ -106,6 +106,112 @@ describe('validateDefinition', () => {
   it('returns at most 10 shape problems', () => {
     const steps = Array.from({ length: 30 }, () => ({ name: 5, type: 6 }));
     expect(validateDefinition({ steps }, KNOWN)).toHaveLength(10);
+  });
+});
+
+describe('validateDefinition: control flow', () => {
+  const leaf = (name: string, extra: Record<string, unknown> = {}) => ({ name, type: 'echo', ...extra });
+  const ok = (def: unknown) => expect(validateDefinition(def, KNOWN)).toEqual([]);
+  const paths = (def: unknown) => validateDefinition(def, KNOWN).map((p) => p.path);
+  const first = (def: unknown) => validateDefinition(def, KNOWN)[0]!;
+
+  it('accepts parallel, map and choice, nested, with references to what has completed', () => {
+    ok({
+      steps: [
+        leaf('load'),
+        {
+          name: 'fan',
+          parallel: {
+            branches: [
+              { name: 'a', steps: [leaf('a1', { config: { x: '{{ steps.load.id }}' } }), leaf('a2', { config: { y: '{{ steps.a1 }}' } })] },
+              { name: 'b', steps: [{ name: 'each', map: { items: '{{ steps.load.items }}', concurrency: 4, steps: [leaf('one', { config: { sku: '{{ item.sku }}', i: '{{ index }}' } })] } }] },
+            ],
+          },
+        },
+        {
+          name: 'route',
+          choice: {
+            branches: [{ name: 'big', when: { all: [{ path: 'steps.fan.a.total', gte: 10 }, { not: { path: 'run.input.test', equals: true } }] }, steps: [leaf('review')] }],
+            default: [],
+          },
+        },
+        leaf('end', { config: { all: '{{ steps.fan.b }}', route: '{{ steps.route }}' } }),
+      ],
+    });
+  });
+
+  it('a step is exactly one of type, parallel, map or choice', () => {
+    expect(first({ steps: [{ name: 'x' }] }).path).toBe('/definition/steps/0/type');
+    const both = first({ steps: [{ name: 'x', type: 'echo', map: { items: [], steps: [leaf('y')] } }] });
+    expect(both.path).toBe('/definition/steps/0/map');
+    expect(both.message).toContain('type and map');
+  });
+
+  it('config, timeout and retry belong on the steps inside a control-flow node', () => {
+    expect(paths({ steps: [{ name: 'p', timeout: '1s', parallel: { branches: [{ name: 'a', steps: [leaf('x')] }] } }] })).toEqual(['/definition/steps/0/timeout']);
+  });
+
+  it('names are unique across the definition, nested ones included; branch names within their node', () => {
+    const p = validateDefinition({ steps: [leaf('x'), { name: 'p', parallel: { branches: [{ name: 'a', steps: [leaf('x')] }, { name: 'a', steps: [leaf('z')] }] } }] }, KNOWN);
+    expect(p.map((x) => x.path).sort()).toEqual(['/definition/steps/1/parallel/branches/0/steps/0/name', '/definition/steps/1/parallel/branches/1/name']);
+    expect(p.find((x) => x.path.endsWith('steps/0/name'))!.message).toContain('also at /definition/steps/0');
+  });
+
+  it('checks step types inside nested nodes, with the full path', () => {
+    expect(paths({ steps: [{ name: 'm', map: { items: [1], steps: [{ name: 'c', choice: { branches: [{ name: 'b', when: { path: 'item', equals: 1 }, steps: [{ name: 'q', type: 'nope' }] }] } }] } }] }))
+      .toEqual(['/definition/steps/0/map/steps/0/choice/branches/0/steps/0/type']);
+  });
+
+  it('refuses references to a sibling branch, to steps inside another node, and to later steps', () => {
+    const sibling = first({ steps: [{ name: 'p', parallel: { branches: [{ name: 'a', steps: [leaf('a1')] }, { name: 'b', steps: [leaf('b1', { config: { v: '{{ steps.a1 }}' } })] }] } }] });
+    expect(sibling.path).toBe('/definition/steps/0/parallel/branches/1/steps/0/config');
+    expect(sibling.message).toContain('inside another parallel, map or choice');
+    const outside = first({ steps: [{ name: 'm', map: { items: [1], steps: [leaf('one')] } }, leaf('after', { config: { v: '{{ steps.one }}' } })] });
+    expect(outside.path).toBe('/definition/steps/1/config');
+    const later = first({ steps: [{ name: 'p', parallel: { branches: [{ name: 'a', steps: [leaf('a1', { config: { v: '{{ steps.z }}' } })] }] } }, leaf('z')] });
+    expect(later.message).toContain('comes later');
+    const self = first({ steps: [{ name: 'm', map: { items: '{{ steps.m }}', steps: [leaf('one')] } }] });
+    expect(self.path).toBe('/definition/steps/0/map/items');
+  });
+
+  it('item and index exist only inside a map', () => {
+    const p = first({ steps: [leaf('a', { config: { v: '{{ item.sku }}' } })] });
+    expect(p.path).toBe('/definition/steps/0/config');
+    expect(p.message).toContain('only inside a map');
+    expect(paths({ steps: [{ name: 'm', map: { items: '{{ item }}', steps: [leaf('one')] } }] })).toEqual(['/definition/steps/0/map/items']);
+  });
+
+  it('map items is one template or an array; concurrency 1..100', () => {
+    expect(paths({ steps: [{ name: 'm', map: { items: 'x {{ input.list }}', steps: [leaf('one')] } }] })).toEqual(['/definition/steps/0/map/items']);
+    expect(paths({ steps: [{ name: 'm', map: { items: {}, steps: [leaf('one')] } }] })[0]).toBe('/definition/steps/0/map/items');
+    expect(paths({ steps: [{ name: 'm', map: { items: [], concurrency: 0, steps: [leaf('one')] } }] })).toEqual(['/definition/steps/0/map/concurrency']);
+  });
+
+  it('a condition is a path with exactly one test, or one combinator', () => {
+    const at = '/definition/steps/0/choice/branches/0/when';
+    const c = (when: unknown) => paths({ steps: [{ name: 'c', choice: { branches: [{ name: 'b', when, steps: [] }] } }] });
+    expect(c({ path: 'input.x' })).toEqual([at]);
+    expect(c({ path: 'input.x', gt: 1, lt: 5 })).toEqual([at]);
+    expect(c({ equals: 1 })).toEqual([at]);
+    expect(c({ all: [{ path: 'input.x', gt: 1 }], path: 'input.y', equals: 1 })).toEqual([at]);
+    expect(c({ any: [{ path: 'input.x' }] })).toEqual([`${at}/any/0`]);
+    expect(c({ path: 'steps.nope', exists: true })).toEqual([`${at}/path`]);
+    expect(c({ path: 'input.x', between: 1 })).toEqual([`${at}/between`]);
+  });
+
+  it('limits nesting depth and the recorded name length', () => {
+    let node: any = leaf('deep');
+    for (let i = 0; i < 5; i++) node = { name: `p${i}`, parallel: { branches: [{ name: 'b', steps: [node] }] } };
+    const p = validateDefinition({ steps: [node] }, KNOWN);
+    expect(p).toHaveLength(1);
+    expect(p[0]!.message).toContain('nest at most 4 deep');
+    const long = 'n'.repeat(200);
+    expect(first({ steps: [{ name: long, map: { items: [], steps: [leaf(long.replace(/^n/, 'm'))] } }] }).message).toContain('longer than 255');
+  });
+
+  it('a choice branch may not be named "default" when there is a default list', () => {
+    expect(paths({ steps: [{ name: 'c', choice: { branches: [{ name: 'default', when: { path: 'input', exists: true }, steps: [] }], default: [] } }] }))
+      .toEqual(['/definition/steps/0/choice/default']);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, nextAction, outputsObject, resolvePolicy, shouldRetry } from '../../dist/runtime/engine/index.js';
+import { backoffDelay, resolvePolicy, shouldRetry } from '../../dist/runtime/engine/index.js';
 
 const DEFAULTS = { max_retries: 3, retry_delay: 1000, max_retry_delay: 300_000, step_timeout: 30_000 };
 const NEVER_RETRY = ['E_INPUT_INVALID', 'E_OUTPUT_INVALID', 'E_STEP_UNKNOWN', 'E_STEP_CONFIG', 'E_STORE_REJECTED'];
@@ -134,51 +134,5 @@ describe('shouldRetry', () => {
   it('a one-attempt policy never retries', () => {
     const one = resolvePolicy({ name: 's', type: 'x', retry: { max_retries: 0 } }, undefined, DEFAULTS);
     expect(shouldRetry(one, 1, { code: 'E_STEP_FAILED' })).toBe(false);
-  });
-});
-
-describe('nextAction', () => {
-  const def = { steps: [{ name: 'a', type: 'echo' }, { name: 'b', type: 'echo' }, { name: 'c', type: 'echo' }] };
-
-  it('starts with the first step and the run input', () => {
-    const act = nextAction(def, { input: { x: 1 }, outputs: new Map() });
-    expect(act).toEqual({ kind: 'run-step', index: 0, step: def.steps[0], input: { x: 1 } });
-  });
-
-  it('skips completed steps and passes the previous output as the next input', () => {
-    const act = nextAction(def, { input: { x: 1 }, outputs: new Map<string, unknown>([['a', { fromA: true }]]) });
-    expect(act).toEqual({ kind: 'run-step', index: 1, step: def.steps[1], input: { fromA: true } });
-    const act2 = nextAction(def, { input: { x: 1 }, outputs: new Map<string, unknown>([['a', 1], ['b', 'two']]) });
-    expect(act2).toEqual({ kind: 'run-step', index: 2, step: def.steps[2], input: 'two' });
-  });
-
-  it('returns complete with the last step output when every step has completed', () => {
-    const act = nextAction(def, { input: {}, outputs: new Map<string, unknown>([['a', 1], ['b', 2], ['c', { last: true }]]) });
-    expect(act).toEqual({ kind: 'complete', output: { last: true } });
-  });
-
-  it('passes falsy outputs through unchanged (null, 0, false, undefined)', () => {
-    for (const v of [null, 0, false, '']) {
-      const act = nextAction(def, { input: 'in', outputs: new Map<string, unknown>([['a', v]]) });
-      expect(act).toMatchObject({ kind: 'run-step', index: 1, input: v });
-    }
-    const undef = nextAction(def, { input: 'in', outputs: new Map<string, unknown>([['a', undefined]]) });
-    expect(undef).toMatchObject({ kind: 'run-step', index: 1, input: undefined });
-    expect(nextAction(def, { input: 'in', outputs: new Map<string, unknown>([['a', 1], ['b', 2], ['c', null]]) })).toEqual({ kind: 'complete', output: null });
-  });
-
-  it('runs the first step that has not completed, even if a later one has (resume order)', () => {
-    const act = nextAction(def, { input: 'in', outputs: new Map<string, unknown>([['a', 'A'], ['c', 'C']]) });
-    expect(act).toMatchObject({ kind: 'run-step', index: 1, input: 'A' });
-  });
-
-  it('ignores outputs of names that are not steps of the definition', () => {
-    const act = nextAction(def, { input: 'in', outputs: new Map<string, unknown>([['zzz', 'Z']]) });
-    expect(act).toMatchObject({ kind: 'run-step', index: 0, input: 'in' });
-  });
-
-  it('outputsObject turns the outputs map into a plain object', () => {
-    expect(outputsObject({ input: null, outputs: new Map<string, unknown>([['a', 1], ['b', { c: 2 }]]) })).toEqual({ a: 1, b: { c: 2 } });
-    expect(outputsObject({ input: null, outputs: new Map() })).toEqual({});
   });
 });

@@ -1,0 +1,204 @@
+import type { PlainError } from '../errors/index.js';
+import { childName, MAX_MAP_ITEMS, type LeafStep, type StepDefinition, type WorkflowDefinition } from '../registry/index.js';
+import { renderTemplate } from '../sdk/index.js';
+import { evaluateCondition } from './conditions.js';
+
+/** What templates and conditions read: `input`, `run.input`, `run.id`, `steps.<name>`, and `item`, `index` inside a map. */
+export interface DataRoots {
+  [root: string]: unknown;
+  input: unknown;
+  run: { input: unknown; id: string };
+  /** outputs of the steps that have completed where this node runs, by name */
+  steps: Record<string, unknown>;
+}
+
+/** One step attempt series to run: a leaf of the definition at its place in the run. */
+export interface Unit {
+  step: LeafStep;
+  /** the name it is recorded under (unique in the run): `price`, `enrich/stock/reserve`, `resize[3]/thumb` */
+  name: string;
+  /** position of the top-level node it belongs to */
+  index: number;
+  input: unknown;
+  roots: DataRoots;
+  /** true once another part of the run has failed: finish the current attempt, do not retry */
+  stopped(): boolean;
+}
+
+export type UnitResult = { ok: true; output: unknown } | { ok: false; error: PlainError };
+
+/** A parallel, map or choice node starting or ending, for its own step record. */
+export interface NodeEvent {
+  name: string;
+  index: number;
+  kind: 'parallel' | 'map' | 'choice';
+  status: 'running' | 'completed' | 'failed';
+  input: unknown;
+  output: unknown;
+  error: PlainError | null;
+  startedAt: Date;
+  /** what the node decided: the choice's branch, the map's item count */
+  note: string | null;
+}
+
+export interface Runner {
+  step(u: Unit): Promise<UnitResult>;
+  node(e: NodeEvent): void;
+}
+
+export interface RunState {
+  runId: string;
+  input: unknown;
+  /** outputs recorded as completed by an earlier delivery, by recorded name: these are not run again */
+  done: ReadonlyMap<string, unknown>;
+}
+
+export type RunOutcome = { ok: true; output: unknown } | { ok: false; error: PlainError; step: string };
+
+/**
+ * Runs a workflow definition to its end: a plain list runs in order, each
+ * step's input the previous output; `parallel` runs its branches at once and
+ * joins them into `{ <branch>: <last output> }`; `map` runs its steps for each
+ * element of an array, at most `concurrency` at a time, into an array of
+ * outputs; `choice` runs the first branch whose condition holds (or
+ * `default`, or passes its input through).
+ *
+ * Every unit of work has a unique recorded name, and anything in
+ * `state.done` is skipped: that is how a redelivered run resumes without
+ * running completed steps, branches or items again. Conditions and map items
+ * read only recorded data, so a resumed run takes the same path.
+ *
+ * The first failure stops the run: nothing new starts, units in flight finish
+ * their attempt without retrying, and the run fails with that first error.
+ */
+export function runDefinition(def: WorkflowDefinition, state: RunState, runner: Runner): Promise<RunOutcome> {
+  return new Interpreter(state, runner).run(def);
+}
+
+type ListResult = { ok: true; output: unknown } | { ok: false };
+const STOPPED: ListResult = { ok: false };
+const DEFAULT_MAP_CONCURRENCY = 10;
+
+class Interpreter {
+  private failure: { error: PlainError; step: string } | null = null;
+  private readonly run_: { input: unknown; id: string };
+  private readonly stopped = () => this.failure !== null;
+
+  constructor(private readonly state: RunState, private readonly runner: Runner) {
+    this.run_ = { input: state.input, id: state.runId };
+  }
+
+  async run(def: WorkflowDefinition): Promise<RunOutcome> {
+    const r = await this.list(def.steps, this.state.input, {}, '', null, {});
+    if (r.ok) return { ok: true, output: r.output };
+    return { ok: false, ...this.failure! };
+  }
+
+  private fail(error: PlainError, step: string): ListResult {
+    this.failure ??= { error, step };
+    return STOPPED;
+  }
+
+  /** A list of nodes in order; `scope` holds the outputs visible to its first node. */
+  private async list(
+    nodes: StepDefinition[], input: unknown, scope: Record<string, unknown>, prefix: string, top: number | null, extra: Record<string, unknown>,
+  ): Promise<ListResult> {
+    let prev = input;
+    let visible = scope;
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i]!;
+      const name = prefix + node.name;
+      let out: unknown;
+      if (this.state.done.has(name)) {
+        out = this.state.done.get(name);
+      } else {
+        if (this.failure) return STOPPED;
+        const r = await this.node(node, name, top ?? i, prev, visible, extra);
+        if (!r.ok) return r;
+        out = r.output;
+      }
+      prev = out;
+      visible = { ...visible, [node.name]: out };
+    }
+    return { ok: true, output: prev };
+  }
+
+  private async node(
+    node: StepDefinition, name: string, index: number, input: unknown, steps: Record<string, unknown>, extra: Record<string, unknown>,
+  ): Promise<ListResult> {
+    const roots: DataRoots = { ...extra, input, run: this.run_, steps };
+    if (node.type !== undefined) {
+      const r = await this.runner.step({ step: node as LeafStep, name, index, input, roots, stopped: this.stopped });
+      return r.ok ? r : this.fail(r.error, name);
+    }
+    const kind = node.parallel ? 'parallel' : node.map ? 'map' : 'choice';
+    const startedAt = new Date();
+    const event = (status: NodeEvent['status'], output: unknown, note: string | null): void =>
+      this.runner.node({ name, index, kind, status, input, output, error: status === 'failed' ? this.failure!.error : null, startedAt, note });
+
+    let r: ListResult;
+    let note: string | null = null;
+    if (node.parallel) {
+      event('running', null, null);
+      const branches = node.parallel.branches;
+      const results = await Promise.all(branches.map((b) => this.list(b.steps, input, steps, childName.branch(name, b.name, ''), index, extra)));
+      r = results.every((x) => x.ok)
+        ? { ok: true, output: Object.fromEntries(branches.map((b, i) => [b.name, (results[i] as { output: unknown }).output])) }
+        : STOPPED;
+    } else if (node.map) {
+      let items: unknown;
+      try {
+        items = renderTemplate(node.map.items, roots);
+      } catch (err) {
+        items = err;
+      }
+      if (!Array.isArray(items) || items.length > MAX_MAP_ITEMS) {
+        const why = items instanceof Error ? items.message
+          : Array.isArray(items) ? `${items.length} items; a map takes at most ${MAX_MAP_ITEMS}`
+          : `items must be an array, got ${items === null ? 'null' : typeof items}`;
+        this.fail({ code: 'E_STEP_CONFIG', message: `map "${name}": ${why}` }, name);
+        event('failed', null, null);
+        return STOPPED;
+      }
+      note = `${items.length} item${items.length === 1 ? '' : 's'}`;
+      event('running', null, note);
+      r = await this.map(node.map.steps, items, node.map.concurrency ?? DEFAULT_MAP_CONCURRENCY, name, index, steps, extra);
+    } else {
+      const c = node.choice!;
+      let chosen: { name: string; steps: StepDefinition[] } | undefined;
+      try {
+        chosen = c.branches.find((b) => evaluateCondition(b.when, roots)) ?? (c.default ? { name: 'default', steps: c.default } : undefined);
+      } catch (err) {
+        this.fail({ code: 'E_STEP_CONFIG', message: `choice "${name}": ${(err as Error).message}` }, name);
+        event('failed', null, null);
+        return STOPPED;
+      }
+      note = chosen ? `branch "${chosen.name}"` : 'no branch matched and there is no default: input passed through';
+      event('running', null, note);
+      r = chosen ? await this.list(chosen.steps, input, steps, childName.branch(name, chosen.name, ''), index, extra) : { ok: true, output: input };
+    }
+    event(r.ok ? 'completed' : 'failed', r.ok ? r.output : null, note);
+    return r;
+  }
+
+  private async map(
+    nodes: StepDefinition[], items: unknown[], concurrency: number, name: string, index: number, steps: Record<string, unknown>, extra: Record<string, unknown>,
+  ): Promise<ListResult> {
+    const outputs = new Array<unknown>(items.length);
+    let next = 0;
+    let ok = true;
+    const lane = async (): Promise<void> => {
+      while (next < items.length && !this.failure) {
+        const i = next++;
+        const r = await this.list(nodes, items[i], steps, childName.item(name, i, ''), index, { ...extra, item: items[i], index: i });
+        if (!r.ok) {
+          ok = false;
+          return;
+        }
+        outputs[i] = r.output;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
+    return ok && !this.failure ? { ok: true, output: outputs } : STOPPED;
+  }
+}
