@@ -9,7 +9,10 @@ export interface StepContext {
   /** The run (one execution of a workflow). */
   runId: string;
   workflowId: string;
-  /** The step's name in the workflow definition. */
+  /**
+   * The step's name as recorded in the run: its name in the definition, or its place when nested
+   * (`checks/stock/reserve` in a parallel or choice branch, `pack[3]/label` in a map item).
+   */
   stepName: string;
   /** 1 on the first attempt, 2 on the first retry, ... */
   attempt: number;
@@ -17,7 +20,7 @@ export interface StepContext {
   config: Record<string, unknown>;
   /** The run's input (`input_data` of execute). */
   runInput: unknown;
-  /** Outputs of the steps that completed before this one, by step name. */
+  /** Outputs of the steps before this one in its list and the lists around it, by step name (docs/workflows.md). */
   steps: Record<string, unknown>;
   /** Fires when the step times out or the run is cancelled: stop work and return. */
   signal: AbortSignal;
