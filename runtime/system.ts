@@ -109,7 +109,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
       const srv = server;
       // stopped first (stops run in reverse): no new requests while the rest shuts down
       stops.push(() => srv.close());
-      log.info({ role, port: server.port }, front ? 'http front door listening' : 'ops endpoints listening');
+      log.info({ port: server.port }, front ? 'http front door listening' : 'ops endpoints listening');
     }
     return { role, port: server?.port ?? null, stop };
   } catch (err) {

@@ -70,7 +70,11 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
     const method = req.getMethod().toUpperCase();
     handle(res, req, allowed.length ? 'method-not-allowed' : 'not-found', [], (rq) => o.notFound(rq, allowed), o, false, method);
   });
-  const socket = await new Promise<uWS.us_listen_socket | false>((resolve) => app.listen(o.host, o.port, resolve));
+  // exclusive: a second process on the same port fails here instead of silently sharing it (SO_REUSEPORT)
+  const EXCLUSIVE_PORT = 1; // LIBUS_LISTEN_EXCLUSIVE_PORT
+  type ListenWithOptions = (host: string, port: number, options: number, cb: (s: uWS.us_listen_socket | false) => void) => void;
+  const socket = await new Promise<uWS.us_listen_socket | false>((resolve) =>
+    (app.listen as unknown as ListenWithOptions).call(app, o.host, o.port, EXCLUSIVE_PORT, resolve));
   if (!socket) throw new Error(`cannot listen on ${o.host}:${o.port} (address in use?)`);
   return {
     port: uWS.us_socket_local_port(socket),
