@@ -7,7 +7,7 @@ import type { LeafStep, Registry, Workflow } from '../registry/index.js';
 import { hasTemplate, renderTemplate } from '../sdk/index.js';
 import { FINAL_RUN_STATUSES, getRunProgress, type BatchWriter, type InstanceRow, type RunStatus, type Sql, type StepRow } from '../store/index.js';
 import type { CatalogueEntry } from './catalogue.js';
-import type { StepTask } from './protocol.js';
+import type { StepLogLine, StepTask } from './protocol.js';
 
 export interface RunDriverDeps {
   sql: Sql;
@@ -101,6 +101,8 @@ async function runStep(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit
       return { ok: false, error };
     }
   }
+  // the logs of earlier attempts and why they failed, kept in the record when a later attempt runs
+  let history: LogLine[] | null = null;
   for (let attempt = 1; ; attempt++) {
     const row = rowOf(attempt);
     if (!deps.isInline(step.type)) {
@@ -113,7 +115,7 @@ async function runStep(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit
       attempt, runInput: m.input, steps: earlier, timeoutMs: policy.timeoutMs,
     });
     deps.metrics.stepDuration.observe({ type: step.type, status: outcome.ok ? 'completed' : 'failed' }, (performance.now() - t0) / 1000);
-    const logs = outcome.logs.length ? outcome.logs : null;
+    const logs = withHistory(history, outcome.logs, attempt);
     if (outcome.ok) {
       void deps.writer.writeStep({ ...row, status: 'completed', output_data: outcome.output, error_code: null, error_message: null, completed_at: new Date(), logs });
       return { ok: true, output: outcome.output };
@@ -125,11 +127,29 @@ async function runStep(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit
       error_message: outcome.error.message, completed_at: retry ? null : new Date(), logs,
     });
     if (!retry) return { ok: false, error: outcome.error };
+    history = [
+      ...(history ? logs ?? [] : outcome.logs.map((l) => ({ ...l, attempt }))),
+      { t: Date.now(), level: 'warn', msg: `attempt ${attempt} failed: ${outcome.error.code}: ${outcome.error.message}`, attempt },
+    ];
     deps.metrics.stepRetries.inc({ type: step.type });
     const delay = backoffDelay(policy, attempt + 1);
     deps.log.debug({ run_id: m.run_id, step: u.name, attempt, delay, code: outcome.error.code }, 'step failed; retrying');
     await new Promise((r) => setTimeout(r, delay));
   }
+}
+
+const MAX_LOG_LINES = 200;
+
+/**
+ * A step record's logs: the current attempt's lines, after those of earlier attempts and
+ * their failures once there was a retry (each line then carries its attempt number).
+ */
+type LogLine = StepLogLine & { attempt?: number };
+
+function withHistory(history: LogLine[] | null, lines: StepLogLine[], attempt: number): LogLine[] | null {
+  if (!history) return lines.length ? lines : null;
+  const all = history.concat(lines.map((l) => ({ ...l, attempt })));
+  return all.length > MAX_LOG_LINES ? all.slice(-MAX_LOG_LINES) : all;
 }
 
 /** Whether a step's config holds `{{ }}`, once per step definition (definitions never change). */

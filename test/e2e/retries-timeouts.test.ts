@@ -30,6 +30,11 @@ describe('retries, backoff and timeouts', () => {
     expect(result.status).toBe('completed');
     expect(result.output).toEqual({ attempt: 3, input: { k: 1 } });
     expect(run.steps[0]).toMatchObject({ name: 'flaky', status: 'completed', attempts: 3, error: null });
+    // why the earlier attempts failed stays in the record after the retry succeeded
+    expect(run.steps[0].logs.map((l: { level: string; msg: string; attempt: number }) => [l.level, l.attempt, l.msg])).toEqual([
+      ['warn', 1, 'attempt 1 failed: E_FLAKY: failing on purpose (attempt 1)'],
+      ['warn', 2, 'attempt 2 failed: E_FLAKY: failing on purpose (attempt 2)'],
+    ]);
   });
 
   it('fails the run after executor.max_retries retries with the step error code', async () => {
@@ -42,6 +47,7 @@ describe('retries, backoff and timeouts', () => {
     expect(run.error.code).toBe('E_BOOM');
     expect(run.error.message).toContain('step "boom" failed');
     expect(run.steps[0]).toMatchObject({ status: 'failed', attempts: 4 });
+    expect(run.steps[0].logs.map((l: { msg: string }) => l.msg)).toEqual([1, 2, 3].map((n) => `attempt ${n} failed: E_BOOM: nope`));
     // backoff 20 + 40 + 80 ms between the four attempts
     expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
   });
