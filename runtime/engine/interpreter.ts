@@ -127,6 +127,14 @@ class Interpreter {
     node: StepDefinition, name: string, index: number, input: unknown, steps: Record<string, unknown>, extra: Record<string, unknown>,
   ): Promise<ListResult> {
     const roots: DataRoots = { ...extra, input, run: this.run_, steps };
+    if (node.input !== undefined) {
+      // the node picks its own input from the run's data instead of the previous output
+      try {
+        input = roots.input = renderTemplate(node.input, roots);
+      } catch (err) {
+        return this.fail({ code: 'E_STEP_CONFIG', message: `step "${name}": input: ${(err as Error).message}` }, name);
+      }
+    }
     if (node.type !== undefined) {
       const r = await this.runner.step({ step: node as LeafStep, name, index, input, roots, stopped: this.stopped });
       return r.ok ? r : this.fail(r.error, name);

@@ -49,6 +49,8 @@ export const Condition = Type.Recursive((Self) => Type.Object({
 export const StepDefinition = Type.Recursive((Self) => Type.Object({
   name: Type.String(NAME),
   type: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
+  /** what the step (or node) gets as its input instead of the previous output: a template such as "{{ steps.price }}" */
+  input: Type.Optional(Type.Unknown()),
   config: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   timeout: Type.Optional(Duration),
   retry: Type.Optional(RetryPolicy),
@@ -211,6 +213,7 @@ class Checker {
         return;
       }
     }
+    if (s.input !== undefined) this.references(s.input, `${path}/input`, scope);
     const inner = (recordedPrefix: string, roots = scope.roots): Scope => ({ visible: scope.visible, roots, depth: scope.depth + 1, recorded: recordedPrefix });
     switch (kind) {
       case 'type':

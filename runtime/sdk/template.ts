@@ -9,6 +9,7 @@
  * - A path is dot-separated names and `[n]` indexes from the root object:
  *   `input.order.items[0].sku`, `steps.validate.currency`, `run.input.id`.
  * - `{{ path | default: "x" }}` gives "x" (a JSON literal) when the value is missing.
+ * - `{{ path | url }}` percent-encodes the value for a URL path or query (`encodeURIComponent`).
  *
  * No expressions and no `eval`: a path can only read own properties (so
  * `items.length` works, `constructor` or `__proto__` give nothing).
@@ -65,8 +66,12 @@ function evaluate(expr: string, root: Record<string, unknown>): unknown {
   const [path, ...filters] = expr.split('|').map((p) => p.trim());
   let value = lookup(path!, root);
   for (const f of filters) {
+    if (f === 'url') {
+      value = value === undefined || value === null ? value : encodeURIComponent(typeof value === 'object' ? JSON.stringify(value) : String(value));
+      continue;
+    }
     const m = /^default\s*:\s*(.+)$/.exec(f);
-    if (!m) throw new TemplateError(`unknown filter "${f}" in {{ ${expr} }}; only "default: <JSON>" exists`);
+    if (!m) throw new TemplateError(`unknown filter "${f}" in {{ ${expr} }}; the filters are "default: <JSON>" and "url"`);
     if (value === undefined || value === null) {
       try {
         value = JSON.parse(m[1]!);

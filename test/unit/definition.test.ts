@@ -199,6 +199,12 @@ describe('validateDefinition: control flow', () => {
     expect(c({ path: 'input.x', between: 1 })).toEqual([`${at}/between`]);
   });
 
+  it('checks the references of a step\'s input template like its config', () => {
+    ok({ steps: [leaf('a'), leaf('b', { input: { x: '{{ steps.a }}' } })] });
+    expect(first({ steps: [leaf('a', { input: '{{ steps.b }}' }), leaf('b')] })).toMatchObject({ path: '/definition/steps/0/input' });
+    expect(paths({ steps: [{ name: 'm', input: '{{ item }}', map: { items: [], steps: [leaf('one')] } }] })).toEqual(['/definition/steps/0/input']);
+  });
+
   it('limits nesting depth and the recorded name length', () => {
     let node: any = leaf('deep');
     for (let i = 0; i < 5; i++) node = { name: `p${i}`, parallel: { branches: [{ name: 'b', steps: [node] }] } };

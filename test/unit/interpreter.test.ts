@@ -67,6 +67,36 @@ describe('runDefinition: plain lists', () => {
   });
 });
 
+describe('runDefinition: a node that picks its input', () => {
+  it('renders `input` from the run data instead of taking the previous output, and config sees it as {{ input }}', async () => {
+    const h = harness((u) => ({ ok: true, output: { name: u.name, got: u.input } }));
+    const def = {
+      steps: [
+        leaf('price'),
+        leaf('reserve'),
+        leaf('notify', { input: { priced: '{{ steps.price.got }}', run: '{{ run.id }}' } }),
+        { name: 'fan', input: '{{ steps.price }}', parallel: { branches: [{ name: 'b', steps: [leaf('inner')] }] } },
+      ],
+    };
+    const r = await h.run(def, 'in');
+    expect(h.ran.find((u) => u.name === 'notify')!.input).toEqual({ priced: 'in', run: 'r-1' });
+    expect(h.ran.find((u) => u.name === 'notify')!.roots.input).toEqual({ priced: 'in', run: 'r-1' });
+    expect(h.ran.find((u) => u.name === 'fan/b/inner')!.input).toEqual({ name: 'price', got: 'in' });
+    expect(r.ok).toBe(true);
+  });
+
+  it('fails with E_STEP_CONFIG, running nothing, when the input template is wrong at run time', async () => {
+    // (validation refuses this at registration; the interpreter must still not run the step)
+    let ran = 0;
+    const out = await runDefinition({ steps: [{ name: 'a', type: 't', input: '{{ input | upper }}' }] } as never, { runId: 'r', input: 1, done: new Map() }, {
+      step: async () => ({ ok: true, output: ++ran }),
+      node: () => {},
+    });
+    expect(out).toMatchObject({ ok: false, step: 'a', error: { code: 'E_STEP_CONFIG' } });
+    expect(ran).toBe(0);
+  });
+});
+
 describe('runDefinition: parallel', () => {
   const def = {
     steps: [

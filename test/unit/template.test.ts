@@ -35,6 +35,13 @@ describe('renderTemplate', () => {
     expect(renderTemplate('{{ input.items.length }}', root)).toBe(2);
   });
 
+  it('percent-encodes with the url filter, after a default', () => {
+    const r = { input: { id: 'a/b c?&', n: 7, none: null } };
+    expect(renderTemplate('https://x.test/orders/{{ input.id | url }}?n={{ input.n | url }}', r)).toBe('https://x.test/orders/a%2Fb%20c%3F%26?n=7');
+    expect(renderTemplate('{{ input.none | default: "zz z" | url }}', r)).toBe('zz%20z');
+    expect(renderTemplate('{{ input.missing | url }}', r)).toBe(null);
+  });
+
   it('refuses what is not a path or a known filter, with a clear message', () => {
     expect(() => renderTemplate('{{ input.a + 1 }}', root)).toThrow(TemplateError);
     expect(() => renderTemplate('{{ input.a + 1 }}', root)).toThrow(/is not a path/);
