@@ -18,6 +18,8 @@ export interface StepPoolOptions {
   maxOldGenerationMb: number;
   /** whether the heap limit is the function's own `memoryMb` (else the config's), for the out-of-memory message */
   functionLimit: boolean;
+  /** dev mode: the catalogue generation, so threads import the same module versions as the host */
+  version?: number;
   /** extra time a blocked thread gets past a step's timeout before it is terminated */
   hardKillGraceMs: number;
   log: Logger;
@@ -42,7 +44,7 @@ export class StepPool {
   constructor(private readonly o: StepPoolOptions) {
     const buf = createWatchBuffer();
     this.watch = new WatchReader(buf);
-    const workerData: WorkerInit = { root: o.root, dirs: o.dirs, watch: buf };
+    const workerData: WorkerInit = { root: o.root, dirs: o.dirs, watch: buf, version: o.version };
     this.piscina = new Piscina({
       filename: fileURLToPath(new URL('./worker.js', import.meta.url)),
       minThreads: o.minThreads,
@@ -103,8 +105,15 @@ export class StepPool {
     return this.piscina.queueSize;
   }
 
+  /** Stops at once: tasks still running fail. */
   async close(): Promise<void> {
     clearInterval(this.watchdog);
     await this.piscina.destroy();
+  }
+
+  /** Stops once the tasks it has finished (a retired dev-mode generation). */
+  async retire(): Promise<void> {
+    await this.piscina.close();
+    clearInterval(this.watchdog);
   }
 }

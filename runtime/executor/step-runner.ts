@@ -14,6 +14,8 @@ export interface StepRunnerOptions {
   threads: number;
   /** heap limit of the default pool's threads (executor.worker_max_old_generation_mb) */
   defaultMemoryMb: number;
+  /** dev mode: the catalogue generation the threads import */
+  version?: number;
   log: Logger;
 }
 
@@ -27,7 +29,10 @@ export interface StepRunner {
   readonly pools: ReadonlyMap<string, StepPool>;
   runAttempt(task: AttemptTask): Promise<StepOutcome>;
   isInline(type: string): boolean;
+  /** Stops at once. */
   close(): Promise<void>;
+  /** Stops once the tasks it has finished. */
+  retire(): Promise<void>;
 }
 
 /**
@@ -47,6 +52,7 @@ export function createStepRunner(catalogue: ReadonlyMap<string, CatalogueEntry>,
       maxOldGenerationMb: mb,
       functionLimit,
       hardKillGraceMs: 500,
+      version: o.version,
       log: o.log,
     });
   const defaultPool = pool(o.threads, o.threads, o.defaultMemoryMb, false);
@@ -90,6 +96,9 @@ export function createStepRunner(catalogue: ReadonlyMap<string, CatalogueEntry>,
     isInline: (type) => inline.has(type),
     async close() {
       await Promise.all([...pools.values()].map((p) => p.close()));
+    },
+    async retire() {
+      await Promise.all([...pools.values()].map((p) => p.retire()));
     },
   };
 }
