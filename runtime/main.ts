@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 /**
  * The one entry point: `node dist/runtime/main.js --role <all|api|registry|engine|executor>`
- * (or ROLE=...). Options: --config <file> (or CONFIG_FILE), --set key.path=value (repeatable).
+ * (or ROLE=...). Options: --config <file> (or CONFIG_FILE), --set key.path=value (repeatable),
+ * --dev (`npm run dev`: tsc --watch, and functions reload on save).
  */
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { loadConfig } from './config/index.js';
+import { startCompilerWatch, type CompilerWatch } from './dev-compiler.js';
 import { createLogger, createMetrics } from './observability/index.js';
 import { ROLES, startSystem, type Role } from './system.js';
 
-const USAGE = `usage: node dist/runtime/main.js [--role all|api|registry|engine|executor] [--config file.yaml] [--set key.path=value ...]`;
+const USAGE = `usage: node dist/runtime/main.js [--role all|api|registry|engine|executor] [--config file.yaml] [--set key.path=value ...] [--dev]`;
 
 async function main(): Promise<void> {
   let args;
@@ -21,6 +23,7 @@ async function main(): Promise<void> {
         config: { type: 'string' },
         set: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
+        dev: { type: 'boolean' },
       },
     }).values;
   } catch (err) {
@@ -52,11 +55,17 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logging, { role });
   const metrics = createMetrics();
+  let compiler: CompilerWatch | null = null;
   let system;
   try {
-    system = await startSystem({ role, config, log, metrics });
+    if (args.dev) {
+      compiler = startCompilerWatch(fileURLToPath(new URL('../../', import.meta.url)), log);
+      await compiler.ready;
+    }
+    system = await startSystem({ role, config, log, metrics, dev: args.dev });
   } catch (err) {
     log.fatal({ err }, 'start failed');
+    compiler?.stop();
     await new Promise((r) => setTimeout(r, 100));
     process.exit(1);
   }
@@ -67,6 +76,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'stopping');
     const force = setTimeout(() => process.exit(1), 30_000);
     force.unref();
+    compiler?.stop();
     await system.stop();
     log.info('stopped');
     process.exit(0);

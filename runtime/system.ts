@@ -19,6 +19,8 @@ export interface SystemOptions {
   metrics: Metrics;
   /** project root (where steps/, functions/ and dist/ are) */
   root?: string;
+  /** dev mode: the executor reloads the functions when their compiled files change */
+  dev?: boolean;
 }
 
 export interface System {
@@ -55,11 +57,14 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     const queue = await Queue.connect(c.nats, log, `workflow-${role}-${process.pid}`);
     stops.push(() => queue.close());
 
-    const catalogue: Map<string, CatalogueEntry> = await loadCatalogue(root, c.executor.function_dirs);
+    const loaded: Map<string, CatalogueEntry> = await loadCatalogue(root, c.executor.function_dirs);
+    let executor: Executor | null = null;
+    // in dev mode the executor reloads the functions: the registry and GET /functions follow it
+    const catalogue = (): ReadonlyMap<string, CatalogueEntry> => executor?.catalogue() ?? loaded;
     const registry = new Registry({
       sql, hot, log,
       cacheTtlMs: c.registry.cache_ttl,
-      knownTypes: () => (catalogue.size ? new Set(catalogue.keys()) : null),
+      knownTypes: () => (catalogue().size ? new Set(catalogue().keys()) : null),
       broadcast: (ch) => queue.publish(queue.registrySubject, ch),
     });
     const regSub = queue.subscribe<RegistryChange>(queue.registrySubject, (ch) => registry.invalidate(ch));
@@ -74,9 +79,8 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     }
     if (has('engine')) stops.push(startRecoverySweep(queue, writer!, log, metrics));
 
-    let executor: Executor | null = null;
     if (has('executor')) {
-      executor = await startExecutor({ config: c, root, sql, queue, registry, writer: writer!, catalogue, log, metrics });
+      executor = await startExecutor({ config: c, root, sql, queue, registry, writer: writer!, catalogue: loaded, dev: o.dev, log, metrics });
       const ex = executor;
       stops.push(() => ex.stop());
     }
@@ -87,7 +91,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
       nats: () => queue.ready(),
     };
     const routes: Route[] = opsRoutes(role, checks, metrics, c.metrics.path);
-    if (has('registry') || has('api')) routes.push(...workflowRoutes(registry), ...functionRoutes(() => catalogue.values()));
+    if (has('registry') || has('api')) routes.push(...workflowRoutes(registry), ...functionRoutes(() => catalogue().values()));
     if (has('api')) {
       const waiters = new Waiters();
       const resultSubject = queue.resultSubject(randomUUID());

@@ -5,7 +5,7 @@ import type { Route } from './http-server.js';
 export interface FunctionInfo {
   name: string;
   builtin: boolean;
-  fn: { description?: string; input?: unknown; output?: unknown; timeoutMs?: number; retry?: unknown; inline?: boolean };
+  fn: { description?: string; input?: unknown; output?: unknown; timeoutMs?: number; retry?: unknown; inline?: boolean; concurrency?: number; memoryMb?: number };
 }
 
 /** `GET /api/v1/functions`: the step types and functions this host's executors can run, with their schemas. */
@@ -24,6 +24,8 @@ export function functionRoutes(catalogue: () => Iterable<FunctionInfo>): Route[]
             output_schema: e.fn.output ?? null,
             timeout_ms: e.fn.timeoutMs ?? null,
             retry: e.fn.retry ?? null,
+            concurrency: e.fn.concurrency ?? null,
+            memory_mb: e.fn.memoryMb ?? null,
           }))
           .sort((a, b) => a.name.localeCompare(b.name));
         return json(200, { functions });

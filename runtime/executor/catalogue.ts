@@ -21,8 +21,12 @@ export function compiledDir(root: string, dir: string): string {
   return existsSync(dist) ? dist : resolve(root, dir);
 }
 
-/** Imports every step module from the given directories; later directories override earlier ones. */
-export async function loadCatalogue(root: string, dirs: readonly string[]): Promise<Map<string, CatalogueEntry>> {
+/**
+ * Imports every step module from the given directories; later directories
+ * override earlier ones. `version` (dev mode) is added to each module's URL:
+ * ESM caches modules by URL, so a new version imports the files anew.
+ */
+export async function loadCatalogue(root: string, dirs: readonly string[], version?: number): Promise<Map<string, CatalogueEntry>> {
   const out = new Map<string, CatalogueEntry>();
   for (const dir of dirs) {
     const abs = compiledDir(root, dir);
@@ -30,7 +34,13 @@ export async function loadCatalogue(root: string, dirs: readonly string[]): Prom
     for (const f of readdirSync(abs).sort()) {
       if (!/\.(m?js)$/.test(f) || f.endsWith('.d.js') || f.startsWith('_')) continue;
       const file = join(abs, f);
-      const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+      const url = pathToFileURL(file).href + (version ? `?v=${version}` : '');
+      let mod: { default?: unknown };
+      try {
+        mod = (await import(url)) as { default?: unknown };
+      } catch (err) {
+        throw new Error(`${file}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      }
       if (!isDefinedFunction(mod.default)) {
         throw new Error(`${file}: the default export must be defineFunction({...}) from the runtime SDK`);
       }

@@ -4,10 +4,10 @@ import type { Queue } from '../queue/index.js';
 import type { Registry } from '../registry/index.js';
 import type { BatchWriter, Sql } from '../store/index.js';
 import type { CatalogueEntry } from './catalogue.js';
-import { attempt } from './attempt.js';
-import { StepPool } from './pool.js';
-import type { StepOutcome, StepTask } from './protocol.js';
+import { Generations } from './generations.js';
+import { watchFunctionDirs } from './hot-reload.js';
 import { driveRun } from './run-driver.js';
+import { createStepRunner } from './step-runner.js';
 
 export interface ExecutorDeps {
   config: Readonly<Config>;
@@ -17,62 +17,94 @@ export interface ExecutorDeps {
   registry: Registry;
   writer: BatchWriter;
   catalogue: ReadonlyMap<string, CatalogueEntry>;
+  /** dev mode: reload the functions when their compiled files change (see hot-reload.ts) */
+  dev?: boolean;
   log: Logger;
   metrics: Metrics;
 }
 
 export interface Executor {
-  pool: StepPool;
+  /** The functions new runs use (changes on a dev-mode reload). */
+  catalogue(): ReadonlyMap<string, CatalogueEntry>;
   stop(): Promise<void>;
 }
 
 /**
  * An executor host: pulls runs from the shared durable consumer (any number of
  * hosts share it) and drives up to `executor.max_concurrent_workflows` at once,
- * with steps on a Piscina pool of `executor.worker_count` threads.
+ * with steps on a Piscina pool of `executor.worker_count` threads (plus a
+ * small pool per distinct `memoryMb`, see step-runner.ts).
  */
 export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
   const x = d.config.executor;
-  const pool = new StepPool({
-    root: d.root,
-    dirs: [...x.function_dirs],
-    threads: x.worker_count,
-    tasksPerThread: 64,
-    maxOldGenerationMb: x.worker_max_old_generation_mb,
-    hardKillGraceMs: 500,
-    log: d.log,
-  });
-  const inline = new Set([...d.catalogue.values()].filter((e) => e.builtin && e.fn.inline).map((e) => e.name));
-  const runAttempt = (task: Omit<StepTask, 'seq' | 'deadline'>): Promise<StepOutcome> =>
-    inline.has(task.type) ? attempt(d.catalogue, task, []) : pool.run(task);
-  const stopConsuming = await d.queue.consumeRuns(x.max_concurrent_workflows, (delivery) =>
-    driveRun(delivery, {
-      sql: d.sql,
-      registry: d.registry,
-      writer: d.writer,
-      runAttempt,
-      isInline: (type) => inline.has(type),
-      publishResult: (s, r) => d.queue.publishResult(s, r),
-      catalogue: () => d.catalogue,
-      defaults: x,
-      ackWaitMs: d.config.nats.ack_wait,
+  const runnerFor = (catalogue: ReadonlyMap<string, CatalogueEntry>, version?: number) =>
+    createStepRunner(catalogue, {
+      root: d.root,
+      dirs: [...x.function_dirs],
+      threads: x.worker_count,
+      defaultMemoryMb: x.worker_max_old_generation_mb,
+      version,
       log: d.log,
-      metrics: d.metrics,
-    }),
-  );
+    });
+  const gens = new Generations(runnerFor(d.catalogue), d.log);
+  const stopConsuming = await d.queue.consumeRuns(x.max_concurrent_workflows, async (delivery) => {
+    // a run keeps the functions it started with to its end, even if dev mode reloads them meanwhile
+    const g = gens.enter();
+    try {
+      await driveRun(delivery, {
+        sql: d.sql,
+        registry: d.registry,
+        writer: d.writer,
+        runAttempt: g.runner.runAttempt,
+        isInline: g.runner.isInline,
+        publishResult: (s, r) => d.queue.publishResult(s, r),
+        catalogue: () => g.runner.catalogue,
+        defaults: x,
+        ackWaitMs: d.config.nats.ack_wait,
+        log: d.log,
+        metrics: d.metrics,
+      });
+    } finally {
+      gens.leave(g);
+    }
+  });
+  const stopWatching = d.dev
+    ? watchFunctionDirs({
+      root: d.root,
+      dirs: x.function_dirs,
+      debounceMs: 300,
+      log: d.log,
+      swap: (catalogue, version) => {
+        const before = gens.catalogue;
+        gens.swap(runnerFor(catalogue, version), version);
+        d.log.info({
+          generation: version,
+          functions: [...catalogue.keys()],
+          added: [...catalogue.keys()].filter((n) => !before.has(n)),
+          removed: [...before.keys()].filter((n) => !catalogue.has(n)),
+        }, 'functions reloaded; new runs use them');
+      },
+    })
+    : () => {};
   const gauges = setInterval(() => {
-    d.metrics.poolUtilization.set(pool.utilization);
-    d.metrics.poolQueue.set(pool.queueSize);
+    d.metrics.poolUtilization.reset();
+    d.metrics.poolQueue.reset();
+    for (const [name, p] of gens.runner.pools) {
+      d.metrics.poolUtilization.set({ pool: name }, p.utilization);
+      d.metrics.poolQueue.set({ pool: name }, p.queueSize);
+    }
     d.queue.consumerPending().then((p) => d.metrics.consumerPending.set(p.pending), () => {});
   }, 5000);
   gauges.unref();
-  d.log.info({ threads: x.worker_count, max_concurrent: x.max_concurrent_workflows, functions: [...d.catalogue.keys()], inline: [...inline] }, 'executor started');
+  const inline = [...d.catalogue.keys()].filter(gens.runner.isInline);
+  d.log.info({ threads: x.worker_count, max_concurrent: x.max_concurrent_workflows, functions: [...d.catalogue.keys()], inline, pools: [...gens.runner.pools.keys()], dev: !!d.dev }, 'executor started');
   return {
-    pool,
+    catalogue: () => gens.catalogue,
     async stop() {
       clearInterval(gauges);
+      stopWatching();
       await stopConsuming();
-      await pool.close();
+      await gens.close();
     },
   };
 }

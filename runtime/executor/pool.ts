@@ -8,10 +8,18 @@ import { createWatchBuffer, WatchReader } from './watchdog.js';
 export interface StepPoolOptions {
   root: string;
   dirs: string[];
-  threads: number;
+  /** threads kept running */
+  minThreads: number;
+  maxThreads: number;
+  /** how long a thread above minThreads may idle before it stops */
+  idleTimeoutMs: number;
   /** tasks one thread runs at once (async steps overlap their waits) */
   tasksPerThread: number;
   maxOldGenerationMb: number;
+  /** whether the heap limit is the function's own `memoryMb` (else the config's), for the out-of-memory message */
+  functionLimit: boolean;
+  /** dev mode: the catalogue generation, so threads import the same module versions as the host */
+  version?: number;
   /** extra time a blocked thread gets past a step's timeout before it is terminated */
   hardKillGraceMs: number;
   log: Logger;
@@ -36,15 +44,15 @@ export class StepPool {
   constructor(private readonly o: StepPoolOptions) {
     const buf = createWatchBuffer();
     this.watch = new WatchReader(buf);
-    const workerData: WorkerInit = { root: o.root, dirs: o.dirs, watch: buf };
+    const workerData: WorkerInit = { root: o.root, dirs: o.dirs, watch: buf, version: o.version };
     this.piscina = new Piscina({
       filename: fileURLToPath(new URL('./worker.js', import.meta.url)),
-      minThreads: o.threads,
-      maxThreads: o.threads,
+      minThreads: o.minThreads,
+      maxThreads: o.maxThreads,
       concurrentTasksPerWorker: o.tasksPerThread,
       // 'sync' parks idle threads in Atomics.wait, which starves async steps (timers, I/O)
       atomics: 'disabled',
-      idleTimeout: 60_000,
+      idleTimeout: o.idleTimeoutMs,
       workerData,
       resourceLimits: { maxOldGenerationSizeMb: o.maxOldGenerationMb },
     });
@@ -69,7 +77,8 @@ export class StepPool {
       if (Date.now() - this.lastKill < 2000 && /exited with code: 1$/.test(e?.message ?? '') && redispatches < 3) {
         return this.run(task, redispatches + 1);
       }
-      const why = e?.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `ran out of memory (limit ${this.o.maxOldGenerationMb} MB)` : `died: ${e?.message ?? String(err)}`;
+      const limit = this.o.functionLimit ? `memoryMb of function "${task.type}"` : 'executor.worker_max_old_generation_mb';
+      const why = e?.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `ran out of memory (limit ${this.o.maxOldGenerationMb} MB, ${limit})` : `died: ${e?.message ?? String(err)}`;
       return { ok: false, error: { code: 'E_WORKER_CRASHED', message: `the worker thread running step "${task.stepName}" ${why}` }, logs: [] };
     }
   }
@@ -96,8 +105,15 @@ export class StepPool {
     return this.piscina.queueSize;
   }
 
+  /** Stops at once: tasks still running fail. */
   async close(): Promise<void> {
     clearInterval(this.watchdog);
     await this.piscina.destroy();
+  }
+
+  /** Stops once the tasks it has finished (a retired dev-mode generation). */
+  async retire(): Promise<void> {
+    await this.piscina.close();
+    clearInterval(this.watchdog);
   }
 }

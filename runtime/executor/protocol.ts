@@ -35,4 +35,6 @@ export interface WorkerInit {
   dirs: string[];
   /** see watchdog.ts */
   watch: SharedArrayBuffer;
+  /** dev mode: the catalogue generation to import (see catalogue.ts) */
+  version?: number;
 }

@@ -10,7 +10,7 @@ import type { StepLogLine, StepOutcome, StepTask, WorkerInit } from './protocol.
 import { WatchSlot } from './watchdog.js';
 
 const init = workerData as WorkerInit;
-const catalogue = await loadCatalogue(init.root, init.dirs);
+const catalogue = await loadCatalogue(init.root, init.dirs, init.version);
 const watch = new WatchSlot(init.watch, threadId);
 export default async function runStep(buf: Uint8Array): Promise<Uint8Array> {
   const t = decode<StepTask>(buf);

@@ -60,12 +60,31 @@ export interface FunctionDefinition<I extends TSchema = TSchema, O extends TSche
    * always run isolated on worker threads.
    */
   inline?: boolean;
+  /**
+   * At most this many attempts of this function run at once on one executor
+   * host; further attempts wait (first come, first served) for a slot without
+   * holding back other functions. The step timeout starts when the attempt
+   * starts, not while it waits. Unlimited when unset.
+   */
+  concurrency?: number;
+  /**
+   * The JS heap limit of the worker threads that run this function, in MB
+   * (V8's old generation, where long-lived objects go; at least 16). A step
+   * that goes over it fails with `E_WORKER_CRASHED` naming the limit; the
+   * executor host stays up and the thread is replaced. Buffers and typed
+   * arrays live outside the JS heap and are not counted. Defaults to
+   * `executor.worker_max_old_generation_mb`.
+   */
+  memoryMb?: number;
   handler: (input: Static<I>, ctx: StepContext) => Static<O> | Promise<Static<O>>;
 }
 
 export interface DefinedFunction<I extends TSchema = TSchema, O extends TSchema = TSchema> extends FunctionDefinition<I, O> {
   readonly kind: 'workflow-function';
 }
+
+/** Below this a worker thread cannot load the runtime and the functions. */
+const MIN_MEMORY_MB = 16;
 
 /**
  * Declares a step function. Default-export the result from a module in
@@ -80,12 +99,21 @@ export interface DefinedFunction<I extends TSchema = TSchema, O extends TSchema 
  *   input: Type.Object({ name: Type.String() }),
  *   output: Type.Object({ greeting: Type.String() }),
  *   timeoutMs: 5_000,
+ *   concurrency: 4,   // at most 4 at once per executor host (optional)
+ *   memoryMb: 128,    // worker heap limit for this function (optional)
  *   handler: async (input) => ({ greeting: `Hello, ${input.name}` }),
  * });
  * ```
  */
 export function defineFunction<I extends TSchema, O extends TSchema>(def: FunctionDefinition<I, O>): DefinedFunction<I, O> {
   if (typeof def?.handler !== 'function') throw new TypeError('defineFunction: handler must be a function');
+  const where = def.name ? `defineFunction (${def.name})` : 'defineFunction';
+  if (def.concurrency !== undefined && !(Number.isInteger(def.concurrency) && def.concurrency >= 1)) {
+    throw new TypeError(`${where}: concurrency must be a positive integer, got ${String(def.concurrency)}`);
+  }
+  if (def.memoryMb !== undefined && !(Number.isInteger(def.memoryMb) && def.memoryMb >= MIN_MEMORY_MB)) {
+    throw new TypeError(`${where}: memoryMb must be an integer of at least ${MIN_MEMORY_MB}, got ${String(def.memoryMb)}`);
+  }
   return Object.freeze({ ...def, kind: 'workflow-function' as const });
 }
 

@@ -10,9 +10,9 @@ export interface RuntimeProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts `node dist/runtime/main.js --role <role>` with --set overrides; resolves its port from its log. */
-export function startRuntimeProcess(role: string, set: string[], env: Record<string, string> = {}): RuntimeProcess {
-  const args = ['dist/runtime/main.js', '--role', role, ...set.flatMap((s) => ['--set', s]), '--set', 'logging.level=info'];
+/** Starts `node dist/runtime/main.js --role <role>` with --set overrides (and other `flags`); resolves its port from its log. */
+export function startRuntimeProcess(role: string, set: string[], env: Record<string, string> = {}, flags: string[] = []): RuntimeProcess {
+  const args = ['dist/runtime/main.js', '--role', role, ...flags, ...set.flatMap((s) => ['--set', s]), '--set', 'logging.level=info'];
   const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const port = new Promise<number>((resolve, reject) => {

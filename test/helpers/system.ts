@@ -2,6 +2,7 @@ import { createLogger, createMetrics } from '../../dist/runtime/observability/in
 import { startSystem, type Role, type System } from '../../dist/runtime/system.js';
 import { cleanup, ROOT, testConfig } from './env.js';
 import type { Config } from '../../dist/runtime/config/index.js';
+import type { Logger } from '../../dist/runtime/observability/index.js';
 
 export interface TestSystem {
   system: System;
@@ -11,10 +12,10 @@ export interface TestSystem {
 }
 
 /** Starts the runtime in this process on a free port, with its own database, stream and Redis prefix. */
-export async function startTestSystem(opts: { role?: Role; set?: string[] } = {}): Promise<TestSystem> {
+export async function startTestSystem(opts: { role?: Role; set?: string[]; dev?: boolean; log?: Logger } = {}): Promise<TestSystem> {
   const { config } = testConfig(opts.set);
-  const log = createLogger({ ...config.logging });
-  const system = await startSystem({ role: opts.role ?? 'all', config, log, metrics: createMetrics(), root: ROOT });
+  const log = opts.log ?? createLogger({ ...config.logging });
+  const system = await startSystem({ role: opts.role ?? 'all', config, log, metrics: createMetrics(), root: ROOT, dev: opts.dev });
   return {
     system,
     config,
