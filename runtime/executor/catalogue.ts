@@ -31,8 +31,11 @@ export async function loadCatalogue(root: string, dirs: readonly string[], versi
   for (const dir of dirs) {
     const abs = compiledDir(root, dir);
     if (!existsSync(abs)) continue;
+    // compiled from TypeScript: a .js whose .ts was deleted or renamed is stale output, not a function
+    const source = abs === resolve(root, dir) ? null : resolve(root, dir);
     for (const f of readdirSync(abs).sort()) {
       if (!/\.(m?js)$/.test(f) || f.endsWith('.d.js') || f.startsWith('_')) continue;
+      if (source && !existsSync(join(source, f.replace(/\.(m?)js$/, '.$1ts')))) continue;
       const file = join(abs, f);
       const url = pathToFileURL(file).href + (version ? `?v=${version}` : '');
       let mod: { default?: unknown };
