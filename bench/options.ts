@@ -10,7 +10,7 @@ export interface Stage {
   durationS: number;
 }
 
-export type WorkflowKind = 'one' | 'three';
+export type WorkflowKind = 'one' | 'three' | 'flow';
 
 export interface BenchOptions {
   url: string | null;
@@ -63,7 +63,8 @@ target
   --keep-data               do not drop the bench database, stream and Redis keys first
 
 measurement
-  --workflow one|three      workflow the staged run executes (default one)
+  --workflow one|three|flow workflow the staged run executes (default one); flow: parallel,
+                            map and choice over seven echo steps (ten step rows per run)
   --drain <d>               how long to wait for accepted runs to finish (default 30s)
   --settle <d>              find-max: wait for a step's runs before the next (default 30s)
   --slices <n>              staggered autocannon instances per second (default 20)
@@ -131,7 +132,7 @@ export function parseOptions(argv: string[]): BenchOptions {
   if (v['find-max']) profile = 'find-max';
 
   const workflow = (v.workflow ?? 'one') as WorkflowKind;
-  if (workflow !== 'one' && workflow !== 'three') throw new Error('--workflow must be "one" or "three"');
+  if (workflow !== 'one' && workflow !== 'three' && workflow !== 'flow') throw new Error('--workflow must be "one", "three" or "flow"');
   if (v.url) assertLoopback(v.url);
 
   return {

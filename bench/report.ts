@@ -79,7 +79,7 @@ export function renderMarkdown(r: BenchResult): string {
   L.push(`# Bench ${r.started_at}`, '');
   L.push(`- profile: **${r.profile}**; target ${r.mode === 'child' ? `child runtime at ${r.url}` : r.url}; database ${r.database}`);
   L.push(`- git ${r.git.commit?.slice(0, 12) ?? '?'}${r.git.dirty ? ' (uncommitted changes)' : ''}; node ${r.machine.node}; ${r.machine.cpus} × ${r.machine.cpu_model}; ${r.machine.mem_gb} GB`);
-  L.push(`- workflows: ${Object.entries(r.workflows).map(([k, w]) => `${k}-step \`${w.name}\` (${w.steps} step${w.steps > 1 ? 's' : ''})`).join(', ')}`);
+  L.push(`- workflows: ${Object.entries(r.workflows).map(([k, w]) => `${k} \`${w.name}\` (${w.steps} step row${w.steps > 1 ? 's' : ''} per run)`).join(', ')}`);
   if (r.thresholds) {
     const t = r.thresholds;
     L.push(`- seed thresholds: http_req_failed ${fmt(t.http_req_failed_pct, 3)}% (< 1%), HTTP p95 ${fmt(t.http_p95_ms, 1)} ms (< ${t.p95_bound_ms}) → **${t.pass ? 'PASS' : 'FAIL'}**`);

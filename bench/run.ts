@@ -89,8 +89,8 @@ async function main(): Promise<number> {
     sql = openDb(database);
 
     const workflows = await registerWorkflows(url, stamp.replace(/[-:TZ]/g, '').slice(0, 14));
-    say(`workflows: ${workflows.one.name} (${workflows.one.id}), ${workflows.three.name} (${workflows.three.id})`);
-    const warmIds = await warmUp(url, [workflows.one.id, workflows.three.id], 20);
+    say(`workflows: ${Object.values(workflows).map((w) => `${w.name} (${w.id})`).join(', ')}`);
+    const warmIds = await warmUp(url, Object.values(workflows).map((w) => w.id), 20);
     const warm = await drain(sql, warmIds, 15_000);
     if (warm.pending.length) say(`warning: ${warm.pending.length} of ${warmIds.length} warm-up runs not final after 15 s`);
     const pg0 = await dbStats(sql).catch(() => null);
@@ -151,7 +151,7 @@ async function main(): Promise<number> {
     for (const st of rec.stages) for (const id of st.runIds) stepsPerRun.set(id, workflows[st.workflow].steps);
     const completedIds = [...runs.values()].filter((r) => r.status === 'completed').map((r) => r.id);
     const steps = await checkSteps(sql, completedIds, stepsPerRun);
-    const rowsOfBench = await countRunsOf(sql, [workflows.one.id, workflows.three.id]);
+    const rowsOfBench = await countRunsOf(sql, Object.values(workflows).map((w) => w.id));
     const pg1 = await dbStats(sql).catch(() => null);
     const reconciliation = reconcile(ids, runs, drained.pending, steps, rowsOfBench - warmIds.length, drained.waitedMs, pg0, pg1,
       child ? scanRuntimeLog(join(outDir, files.runtime_log!)) : null, files.runtime_log);
@@ -268,7 +268,7 @@ function stageLine(st: StageRecord): string {
   const s = summarize(st.latencies);
   const non2xx = Object.values(st.non2xx).reduce((n, c) => n + c, 0);
   const f = (x: number | null) => (x === null ? '-' : x.toFixed(1));
-  return `stage ${st.index + 1} ${st.label} (${st.workflow}-step, ${st.durationS} s): planned ${st.planned}, 2xx ${st.ok}, non-2xx ${non2xx}, errors ${st.errors}; `
+  return `stage ${st.index + 1} ${st.label} (${st.workflow === 'flow' ? 'flow' : `${st.workflow}-step`}, ${st.durationS} s): planned ${st.planned}, 2xx ${st.ok}, non-2xx ${non2xx}, errors ${st.errors}; `
     + `HTTP ms p50 ${f(s.p50)} p95 ${f(s.p95)} p99 ${f(s.p99)} max ${f(s.max)}`;
 }
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { connect } from 'nats';
 import { Redis } from 'ioredis';
+import type { WorkflowKind } from './options.js';
 
 /** The dedicated resources of the bench's own runtime, apart from the dev and test ones. */
 export const BENCH_SETS = {
@@ -161,14 +162,18 @@ export async function waitReady(url: string, timeoutMs: number, gaveUp: () => bo
 }
 
 export interface BenchWorkflow {
-  kind: 'one' | 'three';
+  kind: WorkflowKind;
   id: string;
   name: string;
   steps: number;
 }
 
-/** Registers the one-step and the three-step echo workflows under names unique to this run. */
-export async function registerWorkflows(url: string, tag: string): Promise<Record<'one' | 'three', BenchWorkflow>> {
+/**
+ * Registers the bench workflows under names unique to this run: one echo step, three echo steps,
+ * and `flow` (a parallel of two branches, a map over four items at concurrency 2, a choice: seven
+ * echo steps and three control-flow nodes, so ten step rows per run).
+ */
+export async function registerWorkflows(url: string, tag: string): Promise<Record<WorkflowKind, BenchWorkflow>> {
   const suffix = `${tag}-${randomBytes(3).toString('hex')}`;
   const defs = {
     one: [{ name: 'echo-step', type: 'echo', config: { message: 'Hello POC' } }],
@@ -177,20 +182,32 @@ export async function registerWorkflows(url: string, tag: string): Promise<Recor
       { name: 'second', type: 'echo', config: { message: 'two' } },
       { name: 'third', type: 'echo', config: { message: 'three' } },
     ],
+    flow: [
+      { name: 'fan', parallel: { branches: [
+        { name: 'a', steps: [{ name: 'left', type: 'echo', config: { message: 'a' } }] },
+        { name: 'b', steps: [{ name: 'right', type: 'echo', config: { message: 'b' } }] },
+      ] } },
+      { name: 'each', map: { items: [1, 2, 3, 4], concurrency: 2, steps: [{ name: 'item', type: 'echo', config: { message: '{{ item }}' } }] } },
+      { name: 'pick', choice: {
+        branches: [{ name: 'four', when: { path: 'steps.each.length', equals: 4 }, steps: [{ name: 'done', type: 'echo', config: { message: 'four' } }] }],
+        default: [{ name: 'other', type: 'echo', config: { message: 'other' } }],
+      } },
+    ],
   };
-  const out = {} as Record<'one' | 'three', BenchWorkflow>;
-  for (const kind of ['one', 'three'] as const) {
+  const rows: Record<WorkflowKind, number> = { one: 1, three: 3, flow: 10 };
+  const out = {} as Record<WorkflowKind, BenchWorkflow>;
+  for (const kind of ['one', 'three', 'flow'] as const) {
     const name = `bench-${kind}-step-${suffix}`;
     const res = await fetch(`${url}/api/v1/workflows`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name, description: `bench ${kind}-step echo workflow`, definition: { steps: defs[kind] }, version: '1.0.0' }),
+      body: JSON.stringify({ name, description: `bench ${kind} echo workflow`, definition: { steps: defs[kind] }, version: '1.0.0' }),
       signal: AbortSignal.timeout(10_000),
     });
     const text = await res.text();
     if (res.status !== 201) throw new Error(`registering ${name}: HTTP ${res.status} ${text.slice(0, 500)}`);
     const body = JSON.parse(text) as { id: string };
-    out[kind] = { kind, id: body.id, name, steps: defs[kind].length };
+    out[kind] = { kind, id: body.id, name, steps: rows[kind] };
   }
   return out;
 }
