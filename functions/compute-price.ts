@@ -14,6 +14,11 @@ export default defineFunction({
   name: 'compute-price',
   description: 'Subtotal, discount (config.discount_pct), VAT (config.vat_pct) and total in cents.',
   input: Type.Object({ order_id: Type.String(), currency: Type.String(), items: Type.Array(Item) }),
+  // checked when a workflow is registered and before each attempt; types ctx.config
+  config: Type.Object({
+    discount_pct: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
+    vat_pct: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
+  }),
   output: Type.Object({
     order_id: Type.String(),
     currency: Type.String(),
@@ -23,8 +28,8 @@ export default defineFunction({
     total_cents: Type.Integer(),
   }),
   handler: (order, ctx) => {
-    const discountPct = Number(ctx.config.discount_pct ?? 0);
-    const vatPct = Number(ctx.config.vat_pct ?? 0);
+    const discountPct = ctx.config.discount_pct ?? 0;
+    const vatPct = ctx.config.vat_pct ?? 0;
     const subtotal = order.items.reduce((sum, i) => sum + Math.round(i.unit_price * 100) * i.quantity, 0);
     const discount = Math.round((subtotal * discountPct) / 100);
     const vat = Math.round(((subtotal - discount) * vatPct) / 100);

@@ -64,7 +64,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     const registry = new Registry({
       sql, hot, log,
       cacheTtlMs: c.registry.cache_ttl,
-      knownTypes: () => (catalogue().size ? new Set(catalogue().keys()) : null),
+      knownTypes: () => (catalogue().size ? new Map([...catalogue().values()].map((e) => [e.name, { config: e.fn.config }])) : null),
       broadcast: (ch) => queue.publish(queue.registrySubject, ch),
     });
     const regSub = queue.subscribe<RegistryChange>(queue.registrySubject, (ch) => registry.invalidate(ch));

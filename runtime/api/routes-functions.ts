@@ -5,7 +5,7 @@ import type { Route } from './http-server.js';
 export interface FunctionInfo {
   name: string;
   builtin: boolean;
-  fn: { description?: string; input?: unknown; output?: unknown; timeoutMs?: number; retry?: unknown; inline?: boolean; concurrency?: number; memoryMb?: number };
+  fn: { description?: string; input?: unknown; output?: unknown; config?: unknown; timeoutMs?: number; retry?: unknown; inline?: boolean; concurrency?: number; memoryMb?: number };
 }
 
 /** `GET /api/v1/functions`: the step types and functions this host's executors can run, with their schemas. */
@@ -22,6 +22,7 @@ export function functionRoutes(catalogue: () => Iterable<FunctionInfo>): Route[]
             description: e.fn.description ?? null,
             input_schema: e.fn.input ?? null,
             output_schema: e.fn.output ?? null,
+            config_schema: e.fn.config ?? null,
             timeout_ms: e.fn.timeoutMs ?? null,
             retry: e.fn.retry ?? null,
             concurrency: e.fn.concurrency ?? null,

@@ -34,6 +34,8 @@ export async function attempt(catalogue: ReadonlyMap<string, CatalogueEntry>, t:
   const fn = entry.fn;
   const bad = schemaProblem(fn.input, t.input);
   if (bad) return { ok: false, error: { code: 'E_INPUT_INVALID', message: `input of "${t.type}" is invalid at ${bad}`, retryable: false }, logs };
+  const badConfig = schemaProblem(fn.config, t.config);
+  if (badConfig) return { ok: false, error: { code: 'E_STEP_CONFIG', message: `config of "${t.type}" is invalid at ${badConfig}`, retryable: false }, logs };
 
   // created only when the handler reads ctx.signal: most steps never do
   let ac: AbortController | null = null;

@@ -1,7 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import ms from 'ms';
-import { templatePaths } from '../sdk/index.js';
+import { hasTemplate, templatePaths } from '../sdk/index.js';
+import type { TSchema } from '@sinclair/typebox';
 
 /** A duration: milliseconds, or a string such as "500ms", "30s", "5m". */
 export const Duration = Type.Union([
@@ -117,7 +118,13 @@ export const childName = {
  * `knownTypes` is given), and data references read only steps that have
  * completed by then.
  */
-export function validateDefinition(def: unknown, knownTypes: ReadonlySet<string> | null, base = '/definition'): DefinitionProblem[] {
+/**
+ * The step types an executor can run: a set of names, or a map whose entries may carry the
+ * `config` schema of a function (checked at registration for configs without templates).
+ */
+export type KnownTypes = ReadonlySet<string> | ReadonlyMap<string, { config?: TSchema }>;
+
+export function validateDefinition(def: unknown, knownTypes: KnownTypes | null, base = '/definition'): DefinitionProblem[] {
   const problems: DefinitionProblem[] = [];
   for (const e of check.Errors(def)) {
     problems.push({ path: base + e.path, message: e.message });
@@ -163,7 +170,7 @@ class Checker {
   private readonly where = new Map<string, string>();
   private nodes = 0;
 
-  constructor(private readonly known: ReadonlySet<string> | null, private readonly problems: DefinitionProblem[]) {}
+  constructor(private readonly known: KnownTypes | null, private readonly problems: DefinitionProblem[]) {}
 
   private problem(path: string, message: string): void {
     if (this.problems.length < 50) this.problems.push({ path, message });
@@ -218,9 +225,10 @@ class Checker {
     switch (kind) {
       case 'type':
         if (this.known && !this.known.has(s.type!)) {
-          this.problem(`${path}/type`, `unknown step type "${s.type}"; known types: ${[...this.known].sort().join(', ')}`);
+          this.problem(`${path}/type`, `unknown step type "${s.type}"; known types: ${[...this.known.keys()].sort().join(', ')}`);
         }
         this.references(s.config, `${path}/config`, scope);
+        this.config(s, path);
         return;
       case 'parallel':
         this.branchNames(s.parallel!.branches, `${path}/parallel/branches`);
@@ -248,6 +256,14 @@ class Checker {
         }
       }
     }
+  }
+
+  /** A config without templates is known now: check it against the function's config schema. */
+  private config(s: StepDefinition, path: string): void {
+    const schema = this.known instanceof Map ? (this.known as ReadonlyMap<string, { config?: TSchema }>).get(s.type!)?.config : undefined;
+    if (!schema || hasTemplate(s.config)) return;
+    const first = compiled(schema).Errors(s.config ?? {}).First();
+    if (first) this.problem(`${path}/config${first.path}`, `${first.message} (the config schema of "${s.type}")`);
   }
 
   private branchNames(branches: { name: string }[], path: string): void {
@@ -305,6 +321,13 @@ class Checker {
           : `{{ ${p} }} references step "${stepName}" (at ${at}), which is inside another parallel, map or choice; read that node's output by its own name`);
     }
   }
+}
+
+const compiledSchemas = new WeakMap<TSchema, ReturnType<typeof TypeCompiler.Compile>>();
+function compiled(schema: TSchema): ReturnType<typeof TypeCompiler.Compile> {
+  let c = compiledSchemas.get(schema);
+  if (!c) compiledSchemas.set(schema, (c = TypeCompiler.Compile(schema)));
+  return c;
 }
 
 const CONDITION_TESTS = ['equals', 'not_equals', 'gt', 'gte', 'lt', 'lte', 'in', 'exists'] as const;

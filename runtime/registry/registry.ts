@@ -6,7 +6,7 @@ import {
   type HotState, type Sql, type WorkflowRow,
 } from '../store/index.js';
 import { TtlCache } from './cache.js';
-import { validateDefinition, type WorkflowDefinition } from './definition.js';
+import { validateDefinition, type KnownTypes, type WorkflowDefinition } from './definition.js';
 
 /** A workflow version as the runtime uses it. Definitions of a version never change. */
 export interface Workflow {
@@ -41,7 +41,7 @@ export interface RegistryDeps {
   log: Logger;
   cacheTtlMs: number;
   /** step types executors can run; null skips that check */
-  knownTypes: () => ReadonlySet<string> | null;
+  knownTypes: () => KnownTypes | null;
   /** tells other processes that a name's latest version or a status changed */
   broadcast?: (c: RegistryChange) => void;
 }

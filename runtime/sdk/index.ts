@@ -5,7 +5,7 @@ export { renderTemplate, hasTemplate, templatePaths, readPath, TemplateError } f
 export type { Static, TSchema } from '@sinclair/typebox';
 
 /** What a step's handler receives besides its input. */
-export interface StepContext {
+export interface StepContext<C = Record<string, unknown>> {
   /** The run (one execution of a workflow). */
   runId: string;
   workflowId: string;
@@ -16,8 +16,8 @@ export interface StepContext {
   stepName: string;
   /** 1 on the first attempt, 2 on the first retry, ... */
   attempt: number;
-  /** The step's `config` from the workflow definition. */
-  config: Record<string, unknown>;
+  /** The step's `config` from the workflow definition, templates filled in (checked against the function's `config` schema). */
+  config: C;
   /** The run's input (`input_data` of execute). */
   runInput: unknown;
   /** Outputs of the steps before this one in its list and the lists around it, by step name (docs/workflows.md). */
@@ -45,12 +45,22 @@ export interface RetryOptions {
   nonRetryable?: string[];
 }
 
-export interface FunctionDefinition<I extends TSchema = TSchema, O extends TSchema = TSchema> {
+/** The type of `ctx.config`: the `config` schema's, or a plain record without one. */
+export type ConfigOf<C extends TSchema | undefined> = C extends TSchema ? Static<C> : Record<string, unknown>;
+
+export interface FunctionDefinition<I extends TSchema = TSchema, O extends TSchema = TSchema, C extends TSchema | undefined = undefined> {
   /** Defaults to the module's file name without extension. */
   name?: string;
   description?: string;
   input?: I;
   output?: O;
+  /**
+   * The schema of the step's `config` in workflow definitions. Checked when a
+   * workflow is registered (400 with the path, for configs without templates)
+   * and again after templates are filled in, before each attempt
+   * (`E_STEP_CONFIG`, not retried). Also types `ctx.config`.
+   */
+  config?: C;
   timeoutMs?: number;
   retry?: RetryOptions;
   /**
@@ -76,10 +86,11 @@ export interface FunctionDefinition<I extends TSchema = TSchema, O extends TSche
    * `executor.worker_max_old_generation_mb`.
    */
   memoryMb?: number;
-  handler: (input: Static<I>, ctx: StepContext) => Static<O> | Promise<Static<O>>;
+  handler: (input: Static<I>, ctx: StepContext<ConfigOf<C>>) => Static<O> | Promise<Static<O>>;
 }
 
-export interface DefinedFunction<I extends TSchema = TSchema, O extends TSchema = TSchema> extends FunctionDefinition<I, O> {
+export interface DefinedFunction<I extends TSchema = TSchema, O extends TSchema = TSchema, C extends TSchema | undefined = TSchema | undefined>
+  extends FunctionDefinition<I, O, C> {
   readonly kind: 'workflow-function';
 }
 
@@ -105,7 +116,9 @@ const MIN_MEMORY_MB = 16;
  * });
  * ```
  */
-export function defineFunction<I extends TSchema, O extends TSchema>(def: FunctionDefinition<I, O>): DefinedFunction<I, O> {
+export function defineFunction<I extends TSchema, O extends TSchema, C extends TSchema | undefined = undefined>(
+  def: FunctionDefinition<I, O, C>,
+): DefinedFunction<I, O, C> {
   if (typeof def?.handler !== 'function') throw new TypeError('defineFunction: handler must be a function');
   const where = def.name ? `defineFunction (${def.name})` : 'defineFunction';
   if (def.concurrency !== undefined && !(Number.isInteger(def.concurrency) && def.concurrency >= 1)) {

@@ -52,6 +52,29 @@ describe('example functions', () => {
     expect(r.body.error.message).toContain('/items');
   });
 
+  it('checks compute-price\'s config: at registration when it is literal, before the attempt when it is a template', async () => {
+    const bad = await api(t.url, 'POST', '/api/v1/workflows', {
+      name: 'bad-vat', definition: { steps: [{ name: 'validate', type: 'validate-order' }, { name: 'price', type: 'compute-price', config: { vat_pct: 150 } }] },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details.problems[0].path).toBe('/definition/steps/1/config/vat_pct');
+
+    const wf = await api(t.url, 'POST', '/api/v1/workflows', {
+      name: 'vat-from-input', definition: { steps: [{ name: 'validate', type: 'validate-order' }, { name: 'price', type: 'compute-price', config: { vat_pct: '{{ run.input.vat }}' } }] },
+    });
+    expect(wf.status).toBe(201);
+    const order = { order_id: 'o-9', currency: 'EUR', items: [{ sku: 'a', quantity: 1, unit_price: 10 }] };
+    const ok = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'vat-from-input', input_data: { ...order, vat: 10 }, wait: true });
+    expect(ok.body.status).toBe('completed');
+    expect(ok.body.output.total_cents).toBe(1100);
+    const r = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'vat-from-input', input_data: { ...order, vat: 'ten' }, wait: true });
+    expect(r.body.status).toBe('failed');
+    expect(r.body.error.code).toBe('E_STEP_CONFIG');
+    expect(r.body.error.message).toContain('/vat_pct');
+    const run = await api(t.url, 'GET', `/api/v1/executions/${r.body.run_id}`);
+    expect(run.body.steps[1]).toMatchObject({ status: 'failed', attempts: 1 });
+  });
+
   it('refuses to register a workflow naming a function no executor has', async () => {
     const r = await api(t.url, 'POST', '/api/v1/workflows', { name: 'typo', definition: { steps: [{ name: 'x', type: 'validate-ordr' }] } });
     expect(r.status).toBe(400);

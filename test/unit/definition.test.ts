@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { Type } from '@sinclair/typebox';
 import { durationMs, validateDefinition } from '../../dist/runtime/registry/index.js';
 
 const SEED = { steps: [{ name: 'echo-step', type: 'echo', config: { message: 'Hello POC' } }] };
@@ -218,6 +219,32 @@ describe('validateDefinition: control flow', () => {
   it('a choice branch may not be named "default" when there is a default list', () => {
     expect(paths({ steps: [{ name: 'c', choice: { branches: [{ name: 'default', when: { path: 'input', exists: true }, steps: [] }], default: [] } }] }))
       .toEqual(['/definition/steps/0/choice/default']);
+  });
+});
+
+describe('validateDefinition: a function\'s config schema', () => {
+  const known = new Map([
+    ['price', { config: Type.Object({ vat_pct: Type.Number({ maximum: 100 }), note: Type.Optional(Type.String()) }, { additionalProperties: false }) }],
+    ['echo', {}],
+  ]);
+
+  it('checks a config without templates at registration, with the path into the config', () => {
+    expect(validateDefinition({ steps: [{ name: 'p', type: 'price', config: { vat_pct: 20 } }] }, known)).toEqual([]);
+    const over = validateDefinition({ steps: [{ name: 'p', type: 'price', config: { vat_pct: 150 } }] }, known);
+    expect(over).toHaveLength(1);
+    expect(over[0]!.path).toBe('/definition/steps/0/config/vat_pct');
+    expect(over[0]!.message).toContain('the config schema of "price"');
+    expect(validateDefinition({ steps: [{ name: 'p', type: 'price' }] }, known)[0]!.path).toBe('/definition/steps/0/config/vat_pct');
+    expect(validateDefinition({ steps: [{ name: 'p', type: 'price', config: { vat_pct: 1, extra: 1 } }] }, known)[0]!.path).toBe('/definition/steps/0/config/extra');
+  });
+
+  it('leaves a config with templates to the executor (checked after rendering), and steps without a schema alone', () => {
+    expect(validateDefinition({ steps: [{ name: 'p', type: 'price', config: { vat_pct: '{{ run.input.vat }}' } }] }, known)).toEqual([]);
+    expect(validateDefinition({ steps: [{ name: 'e', type: 'echo', config: { anything: [1] } }] }, known)).toEqual([]);
+  });
+
+  it('lists known type names (not entries) when the map has no such type', () => {
+    expect(validateDefinition({ steps: [{ name: 'x', type: 'nope' }] }, known)[0]!.message).toContain('known types: echo, price');
   });
 });
 
