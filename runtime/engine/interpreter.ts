@@ -23,6 +23,8 @@ export interface Unit {
   roots: DataRoots;
   /** true once another part of the run has failed: finish the current attempt, do not retry */
   stopped(): boolean;
+  /** Waits `ms` (a retry's backoff), or less if the run fails meanwhile; true when it did. */
+  sleepUnlessStopped(ms: number): Promise<boolean>;
 }
 
 export type UnitResult = { ok: true; output: unknown } | { ok: false; error: PlainError };
@@ -69,7 +71,11 @@ export type RunOutcome = { ok: true; output: unknown } | { ok: false; error: Pla
  * read only recorded data, so a resumed run takes the same path.
  *
  * The first failure stops the run: nothing new starts, units in flight finish
- * their attempt without retrying, and the run fails with that first error.
+ * their attempt without retrying (a backoff in progress ends at once), and the
+ * run fails with that first error.
+ *
+ * Bounds per run, whatever the nesting: at most MAX_RUN_STEPS_IN_FLIGHT steps
+ * at once, and MAX_MAP_ITEMS map items in all.
  */
 export function runDefinition(def: WorkflowDefinition, state: RunState, runner: Runner): Promise<RunOutcome> {
   return new Interpreter(state, runner).run(def);
@@ -78,11 +84,32 @@ export function runDefinition(def: WorkflowDefinition, state: RunState, runner: 
 type ListResult = { ok: true; output: unknown } | { ok: false };
 const STOPPED: ListResult = { ok: false };
 const DEFAULT_MAP_CONCURRENCY = 10;
+/** Steps of one run that may run at once (parallel branches and map items, nested or not). */
+export const MAX_RUN_STEPS_IN_FLIGHT = 100;
 
 class Interpreter {
   private failure: { error: PlainError; step: string } | null = null;
   private readonly run_: { input: unknown; id: string };
   private readonly stopped = () => this.failure !== null;
+  /** wakes the backoffs of units waiting to retry when the run fails */
+  private readonly onStop = new Set<() => void>();
+  private readonly sleepUnlessStopped = (ms: number): Promise<boolean> => {
+    if (this.failure) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.onStop.delete(wake);
+        resolve(this.failure !== null);
+      };
+      const timer = setTimeout(wake, ms);
+      this.onStop.add(wake);
+    });
+  };
+  /** steps running now, and those waiting for one of the run's slots */
+  private inFlight = 0;
+  private readonly waiting: (() => void)[] = [];
+  /** map items of the run so far, across every map */
+  private mapItems = 0;
 
   constructor(private readonly state: RunState, private readonly runner: Runner) {
     this.run_ = { input: state.input, id: state.runId };
@@ -95,8 +122,24 @@ class Interpreter {
   }
 
   private fail(error: PlainError, step: string): ListResult {
-    this.failure ??= { error, step };
+    if (!this.failure) {
+      this.failure = { error, step };
+      for (const wake of [...this.onStop]) wake();
+    }
     return STOPPED;
+  }
+
+  /** Runs one step within the run's limit of steps at once. */
+  private async step(u: Unit): Promise<UnitResult> {
+    if (this.inFlight >= MAX_RUN_STEPS_IN_FLIGHT) await new Promise<void>((r) => this.waiting.push(r));
+    else this.inFlight++;
+    try {
+      return await this.runner.step(u);
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(); // hands its slot over
+      else this.inFlight--;
+    }
   }
 
   /** A list of nodes in order; `scope` holds the outputs visible to its first node. */
@@ -136,7 +179,7 @@ class Interpreter {
       }
     }
     if (node.type !== undefined) {
-      const r = await this.runner.step({ step: node as LeafStep, name, index, input, roots, stopped: this.stopped });
+      const r = await this.step({ step: node as LeafStep, name, index, input, roots, stopped: this.stopped, sleepUnlessStopped: this.sleepUnlessStopped });
       return r.ok ? r : this.fail(r.error, name);
     }
     const kind = node.parallel ? 'parallel' : node.map ? 'map' : 'choice';
@@ -160,9 +203,10 @@ class Interpreter {
       } catch (err) {
         items = err;
       }
-      if (!Array.isArray(items) || items.length > MAX_MAP_ITEMS) {
+      if (Array.isArray(items)) this.mapItems += items.length;
+      if (!Array.isArray(items) || this.mapItems > MAX_MAP_ITEMS) {
         const why = items instanceof Error ? items.message
-          : Array.isArray(items) ? `${items.length} items; a map takes at most ${MAX_MAP_ITEMS}`
+          : Array.isArray(items) ? `${items.length} items make ${this.mapItems} in this run's maps; a run's maps take at most ${MAX_MAP_ITEMS} items in all`
           : `items must be an array, got ${items === null ? 'null' : typeof items}`;
         this.fail({ code: 'E_STEP_CONFIG', message: `map "${name}": ${why}` }, name);
         event('failed', null, null);

@@ -117,8 +117,9 @@ async function runStep(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit
     deps.metrics.stepDuration.observe({ type: step.type, status: outcome.ok ? 'completed' : 'failed' }, (performance.now() - t0) / 1000);
     const logs = withHistory(history, outcome.logs, attempt);
     if (outcome.ok) {
-      void deps.writer.writeStep({ ...row, status: 'completed', output_data: outcome.output, error_code: null, error_message: null, completed_at: new Date(), logs });
-      return { ok: true, output: outcome.output };
+      const output = asStored(outcome.output);
+      void deps.writer.writeStep({ ...row, status: 'completed', output_data: output, error_code: null, error_message: null, completed_at: new Date(), logs });
+      return { ok: true, output };
     }
     // once another branch or item has failed the run, nothing is retried
     const retry = shouldRetry(policy, attempt, outcome.error) && !u.stopped();
@@ -134,7 +135,26 @@ async function runStep(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit
     deps.metrics.stepRetries.inc({ type: step.type });
     const delay = backoffDelay(policy, attempt + 1);
     deps.log.debug({ run_id: m.run_id, step: u.name, attempt, delay, code: outcome.error.code }, 'step failed; retrying');
-    await new Promise((r) => setTimeout(r, delay));
+    if (await u.sleepUnlessStopped(delay)) {
+      // another branch or item failed the run during the backoff: this step ends with its last error
+      void deps.writer.writeStep({ ...row, status: 'failed', output_data: null, error_code: outcome.error.code, error_message: outcome.error.message, completed_at: new Date(), logs: history });
+      return { ok: false, error: outcome.error };
+    }
+  }
+}
+
+/**
+ * An output as Postgres will give it back on resume (JSON: Dates as strings, NaN as null,
+ * undefined fields gone, no shared references), so that conditions, templates and later
+ * steps read the same value on the first delivery as on a redelivery.
+ */
+function asStored(v: unknown): unknown {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) return v;
+  if (v === undefined) return null;
+  try {
+    return JSON.parse(JSON.stringify(v) ?? 'null') as unknown;
+  } catch {
+    return v; // not serializable (a cycle, a BigInt): the writer reports what it stores
   }
 }
 

@@ -126,15 +126,21 @@ export type KnownTypes = ReadonlySet<string> | ReadonlyMap<string, { config?: TS
 
 export function validateDefinition(def: unknown, knownTypes: KnownTypes | null, base = '/definition'): DefinitionProblem[] {
   const problems: DefinitionProblem[] = [];
-  for (const e of check.Errors(def)) {
-    problems.push({ path: base + e.path, message: e.message });
-    if (problems.length >= 10) return problems;
+  try {
+    for (const e of check.Errors(def)) {
+      problems.push({ path: base + e.path, message: e.message });
+      if (problems.length >= 10) return problems;
+    }
+    if (problems.length) return problems;
+    const checker = new Checker(knownTypes, problems);
+    const steps = (def as WorkflowDefinition).steps;
+    checker.collect(steps, `${base}/steps`);
+    checker.list(steps, `${base}/steps`, { visible: new Set(), roots: ROOTS, depth: 0, recorded: '' });
+  } catch (err) {
+    // a body nested thousands of levels deep (conditions in conditions) overflows the checkers' recursion
+    if (!(err instanceof RangeError)) throw err;
+    return [{ path: base, message: 'the definition nests too deeply to check (conditions or steps thousands of levels deep)' }];
   }
-  if (problems.length) return problems;
-  const checker = new Checker(knownTypes, problems);
-  const steps = (def as WorkflowDefinition).steps;
-  checker.collect(steps, `${base}/steps`);
-  checker.list(steps, `${base}/steps`, { visible: new Set(), roots: ROOTS, depth: 0, recorded: '' });
   return problems;
 }
 /** Milliseconds from a Duration value. */
@@ -237,7 +243,7 @@ class Checker {
       case 'map': {
         const m = s.map!;
         this.references(m.items, `${path}/map/items`, scope);
-        if (typeof m.items === 'string' && !/^\s*\{\{[^}]*\}\}\s*$/.test(m.items)) {
+        if (typeof m.items === 'string' && !/^\{\{[^}]*\}\}$/.test(m.items)) {
           this.problem(`${path}/map/items`, 'items is an array, or one template that reads an array, such as "{{ steps.validate.items }}"');
         }
         this.list(m.steps, `${path}/map/steps`, inner(`${recorded}[${MAX_MAP_ITEMS - 1}]/`, new Set([...scope.roots, 'item', 'index'])));
@@ -281,7 +287,10 @@ class Checker {
       this.problem(path, 'a condition is a path with exactly one test (equals, not_equals, gt, gte, lt, lte, in, exists), or exactly one of all, any, not');
       return;
     }
-    if (c.path !== undefined) this.references(`{{ ${c.path} }}`, `${path}/path`, scope);
+    if (c.path !== undefined) {
+      if (c.path !== c.path.trim() || /[|{}]/.test(c.path)) this.problem(`${path}/path`, `"${c.path}" is not a path: names and [n] indexes separated by dots, without braces, filters or spaces around`);
+      else this.references(`{{ ${c.path} }}`, `${path}/path`, scope);
+    }
     c.all?.forEach((x, i) => this.condition(x, `${path}/all/${i}`, scope));
     c.any?.forEach((x, i) => this.condition(x, `${path}/any/${i}`, scope));
     if (c.not) this.condition(c.not, `${path}/not`, scope);
@@ -302,7 +311,7 @@ class Checker {
     }
     for (const p of paths) {
       const [root, name] = p.split('.');
-      const rootName = root!.replace(/\[\d+\]$/, '');
+      const rootName = root!.replace(/(\[\d+\])+$/, '');
       if (rootName !== 'steps' && scope.roots.has(rootName)) continue;
       if (rootName !== 'steps' || !name) {
         this.problem(path, `{{ ${p} }} reads nothing: a path starts with ${[...scope.roots].filter((r) => r !== 'steps').join(', ')} or steps.<step name>` +

@@ -59,7 +59,7 @@ const FULFIL = {
 describe('control flow: parallel, map, choice', () => {
   let t: TestSystem;
   beforeAll(async () => {
-    t = await startTestSystem();
+    t = await startTestSystem({ set: ['executor.function_dirs=[steps, functions, test/fixtures/functions]'] });
     const r = await api(t.url, 'POST', '/api/v1/workflows', { name: 'fulfil', definition: FULFIL });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
   });
@@ -140,6 +140,27 @@ describe('control flow: parallel, map, choice', () => {
     expect(r.body.status).toBe('failed');
     expect(r.body.error).toMatchObject({ code: 'E_STEP_CONFIG' });
     expect(r.body.error.message).toContain('items must be an array, got object');
+  });
+
+  it('conditions read outputs as they are stored (a Date as its ISO string, NaN as null), so a resume decides the same', async () => {
+    const wf = await api(t.url, 'POST', '/api/v1/workflows', {
+      name: 'odd',
+      definition: {
+        steps: [
+          { name: 'odd', type: 'odd-values' },
+          { name: 'pick', choice: { branches: [{ name: 'epoch', when: { all: [
+            { path: 'steps.odd.at', equals: '1970-01-01T00:00:00.000Z' },
+            { path: 'steps.odd.nan', equals: null },
+            { path: 'steps.odd.gone', exists: false },
+          ] }, steps: [{ name: 'yes', type: 'echo', config: { message: 'as stored' } }] }], default: [{ name: 'no', type: 'echo', config: { message: 'as held in memory' } }] } },
+        ],
+      },
+    });
+    expect(wf.status, JSON.stringify(wf.body)).toBe(201);
+    const r = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'odd', input_data: {}, wait: true });
+    expect(r.body.status).toBe('completed');
+    expect(r.body.output.message).toBe('as stored');
+    expect(r.body.output.input).toEqual({ at: '1970-01-01T00:00:00.000Z', nan: null, kept: 1 });
   });
 
   it('refuses definitions that are wrong, with the offending path', async () => {

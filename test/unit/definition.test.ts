@@ -216,6 +216,25 @@ describe('validateDefinition: control flow', () => {
     expect(first({ steps: [{ name: long, map: { items: [], steps: [leaf(long.replace(/^n/, 'm'))] } }] }).message).toContain('longer than 255');
   });
 
+  it('refuses what would always fail at run time: padded map items, condition paths with filters or spaces', () => {
+    expect(paths({ steps: [{ name: 'm', map: { items: ' {{ input.list }} ', steps: [leaf('one')] } }] })).toEqual(['/definition/steps/0/map/items']);
+    const c = (path: string) => paths({ steps: [{ name: 'c', choice: { branches: [{ name: 'b', when: { path, exists: true }, steps: [] }] } }] });
+    expect(c('input.v | default: 0')).toEqual(['/definition/steps/0/choice/branches/0/when/path']);
+    expect(c('input.v ')).toEqual(['/definition/steps/0/choice/branches/0/when/path']);
+    expect(c('input.v')).toEqual([]);
+  });
+
+  it('accepts several indexes on a root (input[0][1], item[2][0])', () => {
+    ok({ steps: [leaf('a', { config: { v: '{{ input[0][1] }}' } }), { name: 'm', map: { items: [[1]], steps: [leaf('b', { config: { v: '{{ item[0][0] }}' } })] } }] });
+  });
+
+  it('answers a definition nested thousands of levels deep with a problem, not a crash', () => {
+    let when: any = { path: 'input', exists: true };
+    for (let i = 0; i < 5000; i++) when = { not: when };
+    const p = validateDefinition({ steps: [{ name: 'c', choice: { branches: [{ name: 'b', when, steps: [] }] } }] }, KNOWN);
+    expect(p).toEqual([{ path: '/definition', message: expect.stringContaining('nests too deeply') }]);
+  });
+
   it('a choice branch may not be named "default" when there is a default list', () => {
     expect(paths({ steps: [{ name: 'c', choice: { branches: [{ name: 'default', when: { path: 'input', exists: true }, steps: [] }], default: [] } }] }))
       .toEqual(['/definition/steps/0/choice/default']);

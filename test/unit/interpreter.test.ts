@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateCondition, runDefinition, type NodeEvent, type Unit, type UnitResult } from '../../dist/runtime/engine/index.js';
+import { evaluateCondition, MAX_RUN_STEPS_IN_FLIGHT, runDefinition, type NodeEvent, type Unit, type UnitResult } from '../../dist/runtime/engine/index.js';
 import { validateDefinition } from '../../dist/runtime/registry/index.js';
 
 // The interpreter is pure logic: steps run through an injected runner, here one that
@@ -154,6 +154,50 @@ describe('runDefinition: parallel', () => {
     expect(h.names()).not.toContain('fan/left/l2');
     expect(h.names()).not.toContain('after');
     expect(h.nodes.at(-1)).toMatchObject({ name: 'fan', status: 'failed', error: { code: 'E_R' } });
+  });
+});
+
+describe('runDefinition: limits and stopping', () => {
+  it('wakes a sibling waiting out a retry backoff when the run fails, so it does not retry', async () => {
+    const woke: boolean[] = [];
+    const h = harness(async (u) => {
+      if (u.name === 'p/slow/wait') {
+        woke.push(await u.sleepUnlessStopped(60_000)); // would outlive the test's timeout
+        return { ok: false, error: { code: 'E_FLAKY', message: 'retry me' } };
+      }
+      await new Promise((r) => setTimeout(r, 20));
+      return { ok: false, error: { code: 'E_BOOM', message: 'boom' } };
+    });
+    const r = await h.run({ steps: [{ name: 'p', parallel: { branches: [{ name: 'slow', steps: [leaf('wait')] }, { name: 'bad', steps: [leaf('boom')] }] } }] });
+    expect(woke).toEqual([true]);
+    expect(r).toMatchObject({ ok: false, step: 'p/bad/boom', error: { code: 'E_BOOM' } });
+  });
+
+  it('sleeps the full backoff when nothing fails', async () => {
+    const h = harness(async (u) => ({ ok: true, output: await u.sleepUnlessStopped(5) }));
+    expect(await h.run({ steps: [leaf('a')] })).toEqual({ ok: true, output: false });
+  });
+
+  it('runs at most MAX_RUN_STEPS_IN_FLIGHT steps of one run at once, however maps nest', async () => {
+    const h = harness(async () => {
+      await new Promise((r) => setTimeout(r, 2));
+      return { ok: true, output: 1 };
+    });
+    const inner = { name: 'inner', map: { items: '{{ item }}', concurrency: 50, steps: [leaf('leaf')] } };
+    const items = Array.from({ length: 10 }, () => Array.from({ length: 30 }, (_, i) => i));
+    const r = await h.run({ steps: [{ name: 'outer', map: { items, concurrency: 10, steps: [inner] } }] });
+    expect(r.ok).toBe(true);
+    expect(h.ran).toHaveLength(300);
+    expect(h.maxInFlight).toBe(MAX_RUN_STEPS_IN_FLIGHT);
+  });
+
+  it('caps the map items of a run in all, across nested maps', async () => {
+    const h = harness();
+    const items = Array.from({ length: 200 }, () => Array.from({ length: 60 }, (_, i) => i));
+    const r = await h.run({ steps: [{ name: 'outer', map: { items, concurrency: 100, steps: [{ name: 'inner', map: { items: '{{ item }}', concurrency: 100, steps: [leaf('leaf')] } }] } }] });
+    expect(r).toMatchObject({ ok: false, error: { code: 'E_STEP_CONFIG' } });
+    expect((r as { error: { message: string } }).error.message).toContain('at most 10000 items in all');
+    expect(h.ran.length).toBeLessThan(10_000);
   });
 });
 
