@@ -33,7 +33,8 @@ export type UnitResult = { ok: true; output: unknown } | { ok: false; error: Pla
 export interface NodeEvent {
   name: string;
   index: number;
-  kind: 'parallel' | 'map' | 'choice';
+  /** parallel, map or choice; a step's type when its input template failed before it could run */
+  kind: string;
   status: 'running' | 'completed' | 'failed';
   input: unknown;
   output: unknown;
@@ -175,7 +176,11 @@ class Interpreter {
       try {
         input = roots.input = renderTemplate(node.input, roots);
       } catch (err) {
-        return this.fail({ code: 'E_STEP_CONFIG', message: `step "${name}": input: ${(err as Error).message}` }, name);
+        const r = this.fail({ code: 'E_STEP_CONFIG', message: `step "${name}": input: ${(err as Error).message}` }, name);
+        // recorded, so the run's record shows the step its error names
+        const kind = node.type ?? (node.parallel ? 'parallel' : node.map ? 'map' : 'choice');
+        this.runner.node({ name, index, kind, status: 'failed', input, output: null, error: this.failure!.error, startedAt: new Date(), note: null });
+        return r;
       }
     }
     if (node.type !== undefined) {

@@ -88,12 +88,14 @@ describe('runDefinition: a node that picks its input', () => {
   it('fails with E_STEP_CONFIG, running nothing, when the input template is wrong at run time', async () => {
     // (validation refuses this at registration; the interpreter must still not run the step)
     let ran = 0;
+    const nodes: NodeEvent[] = [];
     const out = await runDefinition({ steps: [{ name: 'a', type: 't', input: '{{ input | upper }}' }] } as never, { runId: 'r', input: 1, done: new Map() }, {
       step: async () => ({ ok: true, output: ++ran }),
-      node: () => {},
+      node: (e) => nodes.push(e),
     });
     expect(out).toMatchObject({ ok: false, step: 'a', error: { code: 'E_STEP_CONFIG' } });
     expect(ran).toBe(0);
+    expect(nodes).toMatchObject([{ name: 'a', kind: 't', status: 'failed', error: { code: 'E_STEP_CONFIG' } }]);
   });
 });
 
