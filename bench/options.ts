@@ -10,7 +10,13 @@ export interface Stage {
   durationS: number;
 }
 
-export type WorkflowKind = 'one' | 'three' | 'flow';
+export type WorkflowKind = 'one' | 'three' | 'flow' | 'thread';
+
+/** A misbehaving function run beside the measured load (test/fixtures/functions/hostile.ts). */
+export interface Neighbour {
+  mode: 'spin' | 'leak' | 'exit' | 'hang';
+  rate: number;
+}
 
 export interface BenchOptions {
   url: string | null;
@@ -35,6 +41,7 @@ export interface BenchOptions {
   runtimeSets: string[];
   runtimePid: number | null;
   quiet: boolean;
+  neighbour: Neighbour | null;
 }
 
 export const USAGE = `usage: node dist/bench/run.js [options]
@@ -63,8 +70,12 @@ target
   --keep-data               do not drop the bench database, stream and Redis keys first
 
 measurement
-  --workflow one|three|flow workflow the staged run executes (default one); flow: parallel,
-                            map and choice over seven echo steps (ten step rows per run)
+  --workflow one|three|flow|thread  workflow the staged run executes (default one); flow:
+                            parallel, map and choice over seven echo steps (ten step rows per
+                            run); thread: one delay step (1 ms) on a worker thread
+  --neighbour <mode>:<rate> during every second stage, also start <rate>/s runs of a hostile
+                            function (spin|leak|exit|hang, 400 ms timeout) on the same
+                            executor; the child runtime then loads test/fixtures/functions
   --drain <d>               how long to wait for accepted runs to finish (default 30s)
   --settle <d>              find-max: wait for a step's runs before the next (default 30s)
   --slices <n>              staggered autocannon instances per second (default 20)
@@ -103,6 +114,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       set: { type: 'string', multiple: true },
       'runtime-pid': { type: 'string' },
       quiet: { type: 'boolean' },
+      neighbour: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -132,7 +144,13 @@ export function parseOptions(argv: string[]): BenchOptions {
   if (v['find-max']) profile = 'find-max';
 
   const workflow = (v.workflow ?? 'one') as WorkflowKind;
-  if (workflow !== 'one' && workflow !== 'three' && workflow !== 'flow') throw new Error('--workflow must be "one", "three" or "flow"');
+  if (!['one', 'three', 'flow', 'thread'].includes(workflow)) throw new Error('--workflow must be "one", "three", "flow" or "thread"');
+  let neighbour: Neighbour | null = null;
+  if (v.neighbour) {
+    const m = /^(spin|leak|exit|hang):(\d+(?:\.\d+)?)$/.exec(v.neighbour);
+    if (!m || Number(m[2]) <= 0 || Number(m[2]) > 50) throw new Error('--neighbour must be <spin|leak|exit|hang>:<rate per second, at most 50>, e.g. spin:2');
+    neighbour = { mode: m[1] as Neighbour['mode'], rate: Number(m[2]) };
+  }
   if (v.url) assertLoopback(v.url);
 
   return {
@@ -155,9 +173,10 @@ export function parseOptions(argv: string[]): BenchOptions {
     timeoutS: int(v.timeout ?? '10', '--timeout', 1),
     outDir: v.out ?? null,
     fresh: !v['keep-data'],
-    runtimeSets: v.set ?? [],
+    runtimeSets: [...(v.set ?? []), ...(neighbour ? ['executor.function_dirs=[steps, functions, test/fixtures/functions]'] : [])],
     runtimePid: v['runtime-pid'] ? int(v['runtime-pid'], '--runtime-pid', 1) : null,
     quiet: !!v.quiet,
+    neighbour,
   };
 }
 

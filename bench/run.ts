@@ -19,7 +19,7 @@ import { Recorder, type StageRecord } from './recorder.js';
 import { renderMarkdown, renderTimelineSvg, type BenchResult, type FindMaxReport, type Reconciliation } from './report.js';
 import { summarize } from './stats.js';
 import {
-  BENCH_SETS, freePort, registerWorkflows, resetBenchResources, startRuntime, waitReady, warmUp, type BenchWorkflow, type RuntimeChild,
+  BENCH_SETS, freePort, registerNeighbour, registerWorkflows, startNeighbour, resetBenchResources, startRuntime, waitReady, warmUp, type BenchWorkflow, type RuntimeChild,
 } from './system.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -122,12 +122,17 @@ async function main(): Promise<number> {
       const total = opts.stages.reduce((n, s) => n + s.durationS, 0);
       say(`load: ${opts.profile}, ${opts.stages.length} stages, ${total} s, ${opts.workflow}-step workflow`);
       const finished: Promise<void>[] = [];
-      for (const stage of opts.stages) {
+      const neighbourId = opts.neighbour ? await registerNeighbour(url, opts.neighbour.mode, stamp.replace(/[-:TZ]/g, '').slice(0, 14)) : null;
+      for (const [i, stage] of opts.stages.entries()) {
         if (abort.signal.aborted) break;
-        const st = rec.addStage(stage, opts.workflow);
-        const running = startStage(rec, st, stage, { ...drive, workflowId: workflows[opts.workflow].id });
+        // --neighbour: every second stage runs beside a misbehaving function, the others are the baseline
+        const noisy = opts.neighbour && neighbourId && i % 2 === 1 ? startNeighbour(url, neighbourId, opts.neighbour.rate) : null;
+        const labelled = noisy ? { ...stage, label: `${stage.label} + ${opts.neighbour!.mode} ${opts.neighbour!.rate}/s` } : stage;
+        const st = rec.addStage(labelled, opts.workflow);
+        const running = startStage(rec, st, labelled, { ...drive, workflowId: workflows[opts.workflow].id });
         finished.push(running.finished.then(() => say(stageLine(st))));
         await running.scheduled;
+        if (noisy) say(`neighbour: ${noisy.stop()} ${opts.neighbour!.mode} runs started during stage ${i + 1}`);
       }
       await Promise.all(finished);
     }
@@ -268,7 +273,7 @@ function stageLine(st: StageRecord): string {
   const s = summarize(st.latencies);
   const non2xx = Object.values(st.non2xx).reduce((n, c) => n + c, 0);
   const f = (x: number | null) => (x === null ? '-' : x.toFixed(1));
-  return `stage ${st.index + 1} ${st.label} (${st.workflow === 'flow' ? 'flow' : `${st.workflow}-step`}, ${st.durationS} s): planned ${st.planned}, 2xx ${st.ok}, non-2xx ${non2xx}, errors ${st.errors}; `
+  return `stage ${st.index + 1} ${st.label} (${st.workflow === 'one' || st.workflow === 'three' ? `${st.workflow}-step` : st.workflow}, ${st.durationS} s): planned ${st.planned}, 2xx ${st.ok}, non-2xx ${non2xx}, errors ${st.errors}; `
     + `HTTP ms p50 ${f(s.p50)} p95 ${f(s.p95)} p99 ${f(s.p99)} max ${f(s.max)}`;
 }
 

@@ -182,6 +182,7 @@ export async function registerWorkflows(url: string, tag: string): Promise<Recor
       { name: 'second', type: 'echo', config: { message: 'two' } },
       { name: 'third', type: 'echo', config: { message: 'three' } },
     ],
+    thread: [{ name: 'wait', type: 'delay', config: { ms: 1 } }],
     flow: [
       { name: 'fan', parallel: { branches: [
         { name: 'a', steps: [{ name: 'left', type: 'echo', config: { message: 'a' } }] },
@@ -194,9 +195,9 @@ export async function registerWorkflows(url: string, tag: string): Promise<Recor
       } },
     ],
   };
-  const rows: Record<WorkflowKind, number> = { one: 1, three: 3, flow: 10 };
+  const rows: Record<WorkflowKind, number> = { one: 1, three: 3, flow: 10, thread: 1 };
   const out = {} as Record<WorkflowKind, BenchWorkflow>;
-  for (const kind of ['one', 'three', 'flow'] as const) {
+  for (const kind of ['one', 'three', 'flow', 'thread'] as const) {
     const name = `bench-${kind}-step-${suffix}`;
     const res = await fetch(`${url}/api/v1/workflows`, {
       method: 'POST',
@@ -210,6 +211,42 @@ export async function registerWorkflows(url: string, tag: string): Promise<Recor
     out[kind] = { kind, id: body.id, name, steps: rows[kind] };
   }
   return out;
+}
+
+/** Registers the hostile workflow of `--neighbour` (needs test/fixtures/functions loaded by the runtime). */
+export async function registerNeighbour(url: string, mode: string, tag: string): Promise<string> {
+  const res = await fetch(`${url}/api/v1/workflows`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      name: `bench-neighbour-${mode}-${tag}-${randomBytes(3).toString('hex')}`,
+      definition: { steps: [{ name: mode, type: 'hostile', config: { mode }, timeout: '400ms', retry: { max_retries: 0 } }] },
+    }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  if (res.status !== 201) throw new Error(`registering the neighbour: HTTP ${res.status} ${text.slice(0, 300)} (does the runtime load test/fixtures/functions?)`);
+  return (JSON.parse(text) as { id: string }).id;
+}
+
+/** Starts `rate` runs per second of the neighbour until stopped; returns the stop function and the run count. */
+export function startNeighbour(url: string, workflowId: string, rate: number): { stop(): number } {
+  let started = 0;
+  const timer = setInterval(() => {
+    started++;
+    fetch(`${url}/api/v1/execute`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ workflow_id: workflowId, input_data: {} }),
+      signal: AbortSignal.timeout(10_000),
+    }).then((r) => r.arrayBuffer(), () => {});
+  }, 1000 / rate);
+  return {
+    stop() {
+      clearInterval(timer);
+      return started;
+    },
+  };
 }
 
 /** A few runs through the real path before the clock starts (JIT, connections, caches); returns their run_ids. */

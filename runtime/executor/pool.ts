@@ -1,4 +1,6 @@
 import { Piscina } from 'piscina';
+
+type LoadBalancer = NonNullable<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer']>;
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../observability/index.js';
 import { decode, encode } from '../queue/index.js';
@@ -11,6 +13,8 @@ export interface StepPoolOptions {
   /** threads kept running */
   minThreads: number;
   maxThreads: number;
+  /** healthy threads given work at once; threads beyond these stand by for when some are blocked */
+  activeThreads: number;
   /** how long a thread above minThreads may idle before it stops */
   idleTimeoutMs: number;
   /** tasks one thread runs at once (async steps overlap their waits) */
@@ -32,6 +36,9 @@ export interface StepPoolOptions {
  * memory) is replaced by Piscina. Either way the attempt fails with a code and
  * the host stays up.
  */
+/** A thread whose heartbeat is older than this gets no new tasks (see balancer()). */
+const BLOCKED_AFTER_MS = 75;
+
 export class StepPool {
   readonly piscina: Piscina;
   private seq = 0;
@@ -55,11 +62,43 @@ export class StepPool {
       idleTimeout: o.idleTimeoutMs,
       workerData,
       resourceLimits: { maxOldGenerationSizeMb: o.maxOldGenerationMb },
+      loadBalancer: this.balancer(),
     });
     // with no task to fail, Piscina reports a dead thread as an 'error' event
     this.piscina.on('error', (err) => o.log.warn({ err }, 'worker thread error'));
     this.watchdog = setInterval(() => this.checkThreads(), 100);
     this.watchdog.unref();
+  }
+
+  /**
+   * Piscina's least-busy choice, but never a thread whose event loop is blocked
+   * (a step spinning on it): tasks posted there would wait until the step ends
+   * or the watchdog kills the thread, so they go to a healthy thread, to a spare
+   * thread, or wait in the queue.
+   */
+  private balancer(): LoadBalancer {
+    const max = this.o.tasksPerThread;
+    return (_task, workers) => {
+      const now = Date.now();
+      let best: (typeof workers)[number] | null = null;
+      let spare: (typeof workers)[number] | null = null;
+      let healthy = 0;
+      for (const w of workers) {
+        if (w.terminating || w.destroyed || this.watch.blocked(w.id, now, BLOCKED_AFTER_MS)) continue;
+        // the first `activeThreads` healthy threads share the work (more threads than cores only
+        // add contention); the others take tasks only when those are full
+        const active = ++healthy <= this.o.activeThreads;
+        if (w.currentUsage >= max) continue;
+        if (active) {
+          if (w.currentUsage === 0) return w;
+          if (!best || w.currentUsage < best.currentUsage) best = w;
+        } else if (!spare || w.currentUsage < spare.currentUsage) spare = w;
+      }
+      best ??= spare;
+      // null: Piscina starts a spare thread (up to maxThreads), or the task waits in the queue
+      // until a thread finishes a task or the watchdog replaces a blocked one
+      return best;
+    };
   }
 
   async run(task: Omit<StepTask, 'seq' | 'deadline'>, redispatches = 0): Promise<StepOutcome> {

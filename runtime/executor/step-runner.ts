@@ -41,21 +41,25 @@ export interface StepRunner {
  * by function name, looked up once per attempt.
  */
 export function createStepRunner(catalogue: ReadonlyMap<string, CatalogueEntry>, o: StepRunnerOptions): StepRunner {
-  const pool = (minThreads: number, maxThreads: number, mb: number, functionLimit: boolean) =>
+  const pool = (minThreads: number, activeThreads: number, maxThreads: number, mb: number, functionLimit: boolean) =>
     new StepPool({
       root: o.root,
       dirs: o.dirs,
       minThreads,
+      activeThreads,
       maxThreads,
       idleTimeoutMs: 60_000,
       tasksPerThread: 64,
       maxOldGenerationMb: mb,
       functionLimit,
-      hardKillGraceMs: 500,
+      hardKillGraceMs: 250,
       version: o.version,
       log: o.log,
     });
-  const defaultPool = pool(o.threads, o.threads, o.defaultMemoryMb, false);
+  // one spare thread kept warm, more (up to as many again) started while threads are blocked:
+  // a step that spins blocks its thread until the watchdog replaces it, and a new thread takes
+  // hundreds of milliseconds to load the functions, so the other steps need somewhere to run
+  const defaultPool = pool(o.threads + 1, o.threads, o.threads * 2, o.defaultMemoryMb, false);
   const pools = new Map<string, StepPool>([['default', defaultPool]]);
   const inline = new Set<string>();
   const routes = new Map<string, (t: AttemptTask) => Promise<StepOutcome>>();
@@ -72,7 +76,7 @@ export function createStepRunner(catalogue: ReadonlyMap<string, CatalogueEntry>,
         const cls = `${mb}mb`;
         let q = pools.get(cls);
         // one warm thread (no start-up on the first attempt); a second when busy
-        if (!q) pools.set(cls, (q = pool(1, Math.min(o.threads, 2), mb, true)));
+        if (!q) pools.set(cls, (q = pool(1, Math.min(o.threads, 2), Math.min(o.threads, 2), mb, true)));
         p = q;
       }
       run = (t) => p.run(t);

@@ -9,6 +9,8 @@
  * number that deadline belongs to.
  */
 export const WATCH_SLOTS = 256;
+/** How often a thread's event loop writes its heartbeat (a blocked loop stops writing it). */
+export const HEARTBEAT_MS = 20;
 const FIELDS = 3;
 
 export function createWatchBuffer(): SharedArrayBuffer {
@@ -26,7 +28,7 @@ export class WatchSlot {
     this.base = (threadId % WATCH_SLOTS) * FIELDS;
     this.view[this.base] = Date.now();
     this.view[this.base + 1] = 0;
-    setInterval(() => (this.view[this.base] = Date.now()), 100).unref();
+    setInterval(() => (this.view[this.base] = Date.now()), HEARTBEAT_MS).unref();
   }
 
   started(task: number, deadline: number): void {
@@ -62,6 +64,17 @@ export class WatchReader {
     const deadline = this.view[b + 1]!;
     if (deadline === 0 || now < deadline || now - this.view[b]! < staleMs) return null;
     return this.view[b + 2]!;
+  }
+
+  /**
+   * Whether a thread is running a step and its event loop has not turned for `staleMs`. An idle
+   * thread is never blocked, even if it was not scheduled for a while (CPU contention): tasks
+   * are held back only from a thread that will answer them by finishing a step or by dying.
+   */
+  blocked(threadId: number, now: number, staleMs: number): boolean {
+    const b = (threadId % WATCH_SLOTS) * FIELDS;
+    const beat = this.view[b]!;
+    return beat !== 0 && this.view[b + 1] !== 0 && now - beat > staleMs;
   }
 
   clear(threadId: number): void {

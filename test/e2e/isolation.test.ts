@@ -24,6 +24,10 @@ describe('isolation of misbehaving functions', () => {
       expect(r.status).toBe(201);
     }
     await api(t.url, 'POST', '/api/v1/workflows', {
+      name: 'hostile-spin-long',
+      definition: { steps: [{ name: 'spin', type: 'hostile', config: { mode: 'spin' }, timeout: '4s' }] },
+    });
+    await api(t.url, 'POST', '/api/v1/workflows', {
       name: 'healthy',
       definition: { steps: [{ name: 'hello', type: 'hostile', config: { mode: 'ok' } }, { name: 'echo', type: 'echo', config: { message: 'fine' } }] },
     });
@@ -67,5 +71,18 @@ describe('isolation of misbehaving functions', () => {
     // the other thread carries them; nothing waits for the spinning one to be killed (~400 ms + grace)
     expect(Date.now() - t0).toBeLessThan(5000);
     expect((await spinning).body.error.code).toBe('E_STEP_TIMEOUT');
+  });
+
+  it('sends no new work to a thread blocked by a spinning step: other runs finish long before it is replaced', async () => {
+    const spinning = api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'hostile-spin-long', wait: true, wait_timeout: '20s' });
+    await new Promise((r) => setTimeout(r, 500)); // the spin has started and its thread stopped beating
+    const others = await Promise.all(Array.from({ length: 30 }, (_, i) =>
+      api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'healthy', input_data: { i }, wait: true, wait_timeout: '20s' })));
+    expect(others.map((r) => r.body.status)).toEqual(Array(30).fill('completed'));
+    const spin = (await spinning).body;
+    expect(spin.error.code).toBe('E_STEP_TIMEOUT');
+    // none of them waited on the blocked thread (which is terminated ~4 s after the spin started)
+    const lastOther = Math.max(...others.map((r) => Date.parse(r.body.completed_at)));
+    expect(lastOther).toBeLessThan(Date.parse(spin.completed_at));
   });
 });
