@@ -16,7 +16,7 @@ describe('isolation of misbehaving functions', () => {
         'executor.max_retries=0',
       ],
     });
-    for (const mode of ['spin', 'exit', 'throw-string', 'reject', 'leak', 'hang']) {
+    for (const mode of ['spin', 'exit', 'exit-later', 'throw-in-timer', 'reject-unhandled', 'throw-string', 'reject', 'leak', 'hang']) {
       const r = await api(t.url, 'POST', '/api/v1/workflows', {
         name: `hostile-${mode}`,
         definition: { steps: [{ name: mode, type: 'hostile', config: { mode }, timeout: '400ms' }] },
@@ -38,7 +38,10 @@ describe('isolation of misbehaving functions', () => {
 
   const cases: [string, string, RegExp][] = [
     ['spin', 'E_STEP_TIMEOUT', /blocked its worker thread/],
-    ['exit', 'E_WORKER_CRASHED', /exited with code: 3/],
+    ['exit', 'E_PROCESS_EXIT', /called process\.exit\(3\)/],
+    ['exit-later', 'E_PROCESS_EXIT', /called process\.exit\(4\)/],
+    ['throw-in-timer', 'E_UNCAUGHT', /exception thrown in a callback in the step: thrown in a timer/],
+    ['reject-unhandled', 'E_UNCAUGHT', /promise rejection that nothing handled in the step: nobody handles this/],
     ['throw-string', 'E_STEP_FAILED', /non-Error thrown: a plain string/],
     ['reject', 'E_HOSTILE', /rejected later/],
     ['leak', 'E_WORKER_CRASHED', /out of memory/],
@@ -84,5 +87,22 @@ describe('isolation of misbehaving functions', () => {
     // none of them waited on the blocked thread (which is terminated ~4 s after the spin started)
     const lastOther = Math.max(...others.map((r) => Date.parse(r.body.completed_at)));
     expect(lastOther).toBeLessThan(Date.parse(spin.completed_at));
+  });
+
+  it('a step that calls process.exit or throws in a callback fails alone: steps sharing its thread complete without a retry', async () => {
+    await api(t.url, 'POST', '/api/v1/workflows', {
+      name: 'slow-healthy',
+      definition: { steps: [{ name: 'wait', type: 'delay', config: { ms: 300 }, retry: { max_retries: 0 } }] },
+    });
+    // many slow steps in flight, so every thread carries some while the hostile ones run
+    const slow = Array.from({ length: 40 }, (_, i) => api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'slow-healthy', input_data: { i }, wait: true, wait_timeout: '20s' }));
+    await new Promise((r) => setTimeout(r, 50));
+    const hostile = await Promise.all(['exit', 'exit-later', 'throw-in-timer', 'reject-unhandled'].map((mode) =>
+      api(t.url, 'POST', '/api/v1/execute', { workflow_id: `hostile-${mode}`, wait: true, wait_timeout: '20s' })));
+    // process.exit in the handler is its own; a stray failure among many steps ends its step at its timeout
+    expect(hostile[0]!.body.error.code).toBe('E_PROCESS_EXIT');
+    for (const r of hostile.slice(1)) expect(['E_PROCESS_EXIT', 'E_UNCAUGHT', 'E_STEP_TIMEOUT']).toContain(r.body.error.code);
+    const done = await Promise.all(slow);
+    expect(done.map((r) => r.body.status)).toEqual(Array(40).fill('completed'));
   });
 });
