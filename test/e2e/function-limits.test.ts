@@ -16,7 +16,8 @@ describe('per-function limits', () => {
     const workflows: [string, unknown[]][] = [
       // 6 at once in waves of 2 take ~450 ms: a timeout of 400 ms passes only if waiting for a slot is not counted
       ['limited', [{ name: 'sleep', type: 'limited-sleep', config: { sleep_ms: 150 }, timeout: '400ms' }]],
-      ['unlimited', [{ name: 'sleep', type: 'unlimited-sleep', config: { sleep_ms: 150 } }]],
+      // long enough that six started together overlap even on a busy machine (the first runs on fresh threads are slow)
+      ['unlimited', [{ name: 'sleep', type: 'unlimited-sleep', config: { sleep_ms: 400 } }]],
       ['alloc-capped', [{ name: 'big', type: 'alloc-capped', config: { mb: 200 } }]],
       ['alloc-default', [{ name: 'big', type: 'alloc-default', config: { mb: 200 } }]],
       ['alloc-capped-small', [{ name: 'small', type: 'alloc-capped', config: { mb: 16 } }]],
