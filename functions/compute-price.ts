@@ -1,5 +1,15 @@
 import { defineFunction, Type } from '../runtime/sdk/index.js';
 
+/** What this function returns; other functions import it to take a priced order as input (see render-notification.ts). */
+export const PricedOrder = Type.Object({
+  order_id: Type.String(),
+  currency: Type.String(),
+  subtotal_cents: Type.Integer(),
+  discount_cents: Type.Integer(),
+  vat_cents: Type.Integer(),
+  total_cents: Type.Integer(),
+});
+
 const Item = Type.Object({ sku: Type.String(), quantity: Type.Integer(), unit_price: Type.Number() });
 
 /**
@@ -19,14 +29,7 @@ export default defineFunction({
     discount_pct: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
     vat_pct: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
   }),
-  output: Type.Object({
-    order_id: Type.String(),
-    currency: Type.String(),
-    subtotal_cents: Type.Integer(),
-    discount_cents: Type.Integer(),
-    vat_cents: Type.Integer(),
-    total_cents: Type.Integer(),
-  }),
+  output: PricedOrder,
   handler: (order, ctx) => {
     const discountPct = ctx.config.discount_pct ?? 0;
     const vatPct = ctx.config.vat_pct ?? 0;

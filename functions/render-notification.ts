@@ -1,4 +1,5 @@
 import { defineFunction, NonRetryableError, Type } from '../runtime/sdk/index.js';
+import { PricedOrder } from './compute-price.js';
 
 /**
  * Example: renders the order-confirmation e-mail for a priced order (the output
@@ -22,14 +23,7 @@ import { defineFunction, NonRetryableError, Type } from '../runtime/sdk/index.js
 export default defineFunction({
   name: 'render-notification',
   description: 'Renders an order-confirmation e-mail (to, subject, text, html) for a priced order; customer from config.',
-  input: Type.Object({
-    order_id: Type.String(),
-    currency: Type.String(),
-    subtotal_cents: Type.Integer(),
-    discount_cents: Type.Integer(),
-    vat_cents: Type.Integer(),
-    total_cents: Type.Integer(),
-  }),
+  input: PricedOrder, // the output schema of compute-price, shared by importing it
   output: Type.Object({ to: Type.String(), subject: Type.String(), text: Type.String(), html: Type.String() }),
   timeoutMs: 2_000,
   handler: (order, ctx) => {

@@ -1,10 +1,6 @@
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../dist/runtime/config/index.js';
-import { cleanup, isolatedSettings, ROOT, testSql, waitFor } from '../helpers/env.js';
-import { startRuntimeProcess, type RuntimeProcess } from '../helpers/processes.js';
+import { CrashHarness } from '../helpers/crash.js';
+import { testSql, waitFor } from '../helpers/env.js';
 import { api, startTestSystem, type TestSystem } from '../helpers/system.js';
 
 // parallel, map and choice through HTTP, the executor and Postgres
@@ -191,30 +187,14 @@ describe('control flow: parallel, map, choice', () => {
  */
 describe('control flow is durable across an executor crash', () => {
   const RUNS = 30;
-  const iso = isolatedSettings();
-  const set = [
-    ...iso.set,
-    'api.address=127.0.0.1:0',
-    'metrics.port=0',
-    'nats.ack_wait=3s',
-    'executor.function_dirs=[steps, functions, test/fixtures/functions]',
-    'executor.max_concurrent_workflows=50',
-  ];
-  const config = loadConfig({ file: `${ROOT}config/default.yaml`, set });
-  const dir = mkdtempSync(join(tmpdir(), 'wf-flow-durability-'));
-  const procs: RuntimeProcess[] = [];
+  const h = new CrashHarness(50);
   let base = '';
   const count = (name: string) => ({ name, type: 'count-invocations', config: { sleep_ms: 150 } });
 
   beforeAll(async () => {
-    const apiProc = startRuntimeProcess('api', set);
-    procs.push(apiProc);
-    base = `http://127.0.0.1:${await apiProc.port}`;
+    base = await h.startApi();
   });
-  afterAll(async () => {
-    await Promise.all(procs.map((p) => p.kill('SIGKILL')));
-    await cleanup(config);
-  });
+  afterAll(() => h.stop());
 
   it('resumes without re-running completed branch and item steps', async () => {
     const wf = await api(base, 'POST', '/api/v1/workflows', {
@@ -230,9 +210,7 @@ describe('control flow is durable across an executor crash', () => {
     expect(wf.status, JSON.stringify(wf.body)).toBe(201);
     const LEAVES = 3 + 6 + 1; // a1, a2, b1; six items; one choice step
 
-    const first = startRuntimeProcess('executor', set, { COUNTER_FILE: join(dir, 'before.log') });
-    procs.push(first);
-    await first.port;
+    const first = await h.startExecutor('before');
     const runIds: string[] = [];
     for (let i = 0; i < RUNS; i++) {
       const r = await api(base, 'POST', '/api/v1/execute', { workflow_id: wf.body.id, input_data: { items: [1, 2, 3, 4, 5, 6] } });
@@ -240,7 +218,7 @@ describe('control flow is durable across an executor crash', () => {
       runIds.push(r.body.run_id);
     }
 
-    const sql = testSql(config);
+    const sql = testSql(h.config);
     try {
       await waitFor(async () => {
         const [{ n }] = await sql`SELECT count(*)::int AS n FROM workflow_steps WHERE status = 'completed' AND step_name LIKE 'each[%'`;
@@ -249,14 +227,11 @@ describe('control flow is durable across an executor crash', () => {
       first.child.kill('SIGKILL');
       await first.exited;
 
-      const recorded = await sql`SELECT instance_id::text AS run_id, step_name FROM workflow_steps WHERE status = 'completed'`;
-      const recordedKeys = new Set(recorded.map((r) => `${r.run_id} ${r.step_name}`));
+      const recordedKeys = await h.recordedCompleted(sql);
       const [{ n: doneBefore }] = await sql`SELECT count(*)::int AS n FROM workflow_instances WHERE status = 'completed'`;
       expect(doneBefore).toBeLessThan(RUNS);
 
-      const second = startRuntimeProcess('executor', set, { COUNTER_FILE: join(dir, 'after.log') });
-      procs.push(second);
-      await second.port;
+      await h.startExecutor('after');
       await waitFor(async () => {
         const [{ n }] = await sql`SELECT count(*)::int AS n FROM workflow_instances WHERE status IN ('completed', 'failed')`;
         return n >= RUNS;
@@ -272,7 +247,7 @@ describe('control flow is durable across an executor crash', () => {
       const [{ n: nodes }] = await sql`SELECT count(*)::int AS n FROM workflow_steps WHERE status = 'completed' AND step_type IN ('parallel', 'map', 'choice')`;
       expect(nodes).toBe(RUNS * 3);
 
-      const after = existsSync(join(dir, 'after.log')) ? readFileSync(join(dir, 'after.log'), 'utf8').trim().split('\n').filter(Boolean) : [];
+      const after = h.invocations('after');
       expect(after.length).toBeGreaterThan(0);
       expect(after.some((l) => /each\[\d\]\/item$/.test(l))).toBe(true); // items were resumed, not only whole runs
       expect(after.filter((line) => recordedKeys.has(line))).toEqual([]);

@@ -1,10 +1,6 @@
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../dist/runtime/config/index.js';
-import { cleanup, isolatedSettings, ROOT, testSql, waitFor } from '../helpers/env.js';
-import { startRuntimeProcess, type RuntimeProcess } from '../helpers/processes.js';
+import { CrashHarness } from '../helpers/crash.js';
+import { testSql, waitFor } from '../helpers/env.js';
 import { api } from '../helpers/system.js';
 
 const RUNS = 1000;
@@ -15,30 +11,13 @@ const RUNS = 1000;
  * recorded completed before the kill runs again.
  */
 describe('durability across an executor crash', () => {
-  const iso = isolatedSettings();
-  const set = [
-    ...iso.set,
-    'api.address=127.0.0.1:0',
-    'metrics.port=0',
-    'nats.ack_wait=3s',
-    'executor.function_dirs=[steps, functions, test/fixtures/functions]',
-    'executor.max_concurrent_workflows=100',
-  ];
-  const config = loadConfig({ file: `${ROOT}config/default.yaml`, set });
-  const dir = mkdtempSync(join(tmpdir(), 'wf-durability-'));
-  const procs: RuntimeProcess[] = [];
+  const h = new CrashHarness(100);
   let base = '';
 
   beforeAll(async () => {
-    const apiProc = startRuntimeProcess('api', set);
-    procs.push(apiProc);
-    base = `http://127.0.0.1:${await apiProc.port}`;
+    base = await h.startApi();
   });
-
-  afterAll(async () => {
-    await Promise.all(procs.map((p) => p.kill('SIGKILL')));
-    await cleanup(config);
-  });
+  afterAll(() => h.stop());
 
   it('loses no accepted run and re-runs no recorded step', async () => {
     const wf = await api(base, 'POST', '/api/v1/workflows', {
@@ -49,9 +28,7 @@ describe('durability across an executor crash', () => {
     });
     expect(wf.status).toBe(201);
 
-    const first = startRuntimeProcess('executor', set, { COUNTER_FILE: join(dir, 'before.log') });
-    procs.push(first);
-    await first.port;
+    const first = await h.startExecutor('before');
 
     const runIds: string[] = [];
     for (let i = 0; i < RUNS; i += 50) {
@@ -64,7 +41,7 @@ describe('durability across an executor crash', () => {
     }
     expect(new Set(runIds).size).toBe(RUNS);
 
-    const sql = testSql(config);
+    const sql = testSql(h.config);
     try {
       // kill while runs are in progress: some done, most not
       await waitFor(async () => {
@@ -74,14 +51,11 @@ describe('durability across an executor crash', () => {
       first.child.kill('SIGKILL');
       await first.exited;
 
-      const recorded = await sql`SELECT instance_id::text AS run_id, step_name FROM workflow_steps WHERE status = 'completed'`;
-      const recordedKeys = new Set(recorded.map((r) => `${r.run_id} ${r.step_name}`));
+      const recordedKeys = await h.recordedCompleted(sql);
       const [{ n: doneBefore }] = await sql`SELECT count(*)::int AS n FROM workflow_instances WHERE status = 'completed'`;
       expect(doneBefore).toBeLessThan(RUNS); // the kill landed mid-way
 
-      const second = startRuntimeProcess('executor', set, { COUNTER_FILE: join(dir, 'after.log') });
-      procs.push(second);
-      await second.port;
+      await h.startExecutor('after');
 
       await waitFor(async () => {
         const [{ n }] = await sql`SELECT count(*)::int AS n FROM workflow_instances WHERE status IN ('completed', 'failed')`;
@@ -95,7 +69,7 @@ describe('durability across an executor crash', () => {
       const steps = await sql`SELECT count(*)::int AS n FROM workflow_steps WHERE status = 'completed'`;
       expect(steps[0]!.n).toBe(RUNS * 3);
 
-      const after = existsSync(join(dir, 'after.log')) ? readFileSync(join(dir, 'after.log'), 'utf8').trim().split('\n').filter(Boolean) : [];
+      const after = h.invocations('after');
       expect(after.length).toBeGreaterThan(0); // the second executor did resume work
       const rerun = after.filter((line) => recordedKeys.has(line));
       expect(rerun).toEqual([]);
