@@ -31,7 +31,6 @@ export const ErrorCodes = {
   E_OUTPUT_INVALID: { status: 500, retryable: false },
   E_WORKER_CRASHED: { status: 500, retryable: true },
   E_PROCESS_EXIT: { status: 500, retryable: true },
-  E_UNCAUGHT: { status: 500, retryable: true },
   E_MAX_DELIVERIES: { status: 500, retryable: false },
   E_STORE_REJECTED: { status: 500, retryable: false },
   E_CONFIG: { status: 500, retryable: false },

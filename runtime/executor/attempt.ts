@@ -26,7 +26,13 @@ function schemaProblem(schema: TSchema | undefined, value: unknown): string | nu
  * are returned as data, never thrown. Used by worker threads, and on the
  * executor's main thread for trusted inline built-ins.
  */
-export async function attempt(catalogue: ReadonlyMap<string, CatalogueEntry>, t: Omit<StepTask, 'seq' | 'deadline'>, logs: StepLogLine[]): Promise<StepOutcome> {
+export async function attempt(
+  catalogue: ReadonlyMap<string, CatalogueEntry>,
+  t: Omit<StepTask, 'seq' | 'deadline'>,
+  logs: StepLogLine[],
+  /** called around the synchronous part of the handler (the worker marks which task is in user code) */
+  userCode?: { enter(): void; leave(): void },
+): Promise<StepOutcome> {
   const entry = catalogue.get(t.type);
   if (!entry) {
     return { ok: false, error: { code: 'E_STEP_UNKNOWN', message: `no step type or function named "${t.type}" on this executor host`, retryable: false }, logs };
@@ -52,7 +58,10 @@ export async function attempt(catalogue: ReadonlyMap<string, CatalogueEntry>, t:
   };
   try {
     const output = await Promise.race([
-      Promise.resolve().then(() => fn.handler(t.input as never, {
+      Promise.resolve().then(() => {
+        userCode?.enter();
+        try {
+          return fn.handler(t.input as never, {
         runId: t.runId,
         workflowId: t.workflowId,
         stepName: t.stepName,
@@ -64,7 +73,11 @@ export async function attempt(catalogue: ReadonlyMap<string, CatalogueEntry>, t:
           return (ac ??= new AbortController()).signal;
         },
         log: { info: log('info'), warn: log('warn'), error: log('error') },
-      })),
+          });
+        } finally {
+          userCode?.leave();
+        }
+      }),
       timedOut,
     ]);
     const badOut = schemaProblem(fn.output, output);

@@ -44,6 +44,8 @@ export class StepPool {
   private seq = 0;
   private readonly watch: WatchReader;
   private readonly timedOut = new Set<number>();
+  /** threads the watchdog has terminated (Piscina does not know until they exit) */
+  private readonly killed = new Set<number>();
   /** when the watchdog last terminated a thread */
   private lastKill = 0;
   private readonly watchdog: NodeJS.Timeout;
@@ -82,9 +84,14 @@ export class StepPool {
       const now = Date.now();
       let best: (typeof workers)[number] | null = null;
       let spare: (typeof workers)[number] | null = null;
+      let blocked: (typeof workers)[number] | null = null;
       let healthy = 0;
       for (const w of workers) {
-        if (w.terminating || w.destroyed || this.watch.blocked(w.id, now, BLOCKED_AFTER_MS)) continue;
+        if (w.terminating || w.destroyed || this.killed.has(w.id)) continue;
+        if (this.watch.blocked(w.id, now, BLOCKED_AFTER_MS)) {
+          if (w.currentUsage < max && (!blocked || w.currentUsage < blocked.currentUsage)) blocked = w;
+          continue;
+        }
         // the first `activeThreads` healthy threads share the work (more threads than cores only
         // add contention); the others take tasks only when those are full
         const active = ++healthy <= this.o.activeThreads;
@@ -94,10 +101,10 @@ export class StepPool {
           if (!best || w.currentUsage < best.currentUsage) best = w;
         } else if (!spare || w.currentUsage < spare.currentUsage) spare = w;
       }
-      best ??= spare;
-      // null: Piscina starts a spare thread (up to maxThreads), or the task waits in the queue
-      // until a thread finishes a task or the watchdog replaces a blocked one
-      return best;
+      if (best ?? spare) return best ?? spare;
+      // no healthy thread has room: below maxThreads, null makes Piscina start one; at the maximum
+      // a blocked thread gets it (nothing else would hand the task out once the threads recover)
+      return workers.length < this.o.maxThreads ? null : blocked;
     };
   }
 
@@ -125,15 +132,20 @@ export class StepPool {
   /** Terminates threads that are blocked past a step's hard deadline; Piscina replaces them. */
   private checkThreads(): void {
     const now = Date.now();
+    const live = new Set<number>();
     for (const w of this.piscina.threads) {
+      live.add(w.threadId);
       const late = this.watch.overdue(w.threadId, now, 250);
       if (late === null) continue;
       this.watch.clear(w.threadId);
       this.timedOut.add(late);
       this.lastKill = now;
+      this.killed.add(w.threadId);
       this.o.log.warn({ threadId: w.threadId, task: late }, 'worker thread blocked past a step deadline; terminating it');
       void w.terminate();
     }
+    for (const id of this.killed) if (!live.has(id)) this.killed.delete(id);
+    this.watch.release(live);
   }
 
   get utilization(): number {

@@ -1,33 +1,41 @@
 /**
- * Shared memory between the pool and its worker threads, so that a thread
- * whose event loop is blocked past a step's deadline can be found and
- * terminated without giving every task an AbortSignal (which costs more than
- * half of Piscina's throughput).
+ * Shared memory between a pool and its worker threads, so that a thread whose
+ * event loop is blocked can be found (and given no new tasks), and one blocked
+ * past a step's deadline terminated, without giving every task an AbortSignal
+ * (which costs more than half of Piscina's throughput).
  *
- * Each thread owns a slot (by threadId) of three float64s: the time of its last
- * heartbeat, the earliest hard deadline among its running steps, and the task
- * number that deadline belongs to.
+ * Each live thread claims a slot of its own (an owner array holds the
+ * threadIds; the pool frees the slots of threads that are gone), holding four
+ * float64s: the time of its last heartbeat, the earliest hard deadline among
+ * its running steps, the task that deadline belongs to, and the task whose
+ * handler is executing synchronously right now (0 when none), which is the
+ * one to blame when the thread is found blocked.
  */
 export const WATCH_SLOTS = 256;
 /** How often a thread's event loop writes its heartbeat (a blocked loop stops writing it). */
 export const HEARTBEAT_MS = 20;
-const FIELDS = 3;
+const FIELDS = 4;
+const OWNERS_BYTES = WATCH_SLOTS * Int32Array.BYTES_PER_ELEMENT;
 
 export function createWatchBuffer(): SharedArrayBuffer {
-  return new SharedArrayBuffer(WATCH_SLOTS * FIELDS * Float64Array.BYTES_PER_ELEMENT);
+  return new SharedArrayBuffer(OWNERS_BYTES + WATCH_SLOTS * FIELDS * Float64Array.BYTES_PER_ELEMENT);
 }
 
-/** Worker side: heartbeats and the deadlines of the steps it runs. */
+/** Worker side: heartbeats, the deadlines of the steps it runs, and which one is in user code. */
 export class WatchSlot {
   private readonly view: Float64Array;
   private readonly base: number;
   private readonly running = new Map<number, number>();
 
   constructor(buf: SharedArrayBuffer, threadId: number) {
-    this.view = new Float64Array(buf);
-    this.base = (threadId % WATCH_SLOTS) * FIELDS;
+    const owners = new Int32Array(buf, 0, WATCH_SLOTS);
+    let slot = -1;
+    for (let i = 0; i < WATCH_SLOTS && slot < 0; i++) if (Atomics.compareExchange(owners, i, 0, threadId) === 0) slot = i;
+    if (slot < 0) throw new Error(`no free watch slot among ${WATCH_SLOTS} for worker thread ${threadId}`);
+    this.view = new Float64Array(buf, OWNERS_BYTES);
+    this.base = slot * FIELDS;
+    this.view.fill(0, this.base, this.base + FIELDS);
     this.view[this.base] = Date.now();
-    this.view[this.base + 1] = 0;
     setInterval(() => (this.view[this.base] = Date.now()), HEARTBEAT_MS).unref();
   }
 
@@ -45,25 +53,49 @@ export class WatchSlot {
     this.publish(bestTask, best);
   }
 
+  /** The handler of `task` is about to run its synchronous part (0: it has returned). */
+  inUserCode(task: number): void {
+    this.view[this.base + 3] = task;
+  }
+
   private publish(task: number, deadline: number): void {
     this.view[this.base + 2] = task;
     this.view[this.base + 1] = deadline;
   }
 }
 
-/** Pool side: which thread is stuck past a deadline, and on which task. */
+/** Pool side: which thread is blocked, and which one is stuck past a deadline, on which task. */
 export class WatchReader {
+  private readonly owners: Int32Array;
   private readonly view: Float64Array;
+  /** threadId → slot, found once per thread */
+  private readonly slots = new Map<number, number>();
+
   constructor(buf: SharedArrayBuffer) {
-    this.view = new Float64Array(buf);
+    this.owners = new Int32Array(buf, 0, WATCH_SLOTS);
+    this.view = new Float64Array(buf, OWNERS_BYTES);
   }
 
-  /** The task a blocked thread is late on, or null. A thread is blocked when its heartbeat is older than `staleMs`. */
+  private base(threadId: number): number {
+    let slot = this.slots.get(threadId);
+    if (slot === undefined) {
+      slot = this.owners.indexOf(threadId);
+      if (slot < 0) return -1; // still starting: it has not claimed a slot yet
+      this.slots.set(threadId, slot);
+    }
+    return slot * FIELDS;
+  }
+
+  /**
+   * The task to blame on a thread blocked past a deadline, or null: the one in user code when
+   * there is one, else the one whose deadline passed. Blocked: no heartbeat for `staleMs`.
+   */
   overdue(threadId: number, now: number, staleMs: number): number | null {
-    const b = (threadId % WATCH_SLOTS) * FIELDS;
+    const b = this.base(threadId);
+    if (b < 0) return null;
     const deadline = this.view[b + 1]!;
     if (deadline === 0 || now < deadline || now - this.view[b]! < staleMs) return null;
-    return this.view[b + 2]!;
+    return this.view[b + 3] || this.view[b + 2]!;
   }
 
   /**
@@ -72,13 +104,24 @@ export class WatchReader {
    * are held back only from a thread that will answer them by finishing a step or by dying.
    */
   blocked(threadId: number, now: number, staleMs: number): boolean {
-    const b = (threadId % WATCH_SLOTS) * FIELDS;
-    const beat = this.view[b]!;
-    return beat !== 0 && this.view[b + 1] !== 0 && now - beat > staleMs;
+    const b = this.base(threadId);
+    if (b < 0) return false;
+    return this.view[b + 1] !== 0 && now - this.view[b]! > staleMs;
   }
 
   clear(threadId: number): void {
-    const b = (threadId % WATCH_SLOTS) * FIELDS;
-    this.view[b + 1] = 0;
+    const b = this.base(threadId);
+    if (b >= 0) this.view[b + 1] = 0;
+  }
+
+  /** Frees the slots of threads that are gone, so that new threads can claim them. */
+  release(live: ReadonlySet<number>): void {
+    for (let i = 0; i < WATCH_SLOTS; i++) {
+      const owner = this.owners[i]!;
+      if (owner === 0 || live.has(owner)) continue;
+      this.view.fill(0, i * FIELDS, (i + 1) * FIELDS);
+      this.slots.delete(owner);
+      Atomics.store(this.owners, i, 0);
+    }
   }
 }
