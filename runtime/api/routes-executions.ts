@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { uuidv7 } from 'uuidv7';
 import { RuntimeError } from '../errors/index.js';
 import type { Metrics } from '../observability/index.js';
-import type { Queue, RunMessage, RunResult } from '../queue/index.js';
+import type { CancelMessage, Queue, RunMessage, RunResult } from '../queue/index.js';
 import { durationMs, isUuid, type Registry } from '../registry/index.js';
-import { getRun, getRunSteps, listRuns, type HotState, type Sql } from '../store/index.js';
+import { FINAL_RUN_STATUSES, getRun, getRunSteps, listRuns, type HotState, type Sql } from '../store/index.js';
 import { ExecuteBody, intParam, json, parseBody } from './body.js';
 import type { Route } from './http-server.js';
 import { hotRunSummary, hotRunView, runSummary, runView } from './views.js';
@@ -58,6 +58,22 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
         const view = await loadRun(d, id.toLowerCase());
         if (!view) throw new RuntimeError('E_RUN_NOT_FOUND', `no run ${id}`);
         return json(200, view);
+      },
+    },
+    {
+      method: 'post',
+      pattern: '/api/v1/executions/:run_id/cancel',
+      handler: async (req) => {
+        const id = req.params.run_id!;
+        if (!isUuid(id)) throw new RuntimeError('E_VALIDATION', 'run_id must be a UUID as returned by POST /api/v1/execute');
+        const view = await loadRun(d, id.toLowerCase());
+        if (!view) throw new RuntimeError('E_RUN_NOT_FOUND', `no run ${id}`);
+        if ((FINAL_RUN_STATUSES as string[]).includes(view.status)) {
+          throw new RuntimeError('E_RUN_FINAL', `run ${id} is already ${view.status}; only a queued or running run can be cancelled`, { status: view.status });
+        }
+        // every executor hears it: the one running the run stops it, and one that takes it from the queue later skips it
+        d.queue.publish(d.queue.cancelSubject, { run_id: view.run_id } satisfies CancelMessage);
+        return json(202, { run_id: view.run_id, status: 'cancelling' });
       },
     },
   ];

@@ -25,6 +25,8 @@ export interface Unit {
   stopped(): boolean;
   /** Waits `ms` (a retry's backoff), or less if the run fails meanwhile; true when it did. */
   sleepUnlessStopped(ms: number): Promise<boolean>;
+  /** fires when the run is cancelled: abort the attempt in flight */
+  cancelled?: AbortSignal;
 }
 
 export type UnitResult = { ok: true; output: unknown } | { ok: false; error: PlainError };
@@ -54,6 +56,8 @@ export interface RunState {
   input: unknown;
   /** outputs recorded as completed by an earlier delivery, by recorded name: these are not run again */
   done: ReadonlyMap<string, unknown>;
+  /** fires when the run is cancelled: it stops like a failure, with E_CANCELLED */
+  cancelled?: AbortSignal;
 }
 
 export type RunOutcome = { ok: true; output: unknown } | { ok: false; error: PlainError; step: string };
@@ -117,9 +121,17 @@ class Interpreter {
   }
 
   async run(def: WorkflowDefinition): Promise<RunOutcome> {
-    const r = await this.list(def.steps, this.state.input, {}, '', null, {});
-    if (r.ok) return { ok: true, output: r.output };
-    return { ok: false, ...this.failure! };
+    const signal = this.state.cancelled;
+    const onCancel = () => this.fail({ code: 'E_CANCELLED', message: 'the run was cancelled' }, '');
+    if (signal?.aborted) onCancel();
+    signal?.addEventListener('abort', onCancel, { once: true });
+    try {
+      const r = await this.list(def.steps, this.state.input, {}, '', null, {});
+      if (r.ok && !this.failure) return { ok: true, output: r.output };
+      return { ok: false, ...this.failure! };
+    } finally {
+      signal?.removeEventListener('abort', onCancel);
+    }
   }
 
   private fail(error: PlainError, step: string): ListResult {
@@ -184,7 +196,9 @@ class Interpreter {
       }
     }
     if (node.type !== undefined) {
-      const r = await this.step({ step: node as LeafStep, name, index, input, roots, stopped: this.stopped, sleepUnlessStopped: this.sleepUnlessStopped });
+      const r = await this.step({
+        step: node as LeafStep, name, index, input, roots, stopped: this.stopped, sleepUnlessStopped: this.sleepUnlessStopped, cancelled: this.state.cancelled,
+      });
       return r.ok ? r : this.fail(r.error, name);
     }
     const kind = node.parallel ? 'parallel' : node.map ? 'map' : 'choice';

@@ -17,6 +17,8 @@ export const ErrorCodes = {
   E_WORKFLOW_INACTIVE: { status: 409, retryable: false },
   E_IDEMPOTENCY_CONFLICT: { status: 409, retryable: false },
   E_RUN_NOT_FOUND: { status: 404, retryable: false },
+  E_RUN_FINAL: { status: 409, retryable: false },
+  E_CANCELLED: { status: 500, retryable: false },
   // dependencies
   E_QUEUE_UNAVAILABLE: { status: 503, retryable: true },
   E_STORE_UNAVAILABLE: { status: 503, retryable: true },

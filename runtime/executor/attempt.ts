@@ -30,8 +30,11 @@ export async function attempt(
   catalogue: ReadonlyMap<string, CatalogueEntry>,
   t: Omit<StepTask, 'seq' | 'deadline'>,
   logs: StepLogLine[],
-  /** called around the synchronous part of the handler (the worker marks which task is in user code) */
-  userCode?: { enter(): void; leave(): void },
+  /**
+   * `enter`/`leave` around the synchronous part of the handler (the worker marks which task is
+   * in user code); `onCancel` receives the function that cancels this attempt.
+   */
+  hooks?: { enter(): void; leave(): void; onCancel?(cancel: () => void): void },
 ): Promise<StepOutcome> {
   const entry = catalogue.get(t.type);
   if (!entry) {
@@ -53,13 +56,22 @@ export async function attempt(
       reject(e);
     }, t.timeoutMs);
   });
+  // the run was cancelled: the signal fires, and the attempt ends now whether or not the handler listens
+  const cancelled = new Promise<never>((_, reject) => {
+    hooks?.onCancel?.(() => {
+      const e = Object.assign(new Error(`step "${t.stepName}" stopped: the run was cancelled`), { code: 'E_CANCELLED', retryable: false });
+      ac?.abort(e);
+      reject(e);
+    });
+  });
+  cancelled.catch(() => {});
   const log = (level: StepLogLine['level']) => (msg: string, data?: unknown) => {
     if (logs.length < 100) logs.push(data === undefined ? { t: Date.now(), level, msg: String(msg) } : { t: Date.now(), level, msg: String(msg), data });
   };
   try {
     const output = await Promise.race([
       Promise.resolve().then(() => {
-        userCode?.enter();
+        hooks?.enter();
         try {
           return fn.handler(t.input as never, {
         runId: t.runId,
@@ -75,10 +87,11 @@ export async function attempt(
         log: { info: log('info'), warn: log('warn'), error: log('error') },
           });
         } finally {
-          userCode?.leave();
+          hooks?.leave();
         }
       }),
       timedOut,
+      cancelled,
     ]);
     const badOut = schemaProblem(fn.output, output);
     if (badOut) return { ok: false, error: { code: 'E_OUTPUT_INVALID', message: `output of "${t.type}" is invalid at ${badOut}`, retryable: false }, logs };

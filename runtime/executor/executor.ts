@@ -1,6 +1,7 @@
 import type { Config } from '../config/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
-import type { Queue } from '../queue/index.js';
+import type { CancelMessage, Queue } from '../queue/index.js';
+import { Cancellations } from './cancellations.js';
 import type { Registry } from '../registry/index.js';
 import type { BatchWriter, Sql } from '../store/index.js';
 import type { CatalogueEntry } from './catalogue.js';
@@ -47,6 +48,10 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
       log: d.log,
     });
   const gens = new Generations(runnerFor(d.catalogue), d.log);
+  const cancellations = new Cancellations();
+  const cancelSub = d.queue.subscribe<CancelMessage>(d.queue.cancelSubject, (c) => {
+    if (typeof c?.run_id === 'string') cancellations.cancel(c.run_id);
+  });
   const stopConsuming = await d.queue.consumeRuns(x.max_concurrent_workflows, async (delivery) => {
     // a run keeps the functions it started with to its end, even if dev mode reloads them meanwhile
     const g = gens.enter();
@@ -56,6 +61,7 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
         registry: d.registry,
         writer: d.writer,
         runAttempt: g.runner.runAttempt,
+        cancellations,
         isInline: g.runner.isInline,
         publishResult: (s, r) => d.queue.publishResult(s, r),
         catalogue: () => g.runner.catalogue,
@@ -103,6 +109,7 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
     async stop() {
       clearInterval(gauges);
       stopWatching();
+      cancelSub.unsubscribe();
       await stopConsuming();
       await gens.close();
     },

@@ -36,6 +36,10 @@ export interface StepPoolOptions {
  * memory) is replaced by Piscina. Either way the attempt fails with a code and
  * the host stays up.
  */
+function cancelledOutcome(stepName: string): StepOutcome {
+  return { ok: false, error: { code: 'E_CANCELLED', message: `step "${stepName}" stopped: the run was cancelled`, retryable: false }, logs: [] };
+}
+
 /** A thread whose heartbeat is older than this gets no new tasks (see balancer()). */
 const BLOCKED_AFTER_MS = 75;
 
@@ -108,9 +112,13 @@ export class StepPool {
     };
   }
 
-  async run(task: Omit<StepTask, 'seq' | 'deadline'>, redispatches = 0): Promise<StepOutcome> {
+  /** Runs one attempt on a thread; `signal` (the run was cancelled) aborts it there within a heartbeat. */
+  async run(task: Omit<StepTask, 'seq' | 'deadline'>, signal?: AbortSignal, redispatches = 0): Promise<StepOutcome> {
+    if (signal?.aborted) return cancelledOutcome(task.stepName);
     const seq = ++this.seq;
     const full: StepTask = { ...task, seq, deadline: Date.now() + task.timeoutMs + this.o.hardKillGraceMs };
+    const onAbort = () => this.watch.cancel(seq);
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       return decode<StepOutcome>((await this.piscina.run(encode(full))) as Uint8Array);
     } catch (err) {
@@ -121,11 +129,13 @@ export class StepPool {
       // a task that was on (or queued for) a thread the watchdog just terminated because another
       // step blocked it: not its failure, so it runs again, and that is not an attempt
       if (Date.now() - this.lastKill < 2000 && /exited with code: 1$/.test(e?.message ?? '') && redispatches < 3) {
-        return this.run(task, redispatches + 1);
+        return this.run(task, signal, redispatches + 1);
       }
       const limit = this.o.functionLimit ? `memoryMb of function "${task.type}"` : 'executor.worker_max_old_generation_mb';
       const why = e?.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `ran out of memory (limit ${this.o.maxOldGenerationMb} MB, ${limit})` : `died: ${e?.message ?? String(err)}`;
       return { ok: false, error: { code: 'E_WORKER_CRASHED', message: `the worker thread running step "${task.stepName}" ${why}` }, logs: [] };
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 

@@ -6,6 +6,7 @@ import type { Delivery, RunMessage, RunResult } from '../queue/index.js';
 import type { LeafStep, Registry, Workflow } from '../registry/index.js';
 import { hasTemplate, renderTemplate } from '../sdk/index.js';
 import { FINAL_RUN_STATUSES, getRunProgress, type BatchWriter, type InstanceRow, type RunStatus, type Sql, type StepRow } from '../store/index.js';
+import type { Cancellations } from './cancellations.js';
 import type { CatalogueEntry } from './catalogue.js';
 import type { StepLogLine, StepTask } from './protocol.js';
 
@@ -14,7 +15,8 @@ export interface RunDriverDeps {
   registry: Registry;
   writer: BatchWriter;
   /** runs one attempt: inline for trusted built-ins, else on the pool */
-  runAttempt: (task: Omit<StepTask, 'seq' | 'deadline'>) => Promise<import('./protocol.js').StepOutcome>;
+  runAttempt: (task: Omit<StepTask, 'seq' | 'deadline'>, cancelled?: AbortSignal) => Promise<import('./protocol.js').StepOutcome>;
+  cancellations: Cancellations;
   isInline: (type: string) => boolean;
   publishResult: (subject: string, r: RunResult) => void;
   catalogue: () => ReadonlyMap<string, CatalogueEntry>;
@@ -58,13 +60,28 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
       return;
     }
     const startedAt = new Date();
+    if (deps.cancellations.isCancelled(m.run_id)) {
+      // cancelled while it waited in the queue
+      await finish(d, deps, m, { ...base, status: 'cancelled', error_code: 'E_CANCELLED', error_message: 'the run was cancelled before it started', completed_at: startedAt }, null);
+      return;
+    }
     void deps.writer.writeRun({ ...base, status: 'running', started_at: startedAt });
 
-    const outcome = await runDefinition(wf.definition, { runId: m.run_id, input: m.input, done }, {
-      step: (u) => runStep(deps, m, wf, u),
-      node: (e) => void deps.writer.writeStep(nodeRow(m, e)),
-    });
-    if (outcome.ok) {
+    const cancelled = deps.cancellations.track(m.run_id);
+    let outcome;
+    try {
+      outcome = await runDefinition(wf.definition, { runId: m.run_id, input: m.input, done, cancelled }, {
+        step: (u) => runStep(deps, m, wf, u),
+        node: (e) => void deps.writer.writeStep(nodeRow(m, e)),
+      });
+    } finally {
+      deps.cancellations.untrack(m.run_id);
+    }
+    if (!outcome.ok && outcome.error.code === 'E_CANCELLED') {
+      await finish(d, deps, m, {
+        ...base, status: 'cancelled', started_at: startedAt, completed_at: new Date(), error_code: 'E_CANCELLED', error_message: 'the run was cancelled',
+      }, outcome.error);
+    } else if (outcome.ok) {
       await finish(d, deps, m, { ...base, status: 'completed', output_data: outcome.output, started_at: startedAt, completed_at: new Date() }, null);
     } else {
       const err = outcome.error;
@@ -113,7 +130,7 @@ async function runStep(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit
     const outcome = await deps.runAttempt({
       type: step.type, input, config, runId: m.run_id, workflowId: wf.id, stepName: u.name,
       attempt, runInput: m.input, steps: earlier, timeoutMs: policy.timeoutMs,
-    });
+    }, u.cancelled);
     deps.metrics.stepDuration.observe({ type: step.type, status: outcome.ok ? 'completed' : 'failed' }, (performance.now() - t0) / 1000);
     const logs = withHistory(history, outcome.logs, attempt);
     if (outcome.ok) {

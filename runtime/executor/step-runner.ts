@@ -27,7 +27,8 @@ export interface StepRunner {
   readonly catalogue: ReadonlyMap<string, CatalogueEntry>;
   /** by memory class: `default`, `64mb`, ... */
   readonly pools: ReadonlyMap<string, StepPool>;
-  runAttempt(task: AttemptTask): Promise<StepOutcome>;
+  /** `signal`: the run was cancelled (aborts an attempt on a thread; an inline one is too short to matter) */
+  runAttempt(task: AttemptTask, signal?: AbortSignal): Promise<StepOutcome>;
   isInline(type: string): boolean;
   /** Stops at once. */
   close(): Promise<void>;
@@ -62,10 +63,10 @@ export function createStepRunner(catalogue: ReadonlyMap<string, CatalogueEntry>,
   const defaultPool = pool(o.threads + 1, o.threads, o.threads * 2, o.defaultMemoryMb, false);
   const pools = new Map<string, StepPool>([['default', defaultPool]]);
   const inline = new Set<string>();
-  const routes = new Map<string, (t: AttemptTask) => Promise<StepOutcome>>();
+  const routes = new Map<string, (t: AttemptTask, signal?: AbortSignal) => Promise<StepOutcome>>();
 
   for (const e of catalogue.values()) {
-    let run: (t: AttemptTask) => Promise<StepOutcome>;
+    let run: (t: AttemptTask, signal?: AbortSignal) => Promise<StepOutcome>;
     if (e.builtin && e.fn.inline) {
       inline.add(e.name);
       run = (t) => attempt(catalogue, t, []);
@@ -79,24 +80,24 @@ export function createStepRunner(catalogue: ReadonlyMap<string, CatalogueEntry>,
         if (!q) pools.set(cls, (q = pool(1, Math.min(o.threads, 2), Math.min(o.threads, 2), mb, true)));
         p = q;
       }
-      run = (t) => p.run(t);
+      run = (t, signal) => p.run(t, signal);
     }
     const n = e.fn.concurrency;
     if (n !== undefined) {
       const limiter = new Limiter(n);
       const inner = run;
       // the attempt (and its timeout) starts when it has a slot
-      run = (t) => limiter.run(() => inner(t));
+      run = (t, signal) => limiter.run(() => inner(t, signal));
     }
     routes.set(e.name, run);
   }
   // an unknown type still goes to a thread, which answers E_STEP_UNKNOWN
-  const fallback = (t: AttemptTask) => defaultPool.run(t);
+  const fallback = (t: AttemptTask, signal?: AbortSignal) => defaultPool.run(t, signal);
 
   return {
     catalogue,
     pools,
-    runAttempt: (t) => (routes.get(t.type) ?? fallback)(t),
+    runAttempt: (t, signal) => (routes.get(t.type) ?? fallback)(t, signal),
     isInline: (type) => inline.has(type),
     async close() {
       await Promise.all([...pools.values()].map((p) => p.close()));

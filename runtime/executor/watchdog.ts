@@ -16,9 +16,13 @@ export const WATCH_SLOTS = 256;
 export const HEARTBEAT_MS = 20;
 const FIELDS = 4;
 const OWNERS_BYTES = WATCH_SLOTS * Int32Array.BYTES_PER_ELEMENT;
+const SLOTS_BYTES = WATCH_SLOTS * FIELDS * Float64Array.BYTES_PER_ELEMENT;
+/** Cancelled tasks, as a ring the threads read on each heartbeat: a counter, then the task numbers. */
+const CANCEL_RING = 256;
+const CANCEL_BYTES = 8 + CANCEL_RING * Float64Array.BYTES_PER_ELEMENT;
 
 export function createWatchBuffer(): SharedArrayBuffer {
-  return new SharedArrayBuffer(OWNERS_BYTES + WATCH_SLOTS * FIELDS * Float64Array.BYTES_PER_ELEMENT);
+  return new SharedArrayBuffer(OWNERS_BYTES + SLOTS_BYTES + CANCEL_BYTES);
 }
 
 /** Worker side: heartbeats, the deadlines of the steps it runs, and which one is in user code. */
@@ -27,16 +31,34 @@ export class WatchSlot {
   private readonly base: number;
   private readonly running = new Map<number, number>();
 
-  constructor(buf: SharedArrayBuffer, threadId: number) {
+  private readonly cancelCount: Int32Array;
+  private readonly cancelRing: Float64Array;
+  private cancelSeen: number;
+
+  /** `onCancel` is called on the heartbeat for each task of this pool that was cancelled since. */
+  constructor(buf: SharedArrayBuffer, threadId: number, private readonly onCancel: (task: number) => void = () => {}) {
+    this.cancelCount = new Int32Array(buf, OWNERS_BYTES + SLOTS_BYTES, 1);
+    this.cancelRing = new Float64Array(buf, OWNERS_BYTES + SLOTS_BYTES + 8, CANCEL_RING);
+    this.cancelSeen = Atomics.load(this.cancelCount, 0);
     const owners = new Int32Array(buf, 0, WATCH_SLOTS);
     let slot = -1;
     for (let i = 0; i < WATCH_SLOTS && slot < 0; i++) if (Atomics.compareExchange(owners, i, 0, threadId) === 0) slot = i;
     if (slot < 0) throw new Error(`no free watch slot among ${WATCH_SLOTS} for worker thread ${threadId}`);
-    this.view = new Float64Array(buf, OWNERS_BYTES);
+    this.view = new Float64Array(buf, OWNERS_BYTES, WATCH_SLOTS * FIELDS);
     this.base = slot * FIELDS;
     this.view.fill(0, this.base, this.base + FIELDS);
     this.view[this.base] = Date.now();
-    setInterval(() => (this.view[this.base] = Date.now()), HEARTBEAT_MS).unref();
+    setInterval(() => {
+      this.view[this.base] = Date.now();
+      this.readCancels();
+    }, HEARTBEAT_MS).unref();
+  }
+
+  private readCancels(): void {
+    const count = Atomics.load(this.cancelCount, 0);
+    // more than a ring behind: the oldest are lost, which only delays those cancels to the attempt's end
+    for (let i = Math.max(this.cancelSeen, count - CANCEL_RING); i < count; i++) this.onCancel(this.cancelRing[i % CANCEL_RING]!);
+    this.cancelSeen = count;
   }
 
   started(task: number, deadline: number): void {
@@ -71,9 +93,21 @@ export class WatchReader {
   /** threadId → slot, found once per thread */
   private readonly slots = new Map<number, number>();
 
+  private readonly cancelCount: Int32Array;
+  private readonly cancelRing: Float64Array;
+
   constructor(buf: SharedArrayBuffer) {
     this.owners = new Int32Array(buf, 0, WATCH_SLOTS);
-    this.view = new Float64Array(buf, OWNERS_BYTES);
+    this.view = new Float64Array(buf, OWNERS_BYTES, WATCH_SLOTS * FIELDS);
+    this.cancelCount = new Int32Array(buf, OWNERS_BYTES + SLOTS_BYTES, 1);
+    this.cancelRing = new Float64Array(buf, OWNERS_BYTES + SLOTS_BYTES + 8, CANCEL_RING);
+  }
+
+  /** Tells the threads to abort `task` (they read it within a heartbeat). */
+  cancel(task: number): void {
+    const n = Atomics.load(this.cancelCount, 0);
+    this.cancelRing[n % CANCEL_RING] = task;
+    Atomics.store(this.cancelCount, 0, n + 1);
   }
 
   private base(threadId: number): number {

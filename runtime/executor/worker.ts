@@ -26,10 +26,9 @@ import { WatchSlot } from './watchdog.js';
 
 const init = workerData as WorkerInit;
 const catalogue = await loadCatalogue(init.root, init.dirs, init.version);
-const watch = new WatchSlot(init.watch, threadId);
-
-/** the logs of the tasks running on this thread */
-const running = new Map<number, StepLogLine[]>();
+/** the tasks running on this thread: their logs, and how to cancel them */
+const running = new Map<number, { logs: StepLogLine[]; cancel?: () => void }>();
+const watch = new WatchSlot(init.watch, threadId, (task) => running.get(task)?.cancel?.());
 
 const exit = process.exit.bind(process);
 process.exit = ((code?: number | string | null) => {
@@ -40,7 +39,7 @@ process.exit = ((code?: number | string | null) => {
 function stray(err: unknown, what: string): void {
   try {
     const message = `${what} on this worker thread, outside any step's handler (${toPlain(err, 'E_STEP_FAILED').message}); the step it came from ends at its timeout`;
-    for (const logs of running.values()) if (logs.length < 100) logs.push({ t: Date.now(), level: 'warn', msg: message });
+    for (const { logs } of running.values()) if (logs.length < 100) logs.push({ t: Date.now(), level: 'warn', msg: message });
     process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), threadId, msg: message })}\n`);
   } catch {
     /* never let the handler itself throw */
@@ -52,11 +51,16 @@ process.on('unhandledRejection', (err) => stray(err, 'a promise rejection that n
 export default async function runStep(buf: Uint8Array): Promise<Uint8Array> {
   const t = decode<StepTask>(buf);
   const logs: StepLogLine[] = [];
-  running.set(t.seq, logs);
+  const task: { logs: StepLogLine[]; cancel?: () => void } = { logs };
+  running.set(t.seq, task);
   watch.started(t.seq, t.deadline);
   let outcome: StepOutcome;
   try {
-    outcome = await attempt(catalogue, t, logs, { enter: () => watch.inUserCode(t.seq), leave: () => watch.inUserCode(0) });
+    outcome = await attempt(catalogue, t, logs, {
+      enter: () => watch.inUserCode(t.seq),
+      leave: () => watch.inUserCode(0),
+      onCancel: (cancel) => (task.cancel = cancel),
+    });
   } finally {
     running.delete(t.seq);
     watch.finished(t.seq);

@@ -22,6 +22,11 @@ export interface RunResult {
   completed_at?: number;
 }
 
+/** A request to cancel a run, broadcast to every executor. */
+export interface CancelMessage {
+  run_id: string;
+}
+
 // One Packr per process; plain maps (no record extension) so that any version
 // of the runtime can read any other's messages.
 const packr = new Packr({ useRecords: false, moreTypes: false });

@@ -1,2 +1,2 @@
 export { Queue, type Delivery } from './nats.js';
-export { encode, decode, type RunMessage, type RunResult } from './codec.js';
+export { encode, decode, type RunMessage, type RunResult, type CancelMessage } from './codec.js';

@@ -63,6 +63,11 @@ export class Queue {
     return `${this.c.subject_prefix}.results.${processId}`;
   }
 
+  /** Run cancellations, broadcast to every executor (core NATS: executors keep what they hear for a while). */
+  get cancelSubject(): string {
+    return `${this.c.subject_prefix}.cancel`;
+  }
+
   get registrySubject(): string {
     return `${this.c.subject_prefix}.registry.changed`;
   }

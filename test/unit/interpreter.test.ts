@@ -203,6 +203,41 @@ describe('runDefinition: limits and stopping', () => {
   });
 });
 
+describe('runDefinition: cancellation', () => {
+  it('stops at the cancel: nothing new starts, the step in flight sees the signal, the outcome is E_CANCELLED', async () => {
+    const ac = new AbortController();
+    const ran: string[] = [];
+    let sawSignal = false;
+    const out = runDefinition({ steps: [{ name: 'a', type: 't' }, { name: 'b', type: 't' }, { name: 'c', type: 't' }] } as never, { runId: 'r', input: 1, done: new Map(), cancelled: ac.signal }, {
+      step: async (u) => {
+        ran.push(u.name);
+        if (u.name === 'b') {
+          ac.abort();
+          sawSignal = u.cancelled?.aborted === true;
+          return { ok: false, error: { code: 'E_CANCELLED', message: 'stopped' } };
+        }
+        return { ok: true, output: u.name };
+      },
+      node: () => {},
+    });
+    expect(await out).toMatchObject({ ok: false, error: { code: 'E_CANCELLED', message: 'the run was cancelled' } });
+    expect(ran).toEqual(['a', 'b']);
+    expect(sawSignal).toBe(true);
+  });
+
+  it('runs nothing when cancelled before it starts', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    let ran = 0;
+    const out = await runDefinition({ steps: [{ name: 'a', type: 't' }] } as never, { runId: 'r', input: 1, done: new Map(), cancelled: ac.signal }, {
+      step: async () => ({ ok: true, output: ++ran }),
+      node: () => {},
+    });
+    expect(out).toMatchObject({ ok: false, error: { code: 'E_CANCELLED' } });
+    expect(ran).toBe(0);
+  });
+});
+
 describe('runDefinition: map', () => {
   const def = (items: unknown, concurrency?: number) => ({
     steps: [
