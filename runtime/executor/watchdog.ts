@@ -54,6 +54,13 @@ export class WatchSlot {
     }, HEARTBEAT_MS).unref();
   }
 
+  /** Whether `task` was cancelled before it got here (it waited in the queue, or came to a new thread). */
+  wasCancelled(task: number): boolean {
+    const count = Atomics.load(this.cancelCount, 0);
+    for (let i = Math.max(0, count - CANCEL_RING); i < count; i++) if (this.cancelRing[i % CANCEL_RING] === task) return true;
+    return false;
+  }
+
   private readCancels(): void {
     const count = Atomics.load(this.cancelCount, 0);
     // more than a ring behind: the oldest are lost, which only delays those cancels to the attempt's end

@@ -51,6 +51,9 @@ process.on('unhandledRejection', (err) => stray(err, 'a promise rejection that n
 export default async function runStep(buf: Uint8Array): Promise<Uint8Array> {
   const t = decode<StepTask>(buf);
   const logs: StepLogLine[] = [];
+  if (watch.wasCancelled(t.seq)) {
+    return encode({ ok: false, error: { code: 'E_CANCELLED', message: `step "${t.stepName}" stopped: the run was cancelled`, retryable: false }, logs } satisfies StepOutcome);
+  }
   const task: { logs: StepLogLine[]; cancel?: () => void } = { logs };
   running.set(t.seq, task);
   watch.started(t.seq, t.deadline);
