@@ -52,24 +52,15 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
     {
       method: 'get',
       pattern: '/api/v1/executions/:run_id',
-      handler: async (req) => {
-        const id = req.params.run_id!;
-        if (!isUuid(id)) throw new RuntimeError('E_VALIDATION', 'run_id must be a UUID as returned by POST /api/v1/execute');
-        const view = await loadRun(d, id.toLowerCase());
-        if (!view) throw new RuntimeError('E_RUN_NOT_FOUND', `no run ${id}`);
-        return json(200, view);
-      },
+      handler: async (req) => json(200, await existingRun(d, req.params.run_id!)),
     },
     {
       method: 'post',
       pattern: '/api/v1/executions/:run_id/cancel',
       handler: async (req) => {
-        const id = req.params.run_id!;
-        if (!isUuid(id)) throw new RuntimeError('E_VALIDATION', 'run_id must be a UUID as returned by POST /api/v1/execute');
-        const view = await loadRun(d, id.toLowerCase());
-        if (!view) throw new RuntimeError('E_RUN_NOT_FOUND', `no run ${id}`);
+        const view = await existingRun(d, req.params.run_id!);
         if ((FINAL_RUN_STATUSES as string[]).includes(view.status)) {
-          throw new RuntimeError('E_RUN_FINAL', `run ${id} is already ${view.status}; only a queued or running run can be cancelled`, { status: view.status });
+          throw new RuntimeError('E_RUN_FINAL', `run ${view.run_id} is already ${view.status}; only a queued or running run can be cancelled`, { status: view.status });
         }
         // every executor hears it: the one running the run stops it, and one that takes it from the queue later skips it
         d.queue.publish(d.queue.cancelSubject, { run_id: view.run_id } satisfies CancelMessage);
@@ -77,6 +68,14 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
       },
     },
   ];
+}
+
+/** The run named in the path, or 400 (not a UUID) / 404 (no such run). */
+async function existingRun(d: ExecutionDeps, id: string) {
+  if (!isUuid(id)) throw new RuntimeError('E_VALIDATION', 'run_id must be a UUID as returned by POST /api/v1/execute');
+  const view = await loadRun(d, id.toLowerCase());
+  if (!view) throw new RuntimeError('E_RUN_NOT_FOUND', `no run ${id}`);
+  return view;
 }
 
 async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitParam: string | null, keyHeader: string) {
