@@ -77,7 +77,7 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
     } finally {
       deps.cancellations.untrack(m.run_id);
     }
-    if (!outcome.ok && outcome.error.code === 'E_CANCELLED') {
+    if (!outcome.ok && cancelled.aborted) {
       await finish(d, deps, m, {
         ...base, status: 'cancelled', started_at: startedAt, completed_at: new Date(), error_code: 'E_CANCELLED', error_message: 'the run was cancelled',
       }, outcome.error);
