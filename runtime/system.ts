@@ -80,7 +80,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     if (has('engine')) stops.push(startRecoverySweep(queue, writer!, log, metrics));
 
     if (has('executor')) {
-      executor = await startExecutor({ config: c, root, sql, queue, registry, writer: writer!, catalogue: loaded, dev: o.dev, log, metrics });
+      executor = await startExecutor({ config: c, root, sql, queue, registry, writer: writer!, hot, catalogue: loaded, dev: o.dev, log, metrics });
       const ex = executor;
       stops.push(() => ex.stop());
     }

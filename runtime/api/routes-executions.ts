@@ -62,7 +62,9 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
         if ((FINAL_RUN_STATUSES as string[]).includes(view.status)) {
           throw new RuntimeError('E_RUN_FINAL', `run ${view.run_id} is already ${view.status}; only a queued or running run can be cancelled`, { status: view.status });
         }
-        // every executor hears it: the one running the run stops it, and one that takes it from the queue later skips it
+        // every executor hears it: the one running the run stops it, and one that takes it from the
+        // queue later skips it; Redis remembers it for executors that start later
+        await d.hot.runCancelled(view.run_id);
         d.queue.publish(d.queue.cancelSubject, { run_id: view.run_id } satisfies CancelMessage);
         return json(202, { run_id: view.run_id, status: 'cancelling' });
       },

@@ -3,7 +3,7 @@ import type { Logger, Metrics } from '../observability/index.js';
 import type { CancelMessage, Queue } from '../queue/index.js';
 import { Cancellations } from './cancellations.js';
 import type { Registry } from '../registry/index.js';
-import type { BatchWriter, Sql } from '../store/index.js';
+import type { BatchWriter, HotState, Sql } from '../store/index.js';
 import type { CatalogueEntry } from './catalogue.js';
 import { Generations } from './generations.js';
 import { watchFunctionDirs } from './hot-reload.js';
@@ -17,6 +17,7 @@ export interface ExecutorDeps {
   queue: Queue;
   registry: Registry;
   writer: BatchWriter;
+  hot: HotState;
   catalogue: ReadonlyMap<string, CatalogueEntry>;
   /** dev mode: reload the functions when their compiled files change (see hot-reload.ts) */
   dev?: boolean;
@@ -49,6 +50,8 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
     });
   const gens = new Generations(runnerFor(d.catalogue), d.log);
   const cancellations = new Cancellations();
+  // cancels sent before this host started (the broadcast below only brings the ones from now on)
+  for (const id of await d.hot.recentCancels()) cancellations.cancel(id);
   const cancelSub = d.queue.subscribe<CancelMessage>(d.queue.cancelSubject, (c) => {
     if (typeof c?.run_id === 'string') cancellations.cancel(c.run_id);
   });

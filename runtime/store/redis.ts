@@ -13,6 +13,8 @@ export interface HotRunStatus {
 }
 
 const RECENT_KEEP = 2000;
+const CANCELS = 'cancels';
+export const CANCEL_MEMORY_MS = 3_600_000;
 
 /**
  * Redis as a cache and coordination aid: workflow definitions, the hot status
@@ -37,6 +39,29 @@ export class HotState {
     });
     this.redis.on('error', (err) => this.log.warn({ err: err.message }, 'redis error'));
     this.ttlSec = Math.max(1, Math.round(c.ttl / 1000));
+  }
+
+  /**
+   * Remembers a cancel for an hour, so that an executor that starts later still knows it
+   * (the NATS broadcast reaches only the executors running at the time). Best effort.
+   */
+  async runCancelled(runId: string): Promise<void> {
+    const now = Date.now();
+    try {
+      await this.redis.multi().zadd(CANCELS, now, runId).zremrangebyscore(CANCELS, 0, now - CANCEL_MEMORY_MS).exec();
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, run_id: runId }, 'redis: cancel not remembered');
+    }
+  }
+
+  /** Run ids cancelled in the last hour (empty when Redis does not answer). */
+  async recentCancels(): Promise<string[]> {
+    try {
+      return await this.redis.zrangebyscore(CANCELS, Date.now() - CANCEL_MEMORY_MS, '+inf');
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'redis: recent cancels not read');
+      return [];
+    }
   }
 
   async ping(): Promise<boolean> {

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CrashHarness } from '../helpers/crash.js';
+import { testSql, waitFor } from '../helpers/env.js';
 import { api, startTestSystem, type TestSystem } from '../helpers/system.js';
 
 // POST /api/v1/executions/:run_id/cancel through HTTP, NATS, the executor, a worker thread and Postgres
@@ -71,4 +73,39 @@ describe('cancelling a run', () => {
     expect((await api(t.url, 'POST', '/api/v1/executions/01a21c07-6cf9-74de-b82a-3e7741101033/cancel')).status).toBe(404);
     expect((await api(t.url, 'POST', '/api/v1/executions/nope/cancel')).body.error.code).toBe('E_VALIDATION');
   });
+});
+
+/** A cancel sent while no executor runs: the executor that starts later must still skip the run. */
+describe('cancelling a queued run before any executor runs', () => {
+  const h = new CrashHarness(10);
+  let base = '';
+  beforeAll(async () => {
+    base = await h.startApi();
+  });
+  afterAll(() => h.stop());
+
+  it('is skipped by an executor started after the cancel', async () => {
+    const wf = await api(base, 'POST', '/api/v1/workflows', { name: 'later', definition: { steps: [{ name: 'count', type: 'count-invocations' }] } });
+    expect(wf.status).toBe(201);
+    const cancelled = await api(base, 'POST', '/api/v1/execute', { workflow_id: 'later', input_data: {} });
+    const kept = await api(base, 'POST', '/api/v1/execute', { workflow_id: 'later', input_data: {} });
+    const c = await api(base, 'POST', `/api/v1/executions/${cancelled.body.run_id}/cancel`);
+    expect(c.status).toBe(202);
+
+    await h.startExecutor('after');
+    const sql = testSql(h.config);
+    try {
+      const rows = await waitFor(async () => {
+        const r = await sql`SELECT id::text AS id, status, error_code FROM workflow_instances WHERE status IN ('completed', 'failed', 'cancelled')`;
+        return r.length >= 2 ? r : null;
+      }, 30_000, 'both runs to end');
+      const byId = Object.fromEntries(rows.map((r) => [r.id, r]));
+      expect(byId[cancelled.body.run_id]).toMatchObject({ status: 'cancelled', error_code: 'E_CANCELLED' });
+      expect(byId[kept.body.run_id]).toMatchObject({ status: 'completed' });
+      // the cancelled one never ran a step
+      expect(h.invocations('after').map((l) => l.split(' ')[0])).toEqual([kept.body.run_id]);
+    } finally {
+      await sql.end({ timeout: 2 });
+    }
+  }, 60_000);
 });
