@@ -2,7 +2,7 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { TSchema } from '@sinclair/typebox';
 import { toPlain } from '../errors/index.js';
 import type { CatalogueEntry } from './catalogue.js';
-import type { StepLogLine, StepOutcome, StepTask } from './protocol.js';
+import { cancelledError, type StepLogLine, type StepOutcome, type StepTask } from './protocol.js';
 
 const checks = new Map<TSchema, TypeCheck<TSchema>>();
 
@@ -59,7 +59,8 @@ export async function attempt(
   // the run was cancelled: the signal fires, and the attempt ends now whether or not the handler listens
   const cancelled = new Promise<never>((_, reject) => {
     hooks?.onCancel?.(() => {
-      const e = Object.assign(new Error(`step "${t.stepName}" stopped: the run was cancelled`), { code: 'E_CANCELLED', retryable: false });
+      const { code, message, retryable } = cancelledError(t.stepName);
+      const e = Object.assign(new Error(message), { code, retryable });
       ac?.abort(e);
       reject(e);
     });

@@ -4,7 +4,7 @@ type LoadBalancer = NonNullable<NonNullable<ConstructorParameters<typeof Piscina
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../observability/index.js';
 import { decode, encode } from '../queue/index.js';
-import type { StepOutcome, StepTask, WorkerInit } from './protocol.js';
+import { cancelledError, type StepOutcome, type StepTask, type WorkerInit } from './protocol.js';
 import { createWatchBuffer, WatchReader } from './watchdog.js';
 
 export interface StepPoolOptions {
@@ -36,10 +36,6 @@ export interface StepPoolOptions {
  * memory) is replaced by Piscina. Either way the attempt fails with a code and
  * the host stays up.
  */
-function cancelledOutcome(stepName: string): StepOutcome {
-  return { ok: false, error: { code: 'E_CANCELLED', message: `step "${stepName}" stopped: the run was cancelled`, retryable: false }, logs: [] };
-}
-
 /** A thread whose heartbeat is older than this gets no new tasks (see balancer()). */
 const BLOCKED_AFTER_MS = 75;
 
@@ -114,7 +110,7 @@ export class StepPool {
 
   /** Runs one attempt on a thread; `signal` (the run was cancelled) aborts it there within a heartbeat. */
   async run(task: Omit<StepTask, 'seq' | 'deadline'>, signal?: AbortSignal, redispatches = 0): Promise<StepOutcome> {
-    if (signal?.aborted) return cancelledOutcome(task.stepName);
+    if (signal?.aborted) return { ok: false, error: cancelledError(task.stepName), logs: [] };
     const seq = ++this.seq;
     const full: StepTask = { ...task, seq, deadline: Date.now() + task.timeoutMs + this.o.hardKillGraceMs };
     const onAbort = () => this.watch.cancel(seq);

@@ -38,3 +38,8 @@ export interface WorkerInit {
   /** dev mode: the catalogue generation to import (see catalogue.ts) */
   version?: number;
 }
+
+/** The error of a step attempt stopped because its run was cancelled (not retried). */
+export function cancelledError(stepName: string): PlainError & { retryable: false } {
+  return { code: 'E_CANCELLED', message: `step "${stepName}" stopped: the run was cancelled`, retryable: false };
+}

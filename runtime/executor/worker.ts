@@ -21,7 +21,7 @@ import { toPlain } from '../errors/index.js';
 import { decode, encode } from '../queue/index.js';
 import { attempt } from './attempt.js';
 import { loadCatalogue } from './catalogue.js';
-import type { StepLogLine, StepOutcome, StepTask, WorkerInit } from './protocol.js';
+import { cancelledError, type StepLogLine, type StepOutcome, type StepTask, type WorkerInit } from './protocol.js';
 import { WatchSlot } from './watchdog.js';
 
 const init = workerData as WorkerInit;
@@ -52,7 +52,7 @@ export default async function runStep(buf: Uint8Array): Promise<Uint8Array> {
   const t = decode<StepTask>(buf);
   const logs: StepLogLine[] = [];
   if (watch.wasCancelled(t.seq)) {
-    return encode({ ok: false, error: { code: 'E_CANCELLED', message: `step "${t.stepName}" stopped: the run was cancelled`, retryable: false }, logs } satisfies StepOutcome);
+    return encode({ ok: false, error: cancelledError(t.stepName), logs } satisfies StepOutcome);
   }
   const task: { logs: StepLogLine[]; cancel?: () => void } = { logs };
   running.set(t.seq, task);
