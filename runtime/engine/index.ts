@@ -4,3 +4,4 @@ export {
 } from './interpreter.js';
 export { evaluateCondition } from './conditions.js';
 export { startRecoverySweep } from './recovery.js';
+export { Limiter } from './limiter.js';

@@ -2,6 +2,7 @@ import type { PlainError } from '../errors/index.js';
 import { childName, MAX_MAP_ITEMS, type LeafStep, type StepDefinition, type WorkflowDefinition } from '../registry/index.js';
 import { renderTemplate } from '../sdk/index.js';
 import { evaluateCondition } from './conditions.js';
+import { Limiter } from './limiter.js';
 
 /** What templates and conditions read: `input`, `run.input`, `run.id`, `steps.<name>`, and `item`, `index` inside a map. */
 export interface DataRoots {
@@ -110,9 +111,8 @@ class Interpreter {
       this.onStop.add(wake);
     });
   };
-  /** steps running now, and those waiting for one of the run's slots */
-  private inFlight = 0;
-  private readonly waiting: (() => void)[] = [];
+  /** the run's steps in flight */
+  private readonly slots = new Limiter(MAX_RUN_STEPS_IN_FLIGHT);
   /** map items of the run so far, across every map */
   private mapItems = 0;
 
@@ -143,17 +143,10 @@ class Interpreter {
   }
 
   /** Runs one step within the run's limit of steps at once. */
-  private async step(u: Unit): Promise<UnitResult> {
-    if (this.inFlight >= MAX_RUN_STEPS_IN_FLIGHT) await new Promise<void>((r) => this.waiting.push(r));
-    else this.inFlight++;
-    try {
-      return await this.runner.step(u);
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next(); // hands its slot over
-      else this.inFlight--;
-    }
+  private step(u: Unit): Promise<UnitResult> {
+    return this.slots.run(() => this.runner.step(u));
   }
+
 
   /** A list of nodes in order; `scope` holds the outputs visible to its first node. */
   private async list(

@@ -1,7 +1,7 @@
 import type { Logger } from '../observability/index.js';
 import { attempt } from './attempt.js';
 import type { CatalogueEntry } from './catalogue.js';
-import { Limiter } from './limiter.js';
+import { Limiter } from '../engine/index.js';
 import { StepPool } from './pool.js';
 import type { StepOutcome, StepTask } from './protocol.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Limiter } from '../../dist/runtime/executor/limiter.js';
+import { Limiter } from '../../dist/runtime/engine/index.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
 

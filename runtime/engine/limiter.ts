@@ -1,8 +1,9 @@
 /**
  * A counting semaphore: at most `limit` calls of `run` are in progress at
  * once; the others wait in arrival order. Used per function name for
- * `defineFunction({ concurrency })`, so waiting attempts of one function hold
- * back nothing else.
+ * `defineFunction({ concurrency })` (executor/step-runner.ts), so waiting
+ * attempts of one function hold back nothing else, and per run for the steps
+ * it may have in flight (interpreter.ts).
  */
 export class Limiter {
   private active = 0;
