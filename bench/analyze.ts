@@ -139,8 +139,8 @@ export function timeline(rec: Recorder, runs: Map<string, RunRow>, samples: Samp
   }
   const cpuAt: Partial<Record<Group, number>>[] = [];
   for (let i = 1; i < samples.length; i++) {
-    const a = samples[i - 1]!;
-    const b = samples[i]!;
+    const a = samples[i - 1];
+    const b = samples[i];
     const s = Math.floor(b.t / 1000);
     const dt = (b.t - a.t) / 1000;
     if (s < 0 || dt <= 0) continue;
@@ -153,7 +153,7 @@ export function timeline(rec: Recorder, runs: Map<string, RunRow>, samples: Samp
   for (let s = 0; s < n; s++) {
     const b = rec.buckets[s];
     const lat = b ? summarize(b.latencies) : null;
-    const e2e = e2eBy[s] ? summarize(e2eBy[s]!) : null;
+    const e2e = e2eBy[s] ? summarize(e2eBy[s]) : null;
     out.push({
       t: s,
       offered: b?.offered ?? 0,
@@ -191,8 +191,8 @@ export function totalsOf(records: StageRecord[], reports: StageReport[], runs: M
     }
   }
   const durationS = records.reduce((n, s) => n + s.durationS, 0);
-  const first = records[0]!;
-  const last = records[records.length - 1]!;
+  const first = records[0];
+  const last = records[records.length - 1];
   const planned = sum((r) => r.planned);
   const ok = sum((r) => r.ok);
   const workflows = [...new Set(records.map((s) => s.workflow))].join('+');

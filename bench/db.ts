@@ -91,9 +91,9 @@ export async function checkSteps(sql: Sql, completedIds: string[], stepsPerRun: 
              count(*) FILTER (WHERE status <> 'completed')::int AS not_completed,
              count(*) FILTER (WHERE retry_count > 0)::int AS retried
       FROM workflow_steps WHERE instance_id = ANY(${part}::uuid[])`;
-    res.stepRows += agg!.rows;
-    res.stepsNotCompleted += agg!.not_completed;
-    res.retriedSteps += agg!.retried;
+    res.stepRows += agg.rows;
+    res.stepsNotCompleted += agg.not_completed;
+    res.retriedSteps += agg.retried;
     const dups = await sql<{ instance_id: string; step_name: string; rows: number }[]>`
       SELECT instance_id::text AS instance_id, step_name, count(*)::int AS rows
       FROM workflow_steps WHERE instance_id = ANY(${part}::uuid[])
@@ -116,7 +116,7 @@ export async function checkSteps(sql: Sql, completedIds: string[], stepsPerRun: 
 /** Rows of these workflows that the harness never got a run_id for (cut-off or timed-out requests). */
 export async function countRunsOf(sql: Sql, workflowIds: string[]): Promise<number> {
   const [r] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM workflow_instances WHERE workflow_id = ANY(${workflowIds}::uuid[])`;
-  return r!.n;
+  return r.n;
 }
 
 /** Transactions rolled back and unique violations are not in pg_stat; deadlocks and conflicts are. */

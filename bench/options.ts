@@ -193,15 +193,15 @@ export function seedProfile(totalS: number, peak: number): Stage[] {
   if (totalS < 600) {
     const f = totalS / 600;
     [r1, r2, r3] = ramps.map((r) => Math.max(1, Math.round(r * f)));
-    hold = Math.max(1, totalS - r1! - r2! - r3!);
+    hold = Math.max(1, totalS - r1 - r2 - r3);
   }
   const q = Math.round(peak / 4);
   const h = Math.round(peak / 2);
   return [
-    { label: `ramp 0→${q}/s`, from: 0, to: q, durationS: r1! },
-    { label: `ramp ${q}→${h}/s`, from: q, to: h, durationS: r2! },
+    { label: `ramp 0→${q}/s`, from: 0, to: q, durationS: r1 },
+    { label: `ramp ${q}→${h}/s`, from: q, to: h, durationS: r2 },
     { label: `hold ${peak}/s`, from: peak, to: peak, durationS: hold },
-    { label: `ramp ${peak}→0/s`, from: peak, to: 0, durationS: r3! },
+    { label: `ramp ${peak}→0/s`, from: peak, to: 0, durationS: r3 },
   ];
 }
 
@@ -212,7 +212,7 @@ export function parseStages(text: string): Stage[] {
     if (!m) throw new Error(`stage "${part}" is not RATE:DURATION or FROM-TO:DURATION (e.g. 200:60s, 0-50:1m)`);
     const from = Number(m[1]);
     const to = m[2] === undefined ? from : Number(m[2]);
-    const durationS = seconds(m[3]!, `stage "${part}"`);
+    const durationS = seconds(m[3], `stage "${part}"`);
     const label = from === to ? `${from}/s` : `ramp ${from}→${to}/s`;
     return { label, from, to, durationS };
   });

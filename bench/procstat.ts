@@ -59,10 +59,10 @@ async function readStat(pid: number): Promise<ProcStat | null> {
 /** Busy CPU seconds of the whole machine since boot (all cores). */
 async function machineBusyS(): Promise<number> {
   try {
-    const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!;
+    const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0];
     const f = line.trim().split(/\s+/).slice(1).map(Number);
     // user nice system idle iowait irq softirq steal guest guest_nice (guest is inside user)
-    const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + (f[7] ?? 0);
+    const busy = f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0);
     return busy / clkTck;
   } catch {
     return 0;
@@ -182,8 +182,8 @@ export interface GroupUsage {
 export function usageBetween(samples: Sample[], fromMs: number, toMs: number): Record<Group, GroupUsage> | null {
   const inRange = samples.filter((s) => s.t >= fromMs - 600 && s.t <= toMs + 600);
   if (inRange.length < 2) return null;
-  const a = inRange[0]!;
-  const b = inRange[inRange.length - 1]!;
+  const a = inRange[0];
+  const b = inRange[inRange.length - 1];
   const wall = Math.max(0.001, (b.t - a.t) / 1000);
   const out = {} as Record<Group, GroupUsage>;
   for (const g of GROUPS) {
@@ -212,7 +212,7 @@ export async function findRuntimePid(port: number | null): Promise<number | null
       for (const line of text.split('\n').slice(1)) {
         const f = line.trim().split(/\s+/);
         // local_address is HEXIP:HEXPORT, st 0A = LISTEN, inode is the 10th field
-        if (f.length > 9 && f[3] === '0A' && parseInt(f[1]!.split(':')[1]!, 16) === port) inodes.add(f[9]!);
+        if (f.length > 9 && f[3] === '0A' && parseInt(f[1].split(':')[1], 16) === port) inodes.add(f[9]);
       }
     }
     for (const pid of inodes.size ? pids : []) {
@@ -221,7 +221,7 @@ export async function findRuntimePid(port: number | null): Promise<number | null
       for (const fd of fds) {
         const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
         const m = /^socket:\[(\d+)\]$/.exec(target);
-        if (m && inodes.has(m[1]!)) return pid;
+        if (m && inodes.has(m[1])) return pid;
       }
     }
   }

@@ -117,7 +117,7 @@ export class Recorder {
   private bucket(ms: number): Bucket {
     const s = Math.max(0, Math.floor(ms / 1000));
     while (this.buckets.length <= s) this.buckets.push({ loopLagMs: null, offered: 0, ok: 0, non2xx: 0, errors: 0, latencies: [] });
-    return this.buckets[s]!;
+    return this.buckets[s];
   }
 
   /** The plan offers `rate` requests/s from `startMs` for `durationS` seconds. */
@@ -136,7 +136,7 @@ export class Recorder {
       st.okArrivals.push(now);
       b.ok++;
       const m = RUN_ID_RE.exec(body);
-      if (m) st.runIds.push(m[1]!.toLowerCase());
+      if (m) st.runIds.push(m[1].toLowerCase());
       else st.missingRunId++;
     } else {
       const code = String(status);

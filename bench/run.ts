@@ -159,7 +159,7 @@ async function main(): Promise<number> {
     const rowsOfBench = await countRunsOf(sql, Object.values(workflows).map((w) => w.id));
     const pg1 = await dbStats(sql).catch(() => null);
     const reconciliation = reconcile(ids, runs, drained.pending, steps, rowsOfBench - warmIds.length, drained.waitedMs, pg0, pg1,
-      child ? scanRuntimeLog(join(outDir, files.runtime_log!)) : null, files.runtime_log);
+      child ? scanRuntimeLog(join(outDir, files.runtime_log)) : null, files.runtime_log);
     if (runtimeDied) {
       reconciliation.problems.unshift(runtimeDied);
       reconciliation.ok = false;
@@ -331,7 +331,7 @@ function reconcile(
 
 /** Error-level lines and unique violations (SQLSTATE 23505) in the child runtime's pino log. */
 function scanRuntimeLog(file: string): { error_lines: number; unique_violations: number } {
-  let text = '';
+  let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch {

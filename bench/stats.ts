@@ -13,29 +13,29 @@ export interface Summary {
 export function summarize(values: ArrayLike<number>): Summary {
   const n = values.length;
   if (n === 0) return { count: 0, min: null, mean: null, p50: null, p90: null, p95: null, p99: null, max: null };
-  const a = Float64Array.from(values as ArrayLike<number>).sort();
+  const a = Float64Array.from(values).sort();
   let sum = 0;
-  for (let i = 0; i < n; i++) sum += a[i]!;
+  for (let i = 0; i < n; i++) sum += a[i];
   return {
     count: n,
-    min: round(a[0]!),
+    min: round(a[0]),
     mean: round(sum / n),
     p50: round(rank(a, 0.5)),
     p90: round(rank(a, 0.9)),
     p95: round(rank(a, 0.95)),
     p99: round(rank(a, 0.99)),
-    max: round(a[n - 1]!),
+    max: round(a[n - 1]),
   };
 }
 
 export function percentile(values: ArrayLike<number>, p: number): number | null {
   if (values.length === 0) return null;
-  return rank(Float64Array.from(values as ArrayLike<number>).sort(), p);
+  return rank(Float64Array.from(values).sort(), p);
 }
 
 function rank(sorted: Float64Array, p: number): number {
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
-  return sorted[i]!;
+  return sorted[i];
 }
 
 export function round(x: number, digits = 2): number {

@@ -139,7 +139,7 @@ export async function startRuntime(o: { root: string; port: number; extraSets: s
   } catch (err) {
     await handle.stop(5000);
     const tail = readFileSync(o.logFile, 'utf8').split('\n').slice(-15).join('\n');
-    throw new Error(`${(err as Error).message}\nlast lines of ${o.logFile}:\n${tail}`);
+    throw new Error(`${(err as Error).message}\nlast lines of ${o.logFile}:\n${tail}`, { cause: err });
   }
   return handle;
 }

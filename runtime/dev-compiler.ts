@@ -24,7 +24,7 @@ export function startCompilerWatch(root: string, log: Logger): CompilerWatch {
   });
   let stopping = false;
   const ready = new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       if (!line.trim()) return;
       process.stderr.write(`[tsc] ${line}\n`);
       if (/Watching for file changes/.test(line)) resolve();

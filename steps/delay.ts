@@ -18,7 +18,7 @@ export default defineFunction({
       const t = setTimeout(resolve, ms);
       ctx.signal.addEventListener('abort', () => {
         clearTimeout(t);
-        reject(ctx.signal.reason);
+        reject(ctx.signal.reason as Error);
       }, { once: true });
     });
     return input;

@@ -45,13 +45,13 @@ export function parseBody<T extends TSchema>(req: Request, schema: T): Static<T>
   if (!c) compiled.set(schema, (c = TypeCompiler.Compile(schema)));
   if (!c.Check(value)) {
     const errors = [...c.Errors(value)].slice(0, 5).map((e) => ({ path: e.path || '/', message: e.message }));
-    const first = errors[0]!;
+    const first = errors[0];
     const message = first.message.startsWith('Unexpected property')
       ? `unknown field ${first.path}`
       : `${first.path}: ${first.message}`;
     throw new RuntimeError('E_VALIDATION', `invalid request body: ${message}`, { problems: errors });
   }
-  return value as Static<T>;
+  return value;
 }
 
 /** A query parameter as a bounded integer. */
@@ -92,6 +92,7 @@ function findNul(v: unknown, path: string): string | null {
 /** Connection-level failures of Postgres (or another store): the caller should retry, not report a bug. */
 function unavailable(err: unknown): boolean {
   if (err instanceof RuntimeError) return false;
-  const code = String((err as { code?: unknown })?.code ?? '');
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== 'string') return false;
   return /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|CONNECTION_\w+|CONNECT_TIMEOUT|57P0[1-3]|08\w{3})$/.test(code);
 }

@@ -61,7 +61,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
   const byPattern = new Map<string, string[]>();
   for (const r of o.routes) {
     byPattern.set(r.pattern, [...(byPattern.get(r.pattern) ?? []), r.method.toUpperCase()]);
-    const paramNames = [...r.pattern.matchAll(/:([A-Za-z_]+)/g)].map((x) => x[1]!);
+    const paramNames = [...r.pattern.matchAll(/:([A-Za-z_]+)/g)].map((x) => x[1]);
     app[(r.method === 'delete' ? 'del' : r.method) as 'get'](r.pattern, (res, req) => handle(res, req, r.name ?? r.pattern, paramNames, r.handler, o, r.method !== 'get' && r.method !== 'delete'));
   }
   app.any('/*', (res, req) => {
@@ -165,7 +165,7 @@ function handle(
       return;
     }
     if (timer) clearTimeout(timer);
-    rq.body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    rq.body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
     run();
   });
 }

@@ -52,13 +52,13 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
     {
       method: 'get',
       pattern: '/api/v1/executions/:run_id',
-      handler: async (req) => json(200, await existingRun(d, req.params.run_id!)),
+      handler: async (req) => json(200, await existingRun(d, req.params.run_id)),
     },
     {
       method: 'post',
       pattern: '/api/v1/executions/:run_id/cancel',
       handler: async (req) => {
-        const view = await existingRun(d, req.params.run_id!);
+        const view = await existingRun(d, req.params.run_id);
         if ((FINAL_RUN_STATUSES as string[]).includes(view.status)) {
           throw new RuntimeError('E_RUN_FINAL', `run ${view.run_id} is already ${view.status}; only a queued or running run can be cancelled`, { status: view.status });
         }
@@ -119,7 +119,7 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
   const t0 = performance.now();
   // the hot status is written alongside the publish (one round trip, not two) and undone if it fails
   const hot = d.hot.runAccepted({ run_id: runId, status: 'queued', workflow_id: wf.id, accepted_at: accepted });
-  let duplicate = false;
+  let duplicate: boolean;
   try {
     duplicate = (await d.queue.publishRun(msg, msgId)).duplicate;
   } catch (err) {
@@ -178,5 +178,5 @@ async function notYetStored(d: ExecutionDeps, rows: { id: string }[], limit: num
   const oldest = rows.length === limit ? rows.at(-1)!.id : '';
   const ids = (await d.hot.recentRunIds(RECENT_WINDOW_MS, limit)).filter((id) => !stored.has(id) && id > oldest);
   const statuses = await d.hot.getRunStatuses(ids);
-  return statuses.filter((s) => s !== null).map((s) => hotRunSummary(s!));
+  return statuses.filter((s) => s !== null).map((s) => hotRunSummary(s));
 }

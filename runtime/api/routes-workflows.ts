@@ -31,13 +31,13 @@ export function workflowRoutes(registry: Registry): Route[] {
     {
       method: 'get',
       pattern: '/api/v1/workflows/:id',
-      handler: async (req) => json(200, await registry.resolve(req.params.id!, req.query.get('version') || undefined)),
+      handler: async (req) => json(200, await registry.resolve(req.params.id, req.query.get('version') || undefined)),
     },
     {
       method: 'delete',
       pattern: '/api/v1/workflows/:id',
       handler: async (req) => {
-        const wf: Workflow = await registry.resolve(req.params.id!);
+        const wf: Workflow = await registry.resolve(req.params.id);
         return json(200, await registry.setStatus(wf.id, 'archived'));
       },
     },

@@ -49,7 +49,7 @@ function readYaml(path: string): Tree {
     throw new RuntimeError('E_CONFIG', `cannot read config file ${path}: ${(err as Error).message}`);
   }
   try {
-    const doc = YAML.parse(text) ?? {};
+    const doc: unknown = YAML.parse(text) ?? {};
     if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error('top level must be a mapping');
     return doc as Tree;
   } catch (err) {

@@ -155,7 +155,7 @@ class Interpreter {
     let prev = input;
     let visible = scope;
     for (let i = 0; i < nodes.length; i++) {
-      const node = nodes[i]!;
+      const node = nodes[i];
       const name = prefix + node.name;
       let out: unknown;
       if (this.state.done.has(name)) {

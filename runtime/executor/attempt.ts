@@ -74,7 +74,7 @@ export async function attempt(
       Promise.resolve().then(() => {
         hooks?.enter();
         try {
-          return fn.handler(t.input as never, {
+          return fn.handler(t.input, {
         runId: t.runId,
         workflowId: t.workflowId,
         stepName: t.stepName,

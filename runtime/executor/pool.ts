@@ -1,11 +1,11 @@
 import { Piscina } from 'piscina';
-
-type LoadBalancer = NonNullable<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer']>;
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../observability/index.js';
 import { decode, encode } from '../queue/index.js';
 import { cancelledError, type StepOutcome, type StepTask, type WorkerInit } from './protocol.js';
 import { createWatchBuffer, WatchReader } from './watchdog.js';
+
+type LoadBalancer = NonNullable<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer']>;
 
 export interface StepPoolOptions {
   root: string;
@@ -29,6 +29,9 @@ export interface StepPoolOptions {
   log: Logger;
 }
 
+/** A thread whose heartbeat is older than this gets no new tasks (see balancer()). */
+const BLOCKED_AFTER_MS = 75;
+
 /**
  * The Piscina pool that runs step attempts on worker threads. A step that
  * blocks its thread past its timeout (plus a grace) gets the thread
@@ -36,9 +39,6 @@ export interface StepPoolOptions {
  * memory) is replaced by Piscina. Either way the attempt fails with a code and
  * the host stays up.
  */
-/** A thread whose heartbeat is older than this gets no new tasks (see balancer()). */
-const BLOCKED_AFTER_MS = 75;
-
 export class StepPool {
   readonly piscina: Piscina;
   private seq = 0;

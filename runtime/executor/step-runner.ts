@@ -28,8 +28,8 @@ export interface StepRunner {
   /** by memory class: `default`, `64mb`, ... */
   readonly pools: ReadonlyMap<string, StepPool>;
   /** `signal`: the run was cancelled (aborts an attempt on a thread; an inline one is too short to matter) */
-  runAttempt(task: AttemptTask, signal?: AbortSignal): Promise<StepOutcome>;
-  isInline(type: string): boolean;
+  readonly runAttempt: (task: AttemptTask, signal?: AbortSignal) => Promise<StepOutcome>;
+  readonly isInline: (type: string) => boolean;
   /** Stops at once. */
   close(): Promise<void>;
   /** Stops once the tasks it has finished. */

@@ -64,13 +64,13 @@ export class WatchSlot {
   private readCancels(): void {
     const count = Atomics.load(this.cancelCount, 0);
     // more than a ring behind: the oldest are lost, which only delays those cancels to the attempt's end
-    for (let i = Math.max(this.cancelSeen, count - CANCEL_RING); i < count; i++) this.onCancel(this.cancelRing[i % CANCEL_RING]!);
+    for (let i = Math.max(this.cancelSeen, count - CANCEL_RING); i < count; i++) this.onCancel(this.cancelRing[i % CANCEL_RING]);
     this.cancelSeen = count;
   }
 
   started(task: number, deadline: number): void {
     this.running.set(task, deadline);
-    if (this.view[this.base + 1] === 0 || deadline < this.view[this.base + 1]!) this.publish(task, deadline);
+    if (this.view[this.base + 1] === 0 || deadline < this.view[this.base + 1]) this.publish(task, deadline);
   }
 
   finished(task: number): void {
@@ -134,9 +134,9 @@ export class WatchReader {
   overdue(threadId: number, now: number, staleMs: number): number | null {
     const b = this.base(threadId);
     if (b < 0) return null;
-    const deadline = this.view[b + 1]!;
-    if (deadline === 0 || now < deadline || now - this.view[b]! < staleMs) return null;
-    return this.view[b + 3] || this.view[b + 2]!;
+    const deadline = this.view[b + 1];
+    if (deadline === 0 || now < deadline || now - this.view[b] < staleMs) return null;
+    return this.view[b + 3] || this.view[b + 2];
   }
 
   /**
@@ -147,7 +147,7 @@ export class WatchReader {
   blocked(threadId: number, now: number, staleMs: number): boolean {
     const b = this.base(threadId);
     if (b < 0) return false;
-    return this.view[b + 1] !== 0 && now - this.view[b]! > staleMs;
+    return this.view[b + 1] !== 0 && now - this.view[b] > staleMs;
   }
 
   clear(threadId: number): void {
@@ -158,7 +158,7 @@ export class WatchReader {
   /** Frees the slots of threads that are gone, so that new threads can claim them. */
   release(live: ReadonlySet<number>): void {
     for (let i = 0; i < WATCH_SLOTS; i++) {
-      const owner = this.owners[i]!;
+      const owner = this.owners[i];
       if (owner === 0 || live.has(owner)) continue;
       this.view.fill(0, i * FIELDS, (i + 1) * FIELDS);
       this.slots.delete(owner);

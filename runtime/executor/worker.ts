@@ -32,9 +32,9 @@ const watch = new WatchSlot(init.watch, threadId, (task) => running.get(task)?.c
 
 const exit = process.exit.bind(process);
 process.exit = ((code?: number | string | null) => {
-  if (running.size === 0) return exit(code as number); // not from a step: Node's own, or shutdown
+  if (running.size === 0) return exit(code); // not from a step: Node's own, or shutdown
   throw Object.assign(new Error(`the step called process.exit(${code ?? ''}); the worker thread was kept running`), { code: 'E_PROCESS_EXIT' });
-}) as typeof process.exit;
+});
 
 function stray(err: unknown, what: string): void {
   try {

@@ -1,5 +1,5 @@
 import {
-  AckPolicy, connect, DeliverPolicy, RetentionPolicy, StorageType, nanos,
+  AckPolicy, connect, DeliverPolicy, Events, RetentionPolicy, StorageType, nanos,
   type JetStreamClient, type JetStreamManager, type JsMsg, type NatsConnection, type Subscription,
 } from 'nats';
 import type { Config } from '../config/index.js';
@@ -47,7 +47,7 @@ export class Queue {
     });
     (async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') log.warn({ nats: s.type, data: String(s.data) }, 'nats status');
+        if (s.type === Events.Disconnect || s.type === Events.Reconnect || s.type === Events.Error) log.warn({ nats: s.type, data: String(s.data as string) }, 'nats status');
       }
     })().catch(() => {});
     const q = new Queue(nc, nc.jetstream(), await nc.jetstreamManager(), c, log);

@@ -112,18 +112,18 @@ export const childName = {
 };
 
 /**
+ * The step types an executor can run: a set of names, or a map whose entries may carry the
+ * `config` schema of a function (checked at registration for configs without templates).
+ */
+export type KnownTypes = ReadonlySet<string> | ReadonlyMap<string, { config?: TSchema }>;
+
+/**
  * Checks a definition's shape and its meaning: every node is exactly one of
  * a step or a control-flow node, names are unique across the definition
  * (nested ones included), step types are ones an executor can run (when
  * `knownTypes` is given), and data references read only steps that have
  * completed by then.
  */
-/**
- * The step types an executor can run: a set of names, or a map whose entries may carry the
- * `config` schema of a function (checked at registration for configs without templates).
- */
-export type KnownTypes = ReadonlySet<string> | ReadonlyMap<string, { config?: TSchema }>;
-
 export function validateDefinition(def: unknown, knownTypes: KnownTypes | null, base = '/definition'): DefinitionProblem[] {
   const problems: DefinitionProblem[] = [];
   try {
@@ -216,7 +216,7 @@ class Checker {
         : 'Expected required property: a step needs a type (a step type or function name), or one of parallel, map, choice');
       return;
     }
-    const kind = kinds[0]!;
+    const kind = kinds[0];
     if (kind !== 'type') {
       for (const k of ['config', 'timeout', 'retry'] as const) {
         if (s[k] !== undefined) this.problem(`${path}/${k}`, `${k} belongs on the steps inside a ${kind}, not on the ${kind} itself`);
@@ -311,7 +311,7 @@ class Checker {
     }
     for (const p of paths) {
       const [root, name] = p.split('.');
-      const rootName = root!.replace(/(\[\d+\])+$/, '');
+      const rootName = root.replace(/(\[\d+\])+$/, '');
       if (rootName !== 'steps' && scope.roots.has(rootName)) continue;
       if (rootName !== 'steps' || !name) {
         this.problem(path, `{{ ${p} }} reads nothing: a path starts with ${[...scope.roots].filter((r) => r !== 'steps').join(', ')} or steps.<step name>` +
@@ -348,7 +348,7 @@ function comesAfter(a: string, b: string): boolean {
   for (let i = 0; i < Math.min(x.length, y.length); i++) {
     if (x[i] === y[i]) continue;
     const [m, n] = [Number(x[i]), Number(y[i])];
-    return Number.isInteger(m) && Number.isInteger(n) ? m > n : x[i]! > y[i]!;
+    return Number.isInteger(m) && Number.isInteger(n) ? m > n : x[i] > y[i];
   }
   return x.length > y.length;
 }

@@ -67,7 +67,7 @@ export class Registry {
   async create(input: NewWorkflowInput): Promise<Workflow> {
     const problems = validateDefinition(input.definition, this.d.knownTypes());
     if (problems.length) {
-      throw new RuntimeError('E_WORKFLOW_INVALID', `workflow definition is invalid: ${problems[0]!.path}: ${problems[0]!.message}`, { problems });
+      throw new RuntimeError('E_WORKFLOW_INVALID', `workflow definition is invalid: ${problems[0].path}: ${problems[0].message}`, { problems });
     }
     const version = input.version ?? '1.0.0';
     const row = await insertWorkflow(this.d.sql, {

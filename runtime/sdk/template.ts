@@ -37,10 +37,10 @@ export function templatePaths(template: unknown): string[] {
   const walk = (t: unknown): void => {
     if (typeof t === 'string') {
       for (const m of t.matchAll(PART)) {
-        const [path, ...filters] = m[1]!.split('|').map((p) => p.trim());
-        checkPath(path!);
+        const [path, ...filters] = m[1].split('|').map((p) => p.trim());
+        checkPath(path);
         for (const f of filters) evaluate(`x | ${f}`, {});
-        out.push(path!);
+        out.push(path);
       }
     } else if (Array.isArray(t)) t.forEach(walk);
     else if (t && typeof t === 'object') Object.values(t).forEach(walk);
@@ -54,27 +54,32 @@ const PART = /\{\{\s*([^}]+?)\s*\}\}/g;
 
 function renderString(s: string, root: Record<string, unknown>): unknown {
   const whole = WHOLE.exec(s);
-  if (whole) return evaluate(whole[1]!, root) ?? null;
+  if (whole) return evaluate(whole[1], root) ?? null;
   return s.replace(PART, (_, expr: string) => {
     const v = evaluate(expr, root);
     if (v === undefined || v === null) return '';
-    return typeof v === 'object' ? JSON.stringify(v) : String(v);
+    return asText(v);
   });
+}
+
+/** A JSON value as text inside a longer string: strings as they are, anything else as JSON (5, true, {"a":1}). */
+function asText(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
 function evaluate(expr: string, root: Record<string, unknown>): unknown {
   const [path, ...filters] = expr.split('|').map((p) => p.trim());
-  let value = lookup(path!, root);
+  let value = lookup(path, root);
   for (const f of filters) {
     if (f === 'url') {
-      value = value === undefined || value === null ? value : encodeURIComponent(typeof value === 'object' ? JSON.stringify(value) : String(value));
+      value = value === undefined || value === null ? value : encodeURIComponent(asText(value));
       continue;
     }
     const m = /^default\s*:\s*(.+)$/.exec(f);
     if (!m) throw new TemplateError(`unknown filter "${f}" in {{ ${expr} }}; the filters are "default: <JSON>" and "url"`);
     if (value === undefined || value === null) {
       try {
-        value = JSON.parse(m[1]!);
+        value = JSON.parse(m[1]);
       } catch {
         throw new TemplateError(`the default in {{ ${expr} }} must be a JSON literal such as "text", 0 or null`);
       }
@@ -102,8 +107,8 @@ function lookup(path: string, root: Record<string, unknown>): unknown {
   let cur: unknown = root;
   for (const part of parts) {
     const m = SEGMENT.exec(part)!;
-    cur = own(cur, m[1]!);
-    for (const idx of m[2]!.matchAll(/\[(\d+)\]/g)) cur = Array.isArray(cur) ? cur[Number(idx[1])] : undefined;
+    cur = own(cur, m[1]);
+    for (const idx of m[2].matchAll(/\[(\d+)\]/g)) cur = Array.isArray(cur) ? cur[Number(idx[1])] : undefined;
     if (cur === undefined) return undefined;
   }
   return cur;

@@ -52,9 +52,9 @@ export class BatchWriter {
   }
 
   private shardOf(runId: string): Shard {
-    if (this.shards.length === 1) return this.shards[0]!;
+    if (this.shards.length === 1) return this.shards[0];
     // the random tail of a UUIDv7 spreads runs evenly
-    return this.shards[parseInt(runId.slice(-4), 16) % this.shards.length]!;
+    return this.shards[parseInt(runId.slice(-4), 16) % this.shards.length];
   }
 }
 
@@ -135,6 +135,7 @@ class Shard {
         this.metrics?.flushDuration.observe((performance.now() - t0) / 1000);
         return replaced.size ? replaced : null;
       } catch (err) {
+        let failure = err;
         this.metrics?.flushErrors.inc();
         if (isDataError(err)) {
           // a data error no check foresaw: write each run (with its steps) alone, so one bad run blocks nothing else
@@ -143,11 +144,11 @@ class Shard {
             await writeRunByRun(this.sql, okRuns, okSteps, replaced, this.log);
             return replaced.size ? replaced : null;
           } catch (e) {
-            err = e; // a connection error on the way: retry the whole batch (upserts are idempotent)
+            failure = e; // a connection error on the way: retry the whole batch (upserts are idempotent)
           }
         }
         const delay = Math.min(5000, 50 * 2 ** attempt);
-        this.log.error({ err, attempt, delay, rows: runs.length + steps.length }, 'batch flush failed; retrying');
+        this.log.error({ err: failure, attempt, delay, rows: runs.length + steps.length }, 'batch flush failed; retrying');
         await new Promise((r) => setTimeout(r, delay));
       }
     }
@@ -177,7 +178,7 @@ const cut = (v: string | null, n: number) => (v && v.length > n ? v.slice(0, n) 
  */
 function storable<R extends Row>(row: R, replaced: Map<string, Row | typeof REFUSED>, log: Logger): R {
   const isRun = 'workflow_id' in row;
-  const payloads = isRun ? [row.input_data, row.output_data] : [row.input_data, row.output_data, (row as StepRow).logs];
+  const payloads = isRun ? [row.input_data, row.output_data] : [row.input_data, row.output_data, 'logs' in row ? row.logs : null];
   let out: R = { ...row, error_code: cut(row.error_code, 64) };
   if (isRun) (out as InstanceRow).executor_host = cut((out as InstanceRow).executor_host, 255);
   if (!payloads.some(hasNul)) return out;

@@ -87,9 +87,9 @@ describe('control flow: parallel, map, choice', () => {
     expect(byName.get('checks')).toMatchObject({ type: 'parallel', index: 1, output: { fraud: { score: 3, order: 'o-7' }, stock: { lines: 3, after_wait: 'o-7' } } });
     expect(byName.get('checks/stock/count')!.index).toBe(1);
     expect(byName.get('pack')).toMatchObject({ type: 'map', index: 2 });
-    expect(byName.get('pack')!.logs![0]!.msg).toBe('3 items');
+    expect(byName.get('pack')!.logs![0].msg).toBe('3 items');
     expect(byName.get('route')).toMatchObject({ type: 'choice', index: 3 });
-    expect(byName.get('route')!.logs![0]!.msg).toBe('branch "vip"');
+    expect(byName.get('route')!.logs![0].msg).toBe('branch "vip"');
     // the list is ordered by top-level position
     expect(steps.map((s) => s.index)).toEqual([...steps.map((s) => s.index)].sort((a, b) => a - b));
   });

@@ -154,9 +154,9 @@ describe('example functions', () => {
     expect(r.status).toBe(400);
     const problems = r.body.error.details.problems as { path: string; message: string }[];
     expect(problems.map((p) => p.path)).toEqual(['/definition/steps/0/config', '/definition/steps/1/config', '/definition/steps/2/config']);
-    expect(problems[0]!.message).toContain('comes later');
-    expect(problems[1]!.message).toContain('does not exist');
-    expect(problems[2]!.message).toContain('comes later');
+    expect(problems[0].message).toContain('comes later');
+    expect(problems[1].message).toContain('does not exist');
+    expect(problems[2].message).toContain('comes later');
   });
 });
 
@@ -227,8 +227,8 @@ describe('checkout with a stock reservation and a notification', () => {
     expect(result.status).toBe('completed');
     expect(requests).toHaveLength(1);
     expect(requests[0]).toMatchObject({ method: 'POST', url: '/orders/o-1/reservation', body: { order_id: 'o-1', items: [{ sku: 'a', quantity: 2 }, { sku: 'b', quantity: 1 }] } });
-    expect(requests[0]!.headers['content-type']).toBe('application/json');
-    expect(requests[0]!.headers['idempotency-key']).toBe(`${result.run_id}/reserve`);
+    expect(requests[0].headers['content-type']).toBe('application/json');
+    expect(requests[0].headers['idempotency-key']).toBe(`${result.run_id}/reserve`);
     expect(steps.reserve.output).toEqual({
       order_id: 'o-1', currency: 'EUR', items, reservation: { reservation_id: 'r-o-1', expires_at: '2030-01-01T00:00:00.000Z' },
     });

@@ -16,7 +16,7 @@ export function startRuntimeProcess(role: string, set: string[], env: Record<str
   const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const port = new Promise<number>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
+    const rl = createInterface({ input: child.stdout });
     rl.on('line', (line) => {
       try {
         const entry = JSON.parse(line) as { msg?: string; port?: number; level?: number };
@@ -26,7 +26,7 @@ export function startRuntimeProcess(role: string, set: string[], env: Record<str
         process.stderr.write(`[${role} ${child.pid}] ${line}\n`);
       }
     });
-    child.stderr!.on('data', (d) => process.stderr.write(`[${role} ${child.pid} stderr] ${d}`));
+    child.stderr.on('data', (d) => process.stderr.write(`[${role} ${child.pid} stderr] ${d}`));
     void exited.then((code) => reject(new Error(`${role} process exited with ${code} before listening`)));
   });
   port.catch(() => {});

@@ -42,10 +42,10 @@ describe('BatchWriter against Postgres', () => {
     ]));
     const [{ n }] = await sql`SELECT count(*)::int AS n FROM workflow_instances WHERE id IN ${sql(ids)} AND status = 'completed'`;
     expect(n).toBe(1200);
-    const [row] = await sql`SELECT output_data FROM workflow_instances WHERE id = ${ids[7]!}`;
-    expect(row!.output_data).toEqual({ i: 7, nested: { s: 'x' } });
-    const [srow] = await sql`SELECT output_data FROM workflow_steps WHERE instance_id = ${ids[9]!}`;
-    expect(srow!.output_data).toEqual([9, 'two', null]);
+    const [row] = await sql`SELECT output_data FROM workflow_instances WHERE id = ${ids[7]}`;
+    expect(row.output_data).toEqual({ i: 7, nested: { s: 'x' } });
+    const [srow] = await sql`SELECT output_data FROM workflow_steps WHERE instance_id = ${ids[9]}`;
+    expect(srow.output_data).toEqual([9, 'two', null]);
     await w.close();
   });
 

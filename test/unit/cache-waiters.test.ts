@@ -87,7 +87,7 @@ describe('Waiters', () => {
     const { promise } = w.wait('r1', 5_000);
     expect(w.size).toBe(1);
     const t0 = Date.now();
-    w.deliver(result('r1', { n: 1 }) as any);
+    w.deliver(result('r1', { n: 1 }));
     await expect(promise).resolves.toEqual({ run_id: 'r1', status: 'completed', output: { n: 1 } });
     expect(Date.now() - t0).toBeLessThan(1000);
     expect(w.size).toBe(0);
@@ -106,7 +106,7 @@ describe('Waiters', () => {
     const w = new Waiters();
     const { promise } = w.wait('r3', 20);
     expect(await promise).toBeNull();
-    w.deliver(result('r3') as any);
+    w.deliver(result('r3'));
     expect(await promise).toBeNull();
     expect(w.size).toBe(0);
   });
@@ -115,8 +115,8 @@ describe('Waiters', () => {
     const w = new Waiters();
     const a = w.wait('a', 5_000);
     const b = w.wait('b', 50);
-    w.deliver(result('a', 'A') as any);
-    w.deliver(result('zzz') as any); // nobody waits: no effect
+    w.deliver(result('a', 'A'));
+    w.deliver(result('zzz')); // nobody waits: no effect
     expect((await a.promise)?.output).toBe('A');
     expect(await b.promise).toBeNull();
     expect(w.size).toBe(0);
@@ -128,7 +128,7 @@ describe('Waiters', () => {
     h.cancel();
     await expect(h.promise).resolves.toBeNull();
     expect(w.size).toBe(0);
-    w.deliver(result('r4') as any);
+    w.deliver(result('r4'));
     expect(await h.promise).toBeNull();
   });
 
@@ -138,7 +138,7 @@ describe('Waiters', () => {
       const w = new Waiters();
       const h = w.wait('r5', 60_000);
       expect(vi.getTimerCount()).toBe(1);
-      w.deliver(result('r5') as any);
+      w.deliver(result('r5'));
       await h.promise;
       expect(vi.getTimerCount()).toBe(0);
     } finally {

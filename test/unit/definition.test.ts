@@ -24,8 +24,8 @@ describe('validateDefinition', () => {
   it('rejects empty steps at /definition/steps', () => {
     const p = validateDefinition({ steps: [] }, KNOWN);
     expect(p).toHaveLength(1);
-    expect(p[0]!.path).toBe('/definition/steps');
-    expect(p[0]!.message).toMatch(/greater or equal to 1/);
+    expect(p[0].path).toBe('/definition/steps');
+    expect(p[0].message).toMatch(/greater or equal to 1/);
   });
 
   it('rejects a missing steps array and non-object definitions', () => {
@@ -33,7 +33,7 @@ describe('validateDefinition', () => {
     for (const bad of [null, undefined, 'steps', 42, [SEED.steps[0]]]) {
       const p = validateDefinition(bad, KNOWN);
       expect(p.length, JSON.stringify(bad)).toBeGreaterThan(0);
-      expect(p[0]!.path).toBe('/definition');
+      expect(p[0].path).toBe('/definition');
     }
   });
 
@@ -41,7 +41,7 @@ describe('validateDefinition', () => {
     const p = validateDefinition({ steps: [{ type: 'echo' }] }, KNOWN);
     expect(p.length).toBeGreaterThan(0);
     expect(p.every((x) => x.path === '/definition/steps/0/name')).toBe(true);
-    expect(p[0]!.message).toBe('Expected required property');
+    expect(p[0].message).toBe('Expected required property');
   });
 
   it('rejects a step without a type (at the right index)', () => {
@@ -51,10 +51,10 @@ describe('validateDefinition', () => {
   });
 
   it('rejects empty names and types, and names that do not match the pattern', () => {
-    expect(validateDefinition({ steps: [{ name: '', type: 'echo' }] }, KNOWN)[0]!.path).toBe('/definition/steps/0/name');
-    expect(validateDefinition({ steps: [{ name: 'a', type: '' }] }, null)[0]!.path).toBe('/definition/steps/0/type');
-    expect(validateDefinition({ steps: [{ name: '-leading-dash', type: 'echo' }] }, KNOWN)[0]!.path).toBe('/definition/steps/0/name');
-    expect(validateDefinition({ steps: [{ name: 'a/b', type: 'echo' }] }, KNOWN)[0]!.path).toBe('/definition/steps/0/name');
+    expect(validateDefinition({ steps: [{ name: '', type: 'echo' }] }, KNOWN)[0].path).toBe('/definition/steps/0/name');
+    expect(validateDefinition({ steps: [{ name: 'a', type: '' }] }, null)[0].path).toBe('/definition/steps/0/type');
+    expect(validateDefinition({ steps: [{ name: '-leading-dash', type: 'echo' }] }, KNOWN)[0].path).toBe('/definition/steps/0/name');
+    expect(validateDefinition({ steps: [{ name: 'a/b', type: 'echo' }] }, KNOWN)[0].path).toBe('/definition/steps/0/name');
   });
 
   it('rejects unknown properties on a step, on the definition and in retry', () => {
@@ -62,23 +62,23 @@ describe('validateDefinition', () => {
       { path: '/definition/steps/0/foo', message: 'Unexpected property' },
     ]);
     expect(validateDefinition({ ...SEED, extra: true }, KNOWN)).toEqual([{ path: '/definition/extra', message: 'Unexpected property' }]);
-    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', retry: { attempts: 3 } }] }, KNOWN)[0]!.path).toBe('/definition/steps/0/retry/attempts');
+    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', retry: { attempts: 3 } }] }, KNOWN)[0].path).toBe('/definition/steps/0/retry/attempts');
   });
 
   it('rejects wrong types of optional fields', () => {
-    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', config: 'x' }] }, KNOWN)[0]!.path).toBe('/definition/steps/0/config');
-    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', timeout: 'soon' }] }, KNOWN)[0]!.path).toBe('/definition/steps/0/timeout');
-    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', timeout: -1 }] }, KNOWN)[0]!.path).toBe('/definition/steps/0/timeout');
-    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', retry: { max_retries: -1 } }] }, KNOWN)[0]!.path).toBe('/definition/steps/0/retry/max_retries');
-    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', retry: { backoff_coefficient: 0.5 } }] }, KNOWN)[0]!.path).toBe('/definition/steps/0/retry/backoff_coefficient');
+    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', config: 'x' }] }, KNOWN)[0].path).toBe('/definition/steps/0/config');
+    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', timeout: 'soon' }] }, KNOWN)[0].path).toBe('/definition/steps/0/timeout');
+    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', timeout: -1 }] }, KNOWN)[0].path).toBe('/definition/steps/0/timeout');
+    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', retry: { max_retries: -1 } }] }, KNOWN)[0].path).toBe('/definition/steps/0/retry/max_retries');
+    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', retry: { backoff_coefficient: 0.5 } }] }, KNOWN)[0].path).toBe('/definition/steps/0/retry/backoff_coefficient');
   });
 
   it('rejects duplicate step names at the second occurrence', () => {
     const p = validateDefinition({ steps: [{ name: 'same', type: 'echo' }, { name: 'same', type: 'echo' }] }, KNOWN);
     expect(p).toHaveLength(1);
-    expect(p[0]!.path).toBe('/definition/steps/1/name');
-    expect(p[0]!.message).toContain('duplicate step name "same"');
-    expect(p[0]!.message).toContain('also at /definition/steps/0');
+    expect(p[0].path).toBe('/definition/steps/1/name');
+    expect(p[0].message).toContain('duplicate step name "same"');
+    expect(p[0].message).toContain('also at /definition/steps/0');
   });
 
   it('reports each later duplicate, by its own index', () => {
@@ -89,9 +89,9 @@ describe('validateDefinition', () => {
   it('rejects an unknown step type when knownTypes is given, naming the known types', () => {
     const p = validateDefinition({ steps: [{ name: 'a', type: 'echo' }, { name: 'b', type: 'nope' }] }, KNOWN);
     expect(p).toHaveLength(1);
-    expect(p[0]!.path).toBe('/definition/steps/1/type');
-    expect(p[0]!.message).toContain('unknown step type "nope"');
-    expect(p[0]!.message).toContain('echo, http');
+    expect(p[0].path).toBe('/definition/steps/1/type');
+    expect(p[0].message).toContain('unknown step type "nope"');
+    expect(p[0].message).toContain('echo, http');
   });
 
   it('skips the type check when knownTypes is null (but still checks names)', () => {
@@ -101,7 +101,7 @@ describe('validateDefinition', () => {
   });
 
   it('uses the given base path', () => {
-    expect(validateDefinition({ steps: [] }, null, '/body/def')[0]!.path).toBe('/body/def/steps');
+    expect(validateDefinition({ steps: [] }, null, '/body/def')[0].path).toBe('/body/def/steps');
   });
 
   it('returns at most 10 shape problems', () => {
@@ -114,7 +114,7 @@ describe('validateDefinition: control flow', () => {
   const leaf = (name: string, extra: Record<string, unknown> = {}) => ({ name, type: 'echo', ...extra });
   const ok = (def: unknown) => expect(validateDefinition(def, KNOWN)).toEqual([]);
   const paths = (def: unknown) => validateDefinition(def, KNOWN).map((p) => p.path);
-  const first = (def: unknown) => validateDefinition(def, KNOWN)[0]!;
+  const first = (def: unknown) => validateDefinition(def, KNOWN)[0];
 
   it('accepts parallel, map and choice, nested, with references to what has completed', () => {
     ok({
@@ -211,7 +211,7 @@ describe('validateDefinition: control flow', () => {
     for (let i = 0; i < 5; i++) node = { name: `p${i}`, parallel: { branches: [{ name: 'b', steps: [node] }] } };
     const p = validateDefinition({ steps: [node] }, KNOWN);
     expect(p).toHaveLength(1);
-    expect(p[0]!.message).toContain('nest at most 4 deep');
+    expect(p[0].message).toContain('nest at most 4 deep');
     const long = 'n'.repeat(200);
     expect(first({ steps: [{ name: long, map: { items: [], steps: [leaf(long.replace(/^n/, 'm'))] } }] }).message).toContain('longer than 255');
   });
@@ -251,10 +251,10 @@ describe('validateDefinition: a function\'s config schema', () => {
     expect(validateDefinition({ steps: [{ name: 'p', type: 'price', config: { vat_pct: 20 } }] }, known)).toEqual([]);
     const over = validateDefinition({ steps: [{ name: 'p', type: 'price', config: { vat_pct: 150 } }] }, known);
     expect(over).toHaveLength(1);
-    expect(over[0]!.path).toBe('/definition/steps/0/config/vat_pct');
-    expect(over[0]!.message).toContain('the config schema of "price"');
-    expect(validateDefinition({ steps: [{ name: 'p', type: 'price' }] }, known)[0]!.path).toBe('/definition/steps/0/config/vat_pct');
-    expect(validateDefinition({ steps: [{ name: 'p', type: 'price', config: { vat_pct: 1, extra: 1 } }] }, known)[0]!.path).toBe('/definition/steps/0/config/extra');
+    expect(over[0].path).toBe('/definition/steps/0/config/vat_pct');
+    expect(over[0].message).toContain('the config schema of "price"');
+    expect(validateDefinition({ steps: [{ name: 'p', type: 'price' }] }, known)[0].path).toBe('/definition/steps/0/config/vat_pct');
+    expect(validateDefinition({ steps: [{ name: 'p', type: 'price', config: { vat_pct: 1, extra: 1 } }] }, known)[0].path).toBe('/definition/steps/0/config/extra');
   });
 
   it('leaves a config with templates to the executor (checked after rendering), and steps without a schema alone', () => {
@@ -263,7 +263,7 @@ describe('validateDefinition: a function\'s config schema', () => {
   });
 
   it('lists known type names (not entries) when the map has no such type', () => {
-    expect(validateDefinition({ steps: [{ name: 'x', type: 'nope' }] }, known)[0]!.message).toContain('known types: echo, price');
+    expect(validateDefinition({ steps: [{ name: 'x', type: 'nope' }] }, known)[0].message).toContain('known types: echo, price');
   });
 });
 

@@ -47,16 +47,16 @@ describe('runDefinition: plain lists', () => {
     expect(h.names()).toEqual(['a', 'b', 'c']);
     expect(h.ran.map((u) => u.index)).toEqual([0, 1, 2]);
     expect(r).toEqual({ ok: true, output: { from: 'c', got: { from: 'b', got: { from: 'a', got: 'in' } } } });
-    expect(h.ran[2]!.roots.steps).toEqual({ a: { from: 'a', got: 'in' }, b: { from: 'b', got: { from: 'a', got: 'in' } } });
-    expect(h.ran[0]!.roots.run).toEqual({ input: 'in', id: 'r-1' });
+    expect(h.ran[2].roots.steps).toEqual({ a: { from: 'a', got: 'in' }, b: { from: 'b', got: { from: 'a', got: 'in' } } });
+    expect(h.ran[0].roots.run).toEqual({ input: 'in', id: 'r-1' });
   });
 
   it('skips what an earlier delivery completed, feeding its recorded output forward', async () => {
     const h = harness();
     const r = await h.run(def, 'in', new Map<string, unknown>([['a', 'A'], ['b', 0]]));
     expect(h.names()).toEqual(['c']);
-    expect(h.ran[0]!.input).toBe(0);
-    expect(h.ran[0]!.roots.steps).toEqual({ a: 'A', b: 0 });
+    expect(h.ran[0].input).toBe(0);
+    expect(h.ran[0].roots.steps).toEqual({ a: 'A', b: 0 });
     expect(r).toEqual({ ok: true, output: 'c:out' });
   });
 
@@ -89,7 +89,7 @@ describe('runDefinition: a node that picks its input', () => {
     // (validation refuses this at registration; the interpreter must still not run the step)
     let ran = 0;
     const nodes: NodeEvent[] = [];
-    const out = await runDefinition({ steps: [{ name: 'a', type: 't', input: '{{ input | upper }}' }] } as never, { runId: 'r', input: 1, done: new Map() }, {
+    const out = await runDefinition({ steps: [{ name: 'a', type: 't', input: '{{ input | upper }}' }] }, { runId: 'r', input: 1, done: new Map() }, {
       step: async () => ({ ok: true, output: ++ran }),
       node: (e) => nodes.push(e),
     });
@@ -126,20 +126,20 @@ describe('runDefinition: parallel', () => {
     expect(after.roots.steps.fan).toEqual(after.input);
     expect(r.ok).toBe(true);
     expect(h.nodes.map((n) => [n.name, n.kind, n.status])).toEqual([['fan', 'parallel', 'running'], ['fan', 'parallel', 'completed']]);
-    expect(h.nodes[1]!.output).toEqual(after.input);
+    expect(h.nodes[1].output).toEqual(after.input);
   });
 
   it('on resume runs only the branch steps that did not complete, and skips a completed parallel entirely', async () => {
     const h = harness();
     await h.run(def, 'in', new Map<string, unknown>([['first', 'F'], ['fan/left/l1', 'L1'], ['fan/right/r1', 'R1']]));
     expect(h.names()).toEqual(['fan/left/l2', 'after']);
-    expect(h.ran[0]!.input).toBe('L1');
-    expect(h.ran[1]!.input).toEqual({ left: 'fan/left/l2:out', right: 'R1' });
+    expect(h.ran[0].input).toBe('L1');
+    expect(h.ran[1].input).toEqual({ left: 'fan/left/l2:out', right: 'R1' });
 
     const h2 = harness();
     await h2.run(def, 'in', new Map<string, unknown>([['first', 'F'], ['fan', { left: 1, right: 2 }]]));
     expect(h2.names()).toEqual(['after']);
-    expect(h2.ran[0]!.input).toEqual({ left: 1, right: 2 });
+    expect(h2.ran[0].input).toEqual({ left: 1, right: 2 });
   });
 
   it('a failing branch fails the run: the sibling finishes its current step, starts nothing new, and is told to stop retrying', async () => {
@@ -208,7 +208,7 @@ describe('runDefinition: cancellation', () => {
     const ac = new AbortController();
     const ran: string[] = [];
     let sawSignal = false;
-    const out = runDefinition({ steps: [{ name: 'a', type: 't' }, { name: 'b', type: 't' }, { name: 'c', type: 't' }] } as never, { runId: 'r', input: 1, done: new Map(), cancelled: ac.signal }, {
+    const out = runDefinition({ steps: [{ name: 'a', type: 't' }, { name: 'b', type: 't' }, { name: 'c', type: 't' }] }, { runId: 'r', input: 1, done: new Map(), cancelled: ac.signal }, {
       step: async (u) => {
         ran.push(u.name);
         if (u.name === 'b') {
@@ -229,7 +229,7 @@ describe('runDefinition: cancellation', () => {
     const ac = new AbortController();
     ac.abort();
     let ran = 0;
-    const out = await runDefinition({ steps: [{ name: 'a', type: 't' }] } as never, { runId: 'r', input: 1, done: new Map(), cancelled: ac.signal }, {
+    const out = await runDefinition({ steps: [{ name: 'a', type: 't' }] }, { runId: 'r', input: 1, done: new Map(), cancelled: ac.signal }, {
       step: async () => ({ ok: true, output: ++ran }),
       node: () => {},
     });
@@ -250,7 +250,7 @@ describe('runDefinition: map', () => {
     const items = Array.from({ length: 7 }, (_, i) => ({ n: i }));
     const h = harness(async (u) => {
       await new Promise((r) => setTimeout(r, u.roots.index === 0 ? 15 : 1)); // item 0 finishes last
-      return { ok: true, output: u.step.name === 'double' ? (u.input as { n: number }).n * 2 : `#${u.roots.index}:${u.input}` };
+      return { ok: true, output: u.step.name === 'double' ? (u.input as { n: number }).n * 2 : `#${String(u.roots.index)}:${String(u.input)}` };
     });
     const r = await h.run(def('{{ steps.load }}', 3), 'in', new Map([['load', items]]));
     expect(h.maxInFlight).toBe(3);
@@ -327,7 +327,7 @@ describe('runDefinition: choice', () => {
   it('runs the first branch whose condition holds, recorded under the branch, and outputs its last step', async () => {
     const { h } = await runWith(5000, { tier: 'gold' });
     expect(h.names()).toEqual(['route/large/review', 'route/large/notify-large', 'done']);
-    expect(h.ran[2]!.input).toBe('route/large/notify-large:out');
+    expect(h.ran[2].input).toBe('route/large/notify-large:out');
     expect(h.nodes.map((n) => [n.status, n.note])).toEqual([['running', 'branch "large"'], ['completed', 'branch "large"']]);
   });
 
@@ -337,7 +337,7 @@ describe('runDefinition: choice', () => {
     expect((await runWith(10, {})).h.names()).toEqual(['route/default/standard', 'done']);
     const { h } = await runWith(0, {});
     expect(h.names()).toEqual(['done']);
-    expect(h.ran[0]!.input).toEqual({ total: 0 });
+    expect(h.ran[0].input).toEqual({ total: 0 });
   });
 
   it('passes the input through when nothing matches and there is no default', async () => {
@@ -345,20 +345,20 @@ describe('runDefinition: choice', () => {
     const h = harness();
     expect(await h.run(noDefault, { go: false })).toEqual({ ok: true, output: { go: false } });
     expect(h.ran).toHaveLength(0);
-    expect(h.nodes[0]!.note).toContain('no branch matched');
+    expect(h.nodes[0].note).toContain('no branch matched');
   });
 
   it('takes the same branch on resume (the condition reads recorded data)', async () => {
     const h = harness();
     await h.run(def, {}, new Map<string, unknown>([['price', { total: 2000 }], ['route/large/review', 'R']]));
     expect(h.names()).toEqual(['route/large/notify-large', 'done']);
-    expect(h.ran[0]!.input).toBe('R');
+    expect(h.ran[0].input).toBe('R');
   });
 });
 
 describe('evaluateCondition', () => {
   const root = { input: { n: 5, s: 'b', nul: null, list: [1, { a: 1 }] }, run: { input: {}, id: 'r' }, steps: {} };
-  const ev = (c: object) => evaluateCondition(c as never, root);
+  const ev = (c: object) => evaluateCondition(c, root);
 
   it('compares numbers with numbers and strings with strings, never across types', () => {
     expect(ev({ path: 'input.n', gt: 4 })).toBe(true);
