@@ -5,7 +5,19 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'deploy/**', 'bench/k6/**', 'bench/results/**', '.data/**', '**/*.d.ts', 'eslint.config.js', 'console/dist/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'deploy/**',
+      'bench/k6/**',
+      'bench/results/**',
+      '.data/**',
+      '**/*.d.ts',
+      'eslint.config.js',
+      'console/dist/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

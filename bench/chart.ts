@@ -73,7 +73,9 @@ function renderPanel(p: Panel, top: number, x: (s: number) => number, seconds: n
     out.push(`<line x1="${M.left}" x2="${x(seconds)}" y1="${ty.toFixed(1)}" y2="${ty.toFixed(1)}" stroke="#e4e4e4"/>`);
     out.push(`<text x="${M.left - 6}" y="${(ty + 4).toFixed(1)}" text-anchor="end" fill="#555">${tickLabel(t)}</text>`);
   }
-  out.push(`<text x="14" y="${(plotTop + plotH / 2).toFixed(1)}" transform="rotate(-90 14 ${(plotTop + plotH / 2).toFixed(1)})" text-anchor="middle" fill="#555">${esc(p.unit)}</text>`);
+  out.push(
+    `<text x="14" y="${(plotTop + plotH / 2).toFixed(1)}" transform="rotate(-90 14 ${(plotTop + plotH / 2).toFixed(1)})" text-anchor="middle" fill="#555">${esc(p.unit)}</text>`,
+  );
 
   // x axis: a tick every "nice" number of seconds
   const step = niceStep(seconds / 10);
@@ -91,7 +93,9 @@ function renderPanel(p: Panel, top: number, x: (s: number) => number, seconds: n
     if (d) out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.6"${s.dashed ? ' stroke-dasharray="5,3"' : ''}/>`);
     const ly = plotTop + 10 + i * 16;
     const lx = x(seconds) + 14;
-    out.push(`<line x1="${lx}" x2="${lx + 22}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,3"' : ''}/>`);
+    out.push(
+      `<line x1="${lx}" x2="${lx + 22}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,3"' : ''}/>`,
+    );
     out.push(`<text x="${lx + 28}" y="${ly + 4}">${esc(s.name)}</text>`);
   });
   return out.join('\n');

@@ -83,7 +83,13 @@ export interface StepCheck {
 
 export async function checkSteps(sql: Sql, completedIds: string[], stepsPerRun: Map<string, number>): Promise<StepCheck> {
   const res: StepCheck = {
-    stepRows: 0, stepsNotCompleted: 0, retriedSteps: 0, duplicatedSteps: 0, duplicateExamples: [], runsWithWrongStepCount: 0, uniqueIndex: null,
+    stepRows: 0,
+    stepsNotCompleted: 0,
+    retriedSteps: 0,
+    duplicatedSteps: 0,
+    duplicateExamples: [],
+    runsWithWrongStepCount: 0,
+    uniqueIndex: null,
   };
   for (const part of chunks(completedIds)) {
     const [agg] = await sql<{ rows: number; not_completed: number; retried: number }[]>`

@@ -107,7 +107,10 @@ export function startStage(rec: Recorder, st: StageRecord, stage: Stage, o: Driv
   const specs = segmentsOf(stage).flatMap((seg) => {
     rec.offer(stageStart + seg.offsetMs, seg.durationS, seg.rate);
     const list = instancesOf(seg, o.slices, o.maxConnections);
-    st.connections = Math.max(st.connections, list.reduce((n, s) => n + s.connections, 0));
+    st.connections = Math.max(
+      st.connections,
+      list.reduce((n, s) => n + s.connections, 0),
+    );
     st.perConnectionRate = Math.max(st.perConnectionRate, ...list.map((s) => Math.ceil(s.rate / s.connections)));
     return list;
   });
@@ -128,13 +131,17 @@ export function startStage(rec: Recorder, st: StageRecord, stage: Stage, o: Driv
   if (o.signal?.aborted) aborted = true;
   else o.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const progress = o.progress ? setInterval(() => {
-    const elapsed = (rec.now() - stageStart) / 1000;
-    const sec = Math.floor(rec.now() / 1000);
-    const recent = rec.buckets.slice(Math.max(0, sec - 5), sec);
-    const okRate = recent.length ? recent.reduce((n, b) => n + b.ok, 0) / recent.length : 0;
-    o.progress!(`  ${st.label}: ${elapsed.toFixed(0)}/${stage.durationS}s, ${okRate.toFixed(0)} ok/s, ${st.responses} responses, ${st.errors} errors`);
-  }, 5000) : null;
+  const progress = o.progress
+    ? setInterval(() => {
+        const elapsed = (rec.now() - stageStart) / 1000;
+        const sec = Math.floor(rec.now() / 1000);
+        const recent = rec.buckets.slice(Math.max(0, sec - 5), sec);
+        const okRate = recent.length ? recent.reduce((n, b) => n + b.ok, 0) / recent.length : 0;
+        o.progress!(
+          `  ${st.label}: ${elapsed.toFixed(0)}/${stage.durationS}s, ${okRate.toFixed(0)} ok/s, ${st.responses} responses, ${st.errors} errors`,
+        );
+      }, 5000)
+    : null;
   // a stage lasts its planned time even when its tail offers nothing (a ramp down to 0)
   if (aborted) endSchedule();
   else timers.push(setTimeout(endSchedule, stage.durationS * 1000));
@@ -142,20 +149,22 @@ export function startStage(rec: Recorder, st: StageRecord, stage: Stage, o: Driv
 
   const t0 = performance.now();
   for (const spec of specs) {
-    done.push(new Promise<void>((resolve) => {
-      const launch = () => {
-        if (aborted) return resolve();
-        const inst = startInstance(rec, st, spec, body, o, (result) => {
-          live.delete(inst);
-          if (result) st.sent += result.requests.sent;
-          resolve();
-        });
-        live.add(inst);
-      };
-      const wait = spec.delayMs - (performance.now() - t0);
-      if (wait <= 1) launch();
-      else timers.push(setTimeout(launch, wait));
-    }));
+    done.push(
+      new Promise<void>((resolve) => {
+        const launch = () => {
+          if (aborted) return resolve();
+          const inst = startInstance(rec, st, spec, body, o, (result) => {
+            live.delete(inst);
+            if (result) st.sent += result.requests.sent;
+            resolve();
+          });
+          live.add(inst);
+        };
+        const wait = spec.delayMs - (performance.now() - t0);
+        if (wait <= 1) launch();
+        else timers.push(setTimeout(launch, wait));
+      }),
+    );
   }
   const finished = Promise.all([scheduled, ...done]).then(() => {
     o.signal?.removeEventListener('abort', onAbort);
@@ -164,42 +173,54 @@ export function startStage(rec: Recorder, st: StageRecord, stage: Stage, o: Driv
   return { scheduled, finished };
 }
 
-function startInstance(rec: Recorder, st: StageRecord, spec: InstanceSpec, body: string, o: DriveOptions, finished: (r: Result | null) => void): Instance {
+function startInstance(
+  rec: Recorder,
+  st: StageRecord,
+  spec: InstanceSpec,
+  body: string,
+  o: DriveOptions,
+  finished: (r: Result | null) => void,
+): Instance {
   // onResponse (with the body) runs just before the instance's 'response' event (with the latency)
   let lastStatus = 0;
   let lastBody = '';
   const planned = spec.rate * spec.durationS;
-  const inst = autocannon({
-    url: o.url,
-    connections: spec.connections,
-    overallRate: spec.rate,
-    maxOverallRequests: planned,
-    // the request count ends an instance; the duration is only a backstop for a stalled server
-    duration: spec.durationS + o.timeoutS + 5,
-    timeout: o.timeoutS,
-    // autocannon's correction assumes an interval of ceil(1/rate) ms = 1 ms, which would add
-    // phantom samples to every response slower than 1 ms: latencies here are the measured ones
-    ignoreCoordinatedOmission: true,
-    bailout: Math.max(50, Math.ceil(planned * 0.2)),
-    renderProgressBar: false,
-    renderResultsTable: false,
-    renderLatencyTable: false,
-    requests: [{
-      method: 'POST',
-      path: '/api/v1/execute',
-      headers: { 'content-type': 'application/json' },
-      body,
-      onResponse: (status, resBody) => {
-        lastStatus = status;
-        lastBody = resBody;
-      },
-    }],
-  }, (err, result) => {
-    if (err) {
-      rec.error(st, err);
-      finished(null);
-    } else finished(result);
-  });
+  const inst = autocannon(
+    {
+      url: o.url,
+      connections: spec.connections,
+      overallRate: spec.rate,
+      maxOverallRequests: planned,
+      // the request count ends an instance; the duration is only a backstop for a stalled server
+      duration: spec.durationS + o.timeoutS + 5,
+      timeout: o.timeoutS,
+      // autocannon's correction assumes an interval of ceil(1/rate) ms = 1 ms, which would add
+      // phantom samples to every response slower than 1 ms: latencies here are the measured ones
+      ignoreCoordinatedOmission: true,
+      bailout: Math.max(50, Math.ceil(planned * 0.2)),
+      renderProgressBar: false,
+      renderResultsTable: false,
+      renderLatencyTable: false,
+      requests: [
+        {
+          method: 'POST',
+          path: '/api/v1/execute',
+          headers: { 'content-type': 'application/json' },
+          body,
+          onResponse: (status, resBody) => {
+            lastStatus = status;
+            lastBody = resBody;
+          },
+        },
+      ],
+    },
+    (err, result) => {
+      if (err) {
+        rec.error(st, err);
+        finished(null);
+      } else finished(result);
+    },
+  );
   inst.on('response', (_client, statusCode, _bytes, responseTime) => {
     rec.response(st, statusCode, responseTime, lastStatus === statusCode ? lastBody : '');
     lastBody = '';

@@ -148,7 +148,8 @@ export function parseOptions(argv: string[]): BenchOptions {
   let neighbour: Neighbour | null = null;
   if (v.neighbour) {
     const m = /^(spin|leak|exit|hang):(\d+(?:\.\d+)?)$/.exec(v.neighbour);
-    if (!m || Number(m[2]) <= 0 || Number(m[2]) > 50) throw new Error('--neighbour must be <spin|leak|exit|hang>:<rate per second, at most 50>, e.g. spin:2');
+    if (!m || Number(m[2]) <= 0 || Number(m[2]) > 50)
+      throw new Error('--neighbour must be <spin|leak|exit|hang>:<rate per second, at most 50>, e.g. spin:2');
     neighbour = { mode: m[1] as Neighbour['mode'], rate: Number(m[2]) };
   }
   if (v.url) assertLoopback(v.url);
@@ -207,15 +208,19 @@ export function seedProfile(totalS: number, peak: number): Stage[] {
 
 /** "50:20s,100-200:1m" → stages. */
 export function parseStages(text: string): Stage[] {
-  const stages = text.split(',').map((s) => s.trim()).filter(Boolean).map((part) => {
-    const m = /^(\d+)(?:\s*-\s*(\d+))?\s*:\s*(\S+)$/.exec(part);
-    if (!m) throw new Error(`stage "${part}" is not RATE:DURATION or FROM-TO:DURATION (e.g. 200:60s, 0-50:1m)`);
-    const from = Number(m[1]);
-    const to = m[2] === undefined ? from : Number(m[2]);
-    const durationS = seconds(m[3], `stage "${part}"`);
-    const label = from === to ? `${from}/s` : `ramp ${from}→${to}/s`;
-    return { label, from, to, durationS };
-  });
+  const stages = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((part) => {
+      const m = /^(\d+)(?:\s*-\s*(\d+))?\s*:\s*(\S+)$/.exec(part);
+      if (!m) throw new Error(`stage "${part}" is not RATE:DURATION or FROM-TO:DURATION (e.g. 200:60s, 0-50:1m)`);
+      const from = Number(m[1]);
+      const to = m[2] === undefined ? from : Number(m[2]);
+      const durationS = seconds(m[3], `stage "${part}"`);
+      const label = from === to ? `${from}/s` : `ramp ${from}→${to}/s`;
+      return { label, from, to, durationS };
+    });
   if (!stages.length) throw new Error('--stages is empty');
   if (stages.every((s) => s.from === 0 && s.to === 0)) throw new Error('--stages offers no load');
   return stages;

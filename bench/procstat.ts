@@ -50,7 +50,13 @@ async function readStat(pid: number): Promise<ProcStat | null> {
     const comm = s.slice(open + 1, close);
     const f = s.slice(close + 2).split(' ');
     // fields after comm: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
-    return { pid, comm, ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / clkTck, childCpu: (Number(f[13]) + Number(f[14])) / clkTck };
+    return {
+      pid,
+      comm,
+      ppid: Number(f[1]),
+      cpu: (Number(f[11]) + Number(f[12])) / clkTck,
+      childCpu: (Number(f[13]) + Number(f[14])) / clkTck,
+    };
   } catch {
     return null; // exited between readdir and read
   }
@@ -88,7 +94,10 @@ export class ProcSampler {
   private readonly departed: Record<Group, number> = { runtime: 0, nats: 0, postgres: 0, redis: 0, bench: 0, other: 0 };
 
   /** `runtimePid`: the runtime's process (its descendants are counted with it) */
-  constructor(private readonly t0: number, private runtimePid: number | null) {}
+  constructor(
+    private readonly t0: number,
+    private runtimePid: number | null,
+  ) {}
 
   setRuntimePid(pid: number | null): void {
     this.runtimePid = pid;

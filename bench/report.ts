@@ -63,7 +63,11 @@ export interface BenchResult {
   thresholds: { http_req_failed_pct: number | null; http_p95_ms: number | null; p95_bound_ms: number; pass: boolean } | null;
   find_max: { p95_bound_ms: number; results: FindMaxReport[] } | null;
   reconciliation: Reconciliation;
-  resources: { load: Record<Group, GroupUsage> | null; load_and_drain: Record<Group, GroupUsage> | null; sampled_runtime_pid: number | null };
+  resources: {
+    load: Record<Group, GroupUsage> | null;
+    load_and_drain: Record<Group, GroupUsage> | null;
+    sampled_runtime_pid: number | null;
+  };
   /** the load generator's own health: its event-loop delay during the load (ms) */
   generator: { loop_lag_p99_ms: number; loop_lag_max_ms: number; slices: number; max_connections: number };
   timeline: TimelinePoint[];
@@ -71,51 +75,92 @@ export interface BenchResult {
 }
 
 const GROUP_LABEL: Record<Group, string> = {
-  runtime: 'runtime (node)', nats: 'nats-server', postgres: 'postgres (all)', redis: 'redis-server', bench: 'bench (autocannon)', other: 'everything else on the machine',
+  runtime: 'runtime (node)',
+  nats: 'nats-server',
+  postgres: 'postgres (all)',
+  redis: 'redis-server',
+  bench: 'bench (autocannon)',
+  other: 'everything else on the machine',
 };
 
 export function renderMarkdown(r: BenchResult): string {
   const L: string[] = [];
   L.push(`# Bench ${r.started_at}`, '');
   L.push(`- profile: **${r.profile}**; target ${r.mode === 'child' ? `child runtime at ${r.url}` : r.url}; database ${r.database}`);
-  L.push(`- git ${r.git.commit?.slice(0, 12) ?? '?'}${r.git.dirty ? ' (uncommitted changes)' : ''}; node ${r.machine.node}; ${r.machine.cpus} × ${r.machine.cpu_model}; ${r.machine.mem_gb} GB`);
-  L.push(`- workflows: ${Object.entries(r.workflows).map(([k, w]) => `${k} \`${w.name}\` (${w.steps} step row${w.steps > 1 ? 's' : ''} per run)`).join(', ')}`);
+  L.push(
+    `- git ${r.git.commit?.slice(0, 12) ?? '?'}${r.git.dirty ? ' (uncommitted changes)' : ''}; node ${r.machine.node}; ${r.machine.cpus} × ${r.machine.cpu_model}; ${r.machine.mem_gb} GB`,
+  );
+  L.push(
+    `- workflows: ${Object.entries(r.workflows)
+      .map(([k, w]) => `${k} \`${w.name}\` (${w.steps} step row${w.steps > 1 ? 's' : ''} per run)`)
+      .join(', ')}`,
+  );
   if (r.thresholds) {
     const t = r.thresholds;
-    L.push(`- seed thresholds: http_req_failed ${fmt(t.http_req_failed_pct, 3)}% (< 1%), HTTP p95 ${fmt(t.http_p95_ms, 1)} ms (< ${t.p95_bound_ms}) → **${t.pass ? 'PASS' : 'FAIL'}**`);
+    L.push(
+      `- seed thresholds: http_req_failed ${fmt(t.http_req_failed_pct, 3)}% (< 1%), HTTP p95 ${fmt(t.http_p95_ms, 1)} ms (< ${t.p95_bound_ms}) → **${t.pass ? 'PASS' : 'FAIL'}**`,
+    );
   }
   const rc = r.reconciliation;
-  L.push(`- reconciliation: **${rc.ok ? 'OK' : 'PROBLEMS'}**: ${rc.accepted} accepted, ${rc.lost} lost, ${rc.failed} failed, ${rc.steps.duplicatedSteps} duplicated steps`);
+  L.push(
+    `- reconciliation: **${rc.ok ? 'OK' : 'PROBLEMS'}**: ${rc.accepted} accepted, ${rc.lost} lost, ${rc.failed} failed, ${rc.steps.duplicatedSteps} duplicated steps`,
+  );
   L.push('');
 
   if (r.find_max) {
-    L.push('## Find max', '', `A step passes when HTTP p95 ≤ ${r.find_max.p95_bound_ms} ms, 2xx ≥ 99% of the planned requests, and achieved ≥ 95% of offered.`, '');
+    L.push(
+      '## Find max',
+      '',
+      `A step passes when HTTP p95 ≤ ${r.find_max.p95_bound_ms} ms, 2xx ≥ 99% of the planned requests, and achieved ≥ 95% of offered.`,
+      '',
+    );
     for (const f of r.find_max.results) {
-      L.push(`### ${f.workflow}-step workflow: max sustained **${f.max_sustained_rps ?? 'none'}${f.max_sustained_rps ? ' req/s' : ''}** (${f.stopped_by})`, '');
+      L.push(
+        `### ${f.workflow}-step workflow: max sustained **${f.max_sustained_rps ?? 'none'}${f.max_sustained_rps ? ' req/s' : ''}** (${f.stopped_by})`,
+        '',
+      );
       L.push('| offered/s | achieved/s | 2xx % | HTTP p95 ms | drained | result |', '|---:|---:|---:|---:|:--|:--|');
       for (const s of f.steps) {
-        L.push(`| ${s.rate} | ${fmt(s.achieved_rps)} | ${fmt(s.success_pct, 2)} | ${fmt(s.p95_ms, 1)} | ${s.drained ? 'yes' : 'no'} (${fmt(s.settle_ms / 1000, 1)} s) | ${s.pass ? 'pass' : `fail: ${s.reasons.join('; ')}`} |`);
+        L.push(
+          `| ${s.rate} | ${fmt(s.achieved_rps)} | ${fmt(s.success_pct, 2)} | ${fmt(s.p95_ms, 1)} | ${s.drained ? 'yes' : 'no'} (${fmt(s.settle_ms / 1000, 1)} s) | ${s.pass ? 'pass' : `fail: ${s.reasons.join('; ')}`} |`,
+        );
       }
       L.push('');
     }
   }
 
   L.push('## Stages', '');
-  L.push('| # | stage | wf | s | offered/s | achieved/s | 2xx | non-2xx | errors | HTTP p50 | p95 | p99 | max | E2E p50 | p95 | p99 | runtime cores | pg cores | other cores |');
+  L.push(
+    '| # | stage | wf | s | offered/s | achieved/s | 2xx | non-2xx | errors | HTTP p50 | p95 | p99 | max | E2E p50 | p95 | p99 | runtime cores | pg cores | other cores |',
+  );
   L.push('|--:|:--|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
   const rows = [...r.stages, ...(r.totals ? [r.totals] : [])];
   for (const s of rows) {
     const total = s === r.totals;
-    L.push(`| ${total ? '' : s.index + 1} | ${total ? '**all stages**' : s.label} | ${s.workflow} | ${s.duration_s} | ${fmt(s.offered_rps)} | ${fmt(s.achieved_rps)} | ${s.ok} | ${s.non2xx} | ${s.errors} | ${fmt(s.http_ms.p50, 2)} | ${fmt(s.http_ms.p95, 2)} | ${fmt(s.http_ms.p99, 2)} | ${fmt(s.http_ms.max, 1)} | ${fmt(s.e2e_ms.p50)} | ${fmt(s.e2e_ms.p95)} | ${fmt(s.e2e_ms.p99)} | ${fmt(s.resources?.runtime.cores, 2)} | ${fmt(s.resources?.postgres.cores, 2)} | ${fmt(s.resources?.other.cores, 2)} |`);
+    L.push(
+      `| ${total ? '' : s.index + 1} | ${total ? '**all stages**' : s.label} | ${s.workflow} | ${s.duration_s} | ${fmt(s.offered_rps)} | ${fmt(s.achieved_rps)} | ${s.ok} | ${s.non2xx} | ${s.errors} | ${fmt(s.http_ms.p50, 2)} | ${fmt(s.http_ms.p95, 2)} | ${fmt(s.http_ms.p99, 2)} | ${fmt(s.http_ms.max, 1)} | ${fmt(s.e2e_ms.p50)} | ${fmt(s.e2e_ms.p95)} | ${fmt(s.e2e_ms.p99)} | ${fmt(s.resources?.runtime.cores, 2)} | ${fmt(s.resources?.postgres.cores, 2)} | ${fmt(s.resources?.other.cores, 2)} |`,
+    );
   }
-  L.push('', 'Latencies in ms. HTTP: request written → response read (autocannon). E2E: `completed_at − accepted_at` from `workflow_instances`. '
-    + 'Cores: CPU seconds per wall second during the stage; "other" is every process outside the system under test and the bench (a busy machine makes every figure noisier).', '');
+  L.push(
+    '',
+    'Latencies in ms. HTTP: request written → response read (autocannon). E2E: `completed_at − accepted_at` from `workflow_instances`. ' +
+      'Cores: CPU seconds per wall second during the stage; "other" is every process outside the system under test and the bench (a busy machine makes every figure noisier).',
+    '',
+  );
   const notes = r.stages.flatMap((s) => [
-    ...Object.entries(s.non2xx_samples).map(([code, body]) => `- stage ${s.index + 1}: HTTP ${code} ×${s.non2xx_by_status[code]}: \`${body.replace(/`/g, "'").slice(0, 200)}\``),
+    ...Object.entries(s.non2xx_samples).map(
+      ([code, body]) => `- stage ${s.index + 1}: HTTP ${code} ×${s.non2xx_by_status[code]}: \`${body.replace(/`/g, "'").slice(0, 200)}\``,
+    ),
     ...s.error_samples.map((e) => `- stage ${s.index + 1}: error \`${e}\` (${s.errors} errors, ${s.timeouts} timeouts)`),
-    ...(s.late ? [`- stage ${s.index + 1}: ${s.late} responses arrived more than 1 s after the stage's end (not counted as achieved)`] : []),
+    ...(s.late
+      ? [`- stage ${s.index + 1}: ${s.late} responses arrived more than 1 s after the stage's end (not counted as achieved)`]
+      : []),
     ...(s.sent < s.planned ? [`- stage ${s.index + 1}: ${s.planned - s.sent} planned requests were never sent`] : []),
-    ...(s.client_limited ? [`- stage ${s.index + 1}: **client-limited?** ${s.connections} connections at ${s.per_connection_rate} req/s each with mean latency ${fmt(s.http_ms.mean)} ms: rerun with a higher --max-connections to tell`] : []),
+    ...(s.client_limited
+      ? [
+          `- stage ${s.index + 1}: **client-limited?** ${s.connections} connections at ${s.per_connection_rate} req/s each with mean latency ${fmt(s.http_ms.mean)} ms: rerun with a higher --max-connections to tell`,
+        ]
+      : []),
   ]);
   if (notes.length) L.push(...notes.slice(0, 30), '');
 
@@ -124,7 +169,9 @@ export function renderMarkdown(r: BenchResult): string {
   L.push(`| run_ids accepted (2xx with run_id) | ${rc.accepted} |`);
   L.push(`| duplicate run_ids in responses | ${rc.duplicate_run_ids} |`);
   L.push(`| rows found in workflow_instances | ${rc.found} |`);
-  L.push(`| **lost** (missing ${rc.missing} + not final ${rc.not_final} after ${fmt(rc.drain_waited_ms / 1000, 1)} s drain) | **${rc.lost}** |`);
+  L.push(
+    `| **lost** (missing ${rc.missing} + not final ${rc.not_final} after ${fmt(rc.drain_waited_ms / 1000, 1)} s drain) | **${rc.lost}** |`,
+  );
   L.push(`| completed / failed / cancelled | ${rc.completed} / ${rc.failed} / ${rc.cancelled} |`);
   L.push(`| step rows | ${rc.steps.stepRows} |`);
   L.push(`| duplicated steps (rows per (instance_id, step_name) > 1) | ${rc.steps.duplicatedSteps} |`);
@@ -141,24 +188,48 @@ export function renderMarkdown(r: BenchResult): string {
   L.push('');
 
   L.push('## Resources', '');
-  L.push('Sampled from /proc every second. Cores = CPU seconds / wall seconds (this machine has ' + r.machine.cpus + '). RSS is summed over the group\'s processes (postgres counts shared buffers once per backend; "private" is RssAnon).', '');
-  L.push('| process | CPU s (load) | cores (load) | CPU s (load + drain) | peak RSS MB | peak private MB | max procs |', '|:--|--:|--:|--:|--:|--:|--:|');
+  L.push(
+    'Sampled from /proc every second. Cores = CPU seconds / wall seconds (this machine has ' +
+      r.machine.cpus +
+      '). RSS is summed over the group\'s processes (postgres counts shared buffers once per backend; "private" is RssAnon).',
+    '',
+  );
+  L.push(
+    '| process | CPU s (load) | cores (load) | CPU s (load + drain) | peak RSS MB | peak private MB | max procs |',
+    '|:--|--:|--:|--:|--:|--:|--:|',
+  );
   for (const g of GROUPS) {
     const a = r.resources.load?.[g];
     const b = r.resources.load_and_drain?.[g];
     const mem = g === 'other' ? '| - | - | - |' : `| ${fmt(b?.peakRssMb, 0)} | ${fmt(b?.peakAnonMb, 0)} | ${b?.maxProcs ?? '-'} |`;
     L.push(`| ${GROUP_LABEL[g]} | ${fmt(a?.cpuS, 1)} | ${fmt(a?.cores, 2)} | ${fmt(b?.cpuS, 1)} ${mem}`);
   }
-  L.push('', `Load generator: autocannon in the bench process, ${r.generator.slices} staggered instances per second; its event-loop delay p99 ${fmt(r.generator.loop_lag_p99_ms, 1)} ms, max ${fmt(r.generator.loop_lag_max_ms, 1)} ms (HTTP latencies include it).`, '');
+  L.push(
+    '',
+    `Load generator: autocannon in the bench process, ${r.generator.slices} staggered instances per second; its event-loop delay p99 ${fmt(r.generator.loop_lag_p99_ms, 1)} ms, max ${fmt(r.generator.loop_lag_max_ms, 1)} ms (HTTP latencies include it).`,
+    '',
+  );
   if (r.files.svg) L.push('## Over time', '', `![latency, throughput and CPU over time](${r.files.svg})`, '');
-  L.push(`Files: ${Object.entries(r.files).map(([k, f]) => `${k} \`${f}\``).join(', ')}`, '');
+  L.push(
+    `Files: ${Object.entries(r.files)
+      .map(([k, f]) => `${k} \`${f}\``)
+      .join(', ')}`,
+    '',
+  );
   return L.join('\n');
 }
 
 export function renderTimelineSvg(r: BenchResult): string {
   const tl = r.timeline;
   const markers: Marker[] = r.stages.map((s) => ({ atS: s.start_s, label: `${s.index + 1}` }));
-  const COLORS: Record<Group, string> = { runtime: '#d62728', postgres: '#1f77b4', nats: '#2ca02c', redis: '#9467bd', bench: '#7f7f7f', other: '#e377c2' };
+  const COLORS: Record<Group, string> = {
+    runtime: '#d62728',
+    postgres: '#1f77b4',
+    nats: '#2ca02c',
+    redis: '#9467bd',
+    bench: '#7f7f7f',
+    other: '#e377c2',
+  };
   const panels: Panel[] = [
     {
       title: 'Latency per second (log scale)',

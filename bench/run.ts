@@ -19,7 +19,17 @@ import { Recorder, type StageRecord } from './recorder.js';
 import { renderMarkdown, renderTimelineSvg, type BenchResult, type FindMaxReport, type Reconciliation } from './report.js';
 import { summarize } from './stats.js';
 import {
-  BENCH_SETS, freePort, registerNeighbour, registerWorkflows, startNeighbour, resetBenchResources, startRuntime, waitReady, warmUp, type BenchWorkflow, type RuntimeChild,
+  BENCH_SETS,
+  freePort,
+  registerNeighbour,
+  registerWorkflows,
+  startNeighbour,
+  resetBenchResources,
+  startRuntime,
+  waitReady,
+  warmUp,
+  type BenchWorkflow,
+  type RuntimeChild,
 } from './system.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -58,10 +68,13 @@ async function main(): Promise<number> {
   const plannedS = opts.findMax
     ? 2 * (Math.floor((opts.fmMax - opts.fmStart) / opts.fmStep) + 1) * (opts.fmStageS + opts.settleS + opts.timeoutS + 5)
     : opts.stages.reduce((n, s) => n + s.durationS, 0) + opts.timeoutS + 5;
-  const deadline = setTimeout(() => {
-    console.error(`the bench ran past its time bound (${plannedS + opts.drainS + 900} s); exiting`);
-    process.exit(3); // the exit hook in system.ts kills the child runtime
-  }, (plannedS + opts.drainS + 900) * 1000);
+  const deadline = setTimeout(
+    () => {
+      console.error(`the bench ran past its time bound (${plannedS + opts.drainS + 900} s); exiting`);
+      process.exit(3); // the exit hook in system.ts kills the child runtime
+    },
+    (plannedS + opts.drainS + 900) * 1000,
+  );
   deadline.unref();
 
   let child: RuntimeChild | null = null;
@@ -89,8 +102,16 @@ async function main(): Promise<number> {
     sql = openDb(database);
 
     const workflows = await registerWorkflows(url, stamp.replace(/[-:TZ]/g, '').slice(0, 14));
-    say(`workflows: ${Object.values(workflows).map((w) => `${w.name} (${w.id})`).join(', ')}`);
-    const warmIds = await warmUp(url, Object.values(workflows).map((w) => w.id), 20);
+    say(
+      `workflows: ${Object.values(workflows)
+        .map((w) => `${w.name} (${w.id})`)
+        .join(', ')}`,
+    );
+    const warmIds = await warmUp(
+      url,
+      Object.values(workflows).map((w) => w.id),
+      20,
+    );
     const warm = await drain(sql, warmIds, 15_000);
     if (warm.pending.length) say(`warning: ${warm.pending.length} of ${warmIds.length} warm-up runs not final after 15 s`);
     const pg0 = await dbStats(sql).catch(() => null);
@@ -122,7 +143,9 @@ async function main(): Promise<number> {
       const total = opts.stages.reduce((n, s) => n + s.durationS, 0);
       say(`load: ${opts.profile}, ${opts.stages.length} stages, ${total} s, ${opts.workflow}-step workflow`);
       const finished: Promise<void>[] = [];
-      const neighbourId = opts.neighbour ? await registerNeighbour(url, opts.neighbour.mode, stamp.replace(/[-:TZ]/g, '').slice(0, 14)) : null;
+      const neighbourId = opts.neighbour
+        ? await registerNeighbour(url, opts.neighbour.mode, stamp.replace(/[-:TZ]/g, '').slice(0, 14))
+        : null;
       for (const [i, stage] of opts.stages.entries()) {
         if (abort.signal.aborted) break;
         // --neighbour: every second stage runs beside a misbehaving function, the others are the baseline
@@ -156,10 +179,23 @@ async function main(): Promise<number> {
     for (const st of rec.stages) for (const id of st.runIds) stepsPerRun.set(id, workflows[st.workflow].steps);
     const completedIds = [...runs.values()].filter((r) => r.status === 'completed').map((r) => r.id);
     const steps = await checkSteps(sql, completedIds, stepsPerRun);
-    const rowsOfBench = await countRunsOf(sql, Object.values(workflows).map((w) => w.id));
+    const rowsOfBench = await countRunsOf(
+      sql,
+      Object.values(workflows).map((w) => w.id),
+    );
     const pg1 = await dbStats(sql).catch(() => null);
-    const reconciliation = reconcile(ids, runs, drained.pending, steps, rowsOfBench - warmIds.length, drained.waitedMs, pg0, pg1,
-      child ? scanRuntimeLog(join(outDir, files.runtime_log)) : null, files.runtime_log);
+    const reconciliation = reconcile(
+      ids,
+      runs,
+      drained.pending,
+      steps,
+      rowsOfBench - warmIds.length,
+      drained.waitedMs,
+      pg0,
+      pg1,
+      child ? scanRuntimeLog(join(outDir, files.runtime_log)) : null,
+      files.runtime_log,
+    );
     if (runtimeDied) {
       reconciliation.problems.unshift(runtimeDied);
       reconciliation.ok = false;
@@ -173,9 +209,10 @@ async function main(): Promise<number> {
     files.json = `${stamp}.json`;
     files.md = `${stamp}.md`;
     files.svg = `${stamp}.svg`;
-    const httpFailedPct = totals && totals.responses + totals.errors > 0
-      ? Math.round((10000 * (totals.non2xx + totals.errors)) / (totals.responses + totals.errors)) / 100
-      : null;
+    const httpFailedPct =
+      totals && totals.responses + totals.errors > 0
+        ? Math.round((10000 * (totals.non2xx + totals.errors)) / (totals.responses + totals.errors)) / 100
+        : null;
     const result: BenchResult = {
       version: 1,
       started_at: startedAt.toISOString(),
@@ -185,17 +222,25 @@ async function main(): Promise<number> {
       url,
       database: maskPassword(database),
       git: gitInfo(),
-      machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model.trim() ?? '?', mem_gb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform },
+      machine: {
+        cpus: cpus().length,
+        cpu_model: cpus()[0]?.model.trim() ?? '?',
+        mem_gb: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+        platform: process.platform,
+      },
       options: { ...opts, db: opts.db ? maskPassword(opts.db) : null },
       workflows,
       stages: reports,
       totals,
-      thresholds: totals ? {
-        http_req_failed_pct: httpFailedPct,
-        http_p95_ms: totals.http_ms.p95,
-        p95_bound_ms: opts.p95BoundMs,
-        pass: (httpFailedPct ?? 100) < 1 && (totals.http_ms.p95 ?? Infinity) < opts.p95BoundMs,
-      } : null,
+      thresholds: totals
+        ? {
+            http_req_failed_pct: httpFailedPct,
+            http_p95_ms: totals.http_ms.p95,
+            p95_bound_ms: opts.p95BoundMs,
+            pass: (httpFailedPct ?? 100) < 1 && (totals.http_ms.p95 ?? Infinity) < opts.p95BoundMs,
+          }
+        : null,
       find_max: findMax ? { p95_bound_ms: opts.p95BoundMs, results: findMax } : null,
       reconciliation,
       resources: {
@@ -228,9 +273,19 @@ async function main(): Promise<number> {
 }
 
 /** Steps the rate up until a step fails; reports the highest rate that passed. */
-async function runFindMax(rec: Recorder, sql: Sql, wf: BenchWorkflow, drive: DriveOptions, opts: BenchOptions, say: (l: string) => void, signal: AbortSignal): Promise<FindMaxReport> {
+async function runFindMax(
+  rec: Recorder,
+  sql: Sql,
+  wf: BenchWorkflow,
+  drive: DriveOptions,
+  opts: BenchOptions,
+  say: (l: string) => void,
+  signal: AbortSignal,
+): Promise<FindMaxReport> {
   const report: FindMaxReport = { workflow: wf.kind, steps: [], max_sustained_rps: null, stopped_by: `reached --fm-max ${opts.fmMax}` };
-  say(`find-max, ${wf.kind}-step workflow: from ${opts.fmStart}/s in steps of ${opts.fmStep}/s, ${opts.fmStageS} s each, p95 bound ${opts.p95BoundMs} ms`);
+  say(
+    `find-max, ${wf.kind}-step workflow: from ${opts.fmStart}/s in steps of ${opts.fmStep}/s, ${opts.fmStageS} s each, p95 bound ${opts.p95BoundMs} ms`,
+  );
   for (let rate = opts.fmStart; rate <= opts.fmMax; rate += opts.fmStep) {
     if (signal.aborted) {
       report.stopped_by = 'interrupted';
@@ -251,15 +306,29 @@ async function runFindMax(rec: Recorder, sql: Sql, wf: BenchWorkflow, drive: Dri
     if (achieved < 0.95 * rate) {
       const mean = summarize(st.latencies).mean ?? 0;
       const clientLimited = st.perConnectionRate * mean > 800;
-      reasons.push(`achieved ${achieved.toFixed(1)}/s < 95% of ${rate}${clientLimited
-        ? ` (client-limited? ${st.perConnectionRate} req/s per connection x ${mean.toFixed(0)} ms mean; try a higher --max-connections)` : ''}`);
+      reasons.push(
+        `achieved ${achieved.toFixed(1)}/s < 95% of ${rate}${
+          clientLimited
+            ? ` (client-limited? ${st.perConnectionRate} req/s per connection x ${mean.toFixed(0)} ms mean; try a higher --max-connections)`
+            : ''
+        }`,
+      );
     }
     const pass = reasons.length === 0;
     report.steps.push({
-      rate, stage: st.index, p95_ms: p95, success_pct: Math.round(success * 1000) / 1000, achieved_rps: Math.round(achieved * 10) / 10,
-      drained: settle.pending.length === 0, settle_ms: settle.waitedMs, pass, reasons,
+      rate,
+      stage: st.index,
+      p95_ms: p95,
+      success_pct: Math.round(success * 1000) / 1000,
+      achieved_rps: Math.round(achieved * 10) / 10,
+      drained: settle.pending.length === 0,
+      settle_ms: settle.waitedMs,
+      pass,
+      reasons,
     });
-    say(`  ${pass ? 'pass' : `fail (${reasons.join('; ')})`}; runs ${settle.pending.length ? `${settle.pending.length} not final` : 'all final'} after ${(settle.waitedMs / 1000).toFixed(1)} s`);
+    say(
+      `  ${pass ? 'pass' : `fail (${reasons.join('; ')})`}; runs ${settle.pending.length ? `${settle.pending.length} not final` : 'all final'} after ${(settle.waitedMs / 1000).toFixed(1)} s`,
+    );
     if (!pass) {
       report.stopped_by = `failed at ${rate}/s: ${reasons.join('; ')}`;
       break;
@@ -273,14 +342,23 @@ function stageLine(st: StageRecord): string {
   const s = summarize(st.latencies);
   const non2xx = Object.values(st.non2xx).reduce((n, c) => n + c, 0);
   const f = (x: number | null) => (x === null ? '-' : x.toFixed(1));
-  return `stage ${st.index + 1} ${st.label} (${st.workflow === 'one' || st.workflow === 'three' ? `${st.workflow}-step` : st.workflow}, ${st.durationS} s): planned ${st.planned}, 2xx ${st.ok}, non-2xx ${non2xx}, errors ${st.errors}; `
-    + `HTTP ms p50 ${f(s.p50)} p95 ${f(s.p95)} p99 ${f(s.p99)} max ${f(s.max)}`;
+  return (
+    `stage ${st.index + 1} ${st.label} (${st.workflow === 'one' || st.workflow === 'three' ? `${st.workflow}-step` : st.workflow}, ${st.durationS} s): planned ${st.planned}, 2xx ${st.ok}, non-2xx ${non2xx}, errors ${st.errors}; ` +
+    `HTTP ms p50 ${f(s.p50)} p95 ${f(s.p95)} p99 ${f(s.p99)} max ${f(s.max)}`
+  );
 }
 
 function reconcile(
-  ids: string[], runs: Awaited<ReturnType<typeof fetchRuns>>, pending: string[], steps: Reconciliation['steps'], rowsOfBench: number,
-  waitedMs: number, pg0: Awaited<ReturnType<typeof dbStats>>, pg1: Awaited<ReturnType<typeof dbStats>>,
-  log: { error_lines: number; unique_violations: number } | null, logFile: string | undefined,
+  ids: string[],
+  runs: Awaited<ReturnType<typeof fetchRuns>>,
+  pending: string[],
+  steps: Reconciliation['steps'],
+  rowsOfBench: number,
+  waitedMs: number,
+  pg0: Awaited<ReturnType<typeof dbStats>>,
+  pg1: Awaited<ReturnType<typeof dbStats>>,
+  log: { error_lines: number; unique_violations: number } | null,
+  logFile: string | undefined,
 ): Reconciliation {
   const unique = new Set(ids);
   let completed = 0;
@@ -355,7 +433,12 @@ function maskPassword(url: string): string {
 function gitInfo(): { commit: string | null; dirty: boolean | null } {
   try {
     const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'runtime', 'steps', 'config'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    const dirty =
+      execFileSync('git', ['status', '--porcelain', '--', 'runtime', 'steps', 'config'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim() !== '';
     return { commit, dirty };
   } catch {
     return { commit: null, dirty: null };
@@ -369,4 +452,3 @@ main().then(
     process.exit(3);
   },
 );
-

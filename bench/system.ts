@@ -77,7 +77,13 @@ export async function resetBenchResources(): Promise<void> {
 }
 
 /** Starts `node dist/runtime/main.js --role all` on 127.0.0.1:<port>, with the bench's own resources. */
-export async function startRuntime(o: { root: string; port: number; extraSets: string[]; logFile: string; readyTimeoutMs?: number }): Promise<RuntimeChild> {
+export async function startRuntime(o: {
+  root: string;
+  port: number;
+  extraSets: string[];
+  logFile: string;
+  readyTimeoutMs?: number;
+}): Promise<RuntimeChild> {
   const main = join(o.root, 'dist/runtime/main.js');
   if (!existsSync(main)) throw new Error(`${main} does not exist: run "npm run build" first`);
   const sets = [
@@ -184,15 +190,32 @@ export async function registerWorkflows(url: string, tag: string): Promise<Recor
     ],
     thread: [{ name: 'wait', type: 'delay', config: { ms: 1 } }],
     flow: [
-      { name: 'fan', parallel: { branches: [
-        { name: 'a', steps: [{ name: 'left', type: 'echo', config: { message: 'a' } }] },
-        { name: 'b', steps: [{ name: 'right', type: 'echo', config: { message: 'b' } }] },
-      ] } },
-      { name: 'each', map: { items: [1, 2, 3, 4], concurrency: 2, steps: [{ name: 'item', type: 'echo', config: { message: '{{ item }}' } }] } },
-      { name: 'pick', choice: {
-        branches: [{ name: 'four', when: { path: 'steps.each.length', equals: 4 }, steps: [{ name: 'done', type: 'echo', config: { message: 'four' } }] }],
-        default: [{ name: 'other', type: 'echo', config: { message: 'other' } }],
-      } },
+      {
+        name: 'fan',
+        parallel: {
+          branches: [
+            { name: 'a', steps: [{ name: 'left', type: 'echo', config: { message: 'a' } }] },
+            { name: 'b', steps: [{ name: 'right', type: 'echo', config: { message: 'b' } }] },
+          ],
+        },
+      },
+      {
+        name: 'each',
+        map: { items: [1, 2, 3, 4], concurrency: 2, steps: [{ name: 'item', type: 'echo', config: { message: '{{ item }}' } }] },
+      },
+      {
+        name: 'pick',
+        choice: {
+          branches: [
+            {
+              name: 'four',
+              when: { path: 'steps.each.length', equals: 4 },
+              steps: [{ name: 'done', type: 'echo', config: { message: 'four' } }],
+            },
+          ],
+          default: [{ name: 'other', type: 'echo', config: { message: 'other' } }],
+        },
+      },
     ],
   };
   const rows: Record<WorkflowKind, number> = { one: 1, three: 3, flow: 10, thread: 1 };
@@ -225,7 +248,8 @@ export async function registerNeighbour(url: string, mode: string, tag: string):
     signal: AbortSignal.timeout(10_000),
   });
   const text = await res.text();
-  if (res.status !== 201) throw new Error(`registering the neighbour: HTTP ${res.status} ${text.slice(0, 300)} (does the runtime load test/fixtures/functions?)`);
+  if (res.status !== 201)
+    throw new Error(`registering the neighbour: HTTP ${res.status} ${text.slice(0, 300)} (does the runtime load test/fixtures/functions?)`);
   return (JSON.parse(text) as { id: string }).id;
 }
 
@@ -239,7 +263,10 @@ export function startNeighbour(url: string, workflowId: string, rate: number): {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ workflow_id: workflowId, input_data: {} }),
       signal: AbortSignal.timeout(10_000),
-    }).then((r) => r.arrayBuffer(), () => {});
+    }).then(
+      (r) => r.arrayBuffer(),
+      () => {},
+    );
   }, 1000 / rate);
   return {
     stop() {

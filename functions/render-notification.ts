@@ -37,19 +37,17 @@ export default defineFunction({
     const greeting = name ? `Hello ${name},` : 'Hello,';
     const thanks = `Thank you for your order ${order.order_id}.`;
 
-    const text = [
-      greeting, '', thanks, '',
-      ...rows.map(([label, cents]) => `${label}: ${money(cents)}`),
-      `Total: ${total}`,
-    ].join('\n') + '\n';
-    const html = [
-      `<p>${escapeHtml(greeting)}</p>`,
-      `<p>${escapeHtml(thanks)}</p>`,
-      '<table>',
-      ...rows.map(([label, cents]) => `<tr><td>${label}</td><td>${escapeHtml(money(cents))}</td></tr>`),
-      `<tr><th>Total</th><th>${escapeHtml(total)}</th></tr>`,
-      '</table>',
-    ].join('\n') + '\n';
+    const text =
+      [greeting, '', thanks, '', ...rows.map(([label, cents]) => `${label}: ${money(cents)}`), `Total: ${total}`].join('\n') + '\n';
+    const html =
+      [
+        `<p>${escapeHtml(greeting)}</p>`,
+        `<p>${escapeHtml(thanks)}</p>`,
+        '<table>',
+        ...rows.map(([label, cents]) => `<tr><td>${label}</td><td>${escapeHtml(money(cents))}</td></tr>`),
+        `<tr><th>Total</th><th>${escapeHtml(total)}</th></tr>`,
+        '</table>',
+      ].join('\n') + '\n';
     ctx.log.info('notification rendered', { order_id: order.order_id });
     return { to, subject: oneLine(`Order ${order.order_id} confirmed: ${total}`), text, html };
   },
@@ -69,7 +67,10 @@ function moneyFormat(locale: unknown, currency: string): (cents: number) => stri
   try {
     f = new Intl.NumberFormat(String(locale), { style: 'currency', currency });
   } catch (err) {
-    throw new NonRetryableError('E_STEP_CONFIG', `cannot format ${currency} for locale ${JSON.stringify(locale)}: ${(err as Error).message}`);
+    throw new NonRetryableError(
+      'E_STEP_CONFIG',
+      `cannot format ${currency} for locale ${JSON.stringify(locale)}: ${(err as Error).message}`,
+    );
   }
   return (cents) => f.format(cents / 100); // compute-price works in hundredths of the currency
 }

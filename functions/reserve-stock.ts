@@ -65,7 +65,10 @@ function httpUrl(value: unknown): string {
     /* not a URL */
   }
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    throw new NonRetryableError('E_STEP_CONFIG', `reserve-stock needs config.url, an http:// or https:// URL (got ${JSON.stringify(value)})`);
+    throw new NonRetryableError(
+      'E_STEP_CONFIG',
+      `reserve-stock needs config.url, an http:// or https:// URL (got ${JSON.stringify(value)})`,
+    );
   }
   return url.href;
 }

@@ -48,7 +48,10 @@ async function main(): Promise<void> {
   }
   let config;
   try {
-    config = loadConfig({ file: args.config ?? process.env.CONFIG_FILE ?? fileURLToPath(new URL('../../config/default.yaml', import.meta.url)), set: args.set });
+    config = loadConfig({
+      file: args.config ?? process.env.CONFIG_FILE ?? fileURLToPath(new URL('../../config/default.yaml', import.meta.url)),
+      set: args.set,
+    });
   } catch (err) {
     console.error((err as Error).message);
     process.exit(2);

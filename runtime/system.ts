@@ -1,6 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { executionRoutes, functionRoutes, opsRoutes, serve, Waiters, workflowRoutes, type HttpServer, type ReadinessCheck, type Route } from './api/index.js';
+import {
+  executionRoutes,
+  functionRoutes,
+  opsRoutes,
+  serve,
+  Waiters,
+  workflowRoutes,
+  type HttpServer,
+  type ReadinessCheck,
+  type Route,
+} from './api/index.js';
 import { parseAddress, type Config } from './config/index.js';
 import { startRecoverySweep } from './engine/index.js';
 import { loadCatalogue, startExecutor, type CatalogueEntry, type Executor } from './executor/index.js';
@@ -62,7 +72,9 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     // in dev mode the executor reloads the functions: the registry and GET /functions follow it
     const catalogue = (): ReadonlyMap<string, CatalogueEntry> => executor?.catalogue() ?? loaded;
     const registry = new Registry({
-      sql, hot, log,
+      sql,
+      hot,
+      log,
       cacheTtlMs: c.registry.cache_ttl,
       knownTypes: () => (catalogue().size ? new Map([...catalogue().values()].map((e) => [e.name, { config: e.fn.config }])) : null),
       broadcast: (ch) => queue.publish(queue.registrySubject, ch),
@@ -80,7 +92,19 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     if (has('engine')) stops.push(startRecoverySweep(queue, writer!, log, metrics));
 
     if (has('executor')) {
-      executor = await startExecutor({ config: c, root, sql, queue, registry, writer: writer!, hot, catalogue: loaded, dev: o.dev, log, metrics });
+      executor = await startExecutor({
+        config: c,
+        root,
+        sql,
+        queue,
+        registry,
+        writer: writer!,
+        hot,
+        catalogue: loaded,
+        dev: o.dev,
+        log,
+        metrics,
+      });
       const ex = executor;
       stops.push(() => ex.stop());
     }
@@ -97,12 +121,20 @@ export async function startSystem(o: SystemOptions): Promise<System> {
       const resultSubject = queue.resultSubject(randomUUID());
       const sub = queue.subscribe<RunResult>(resultSubject, (r) => waiters.deliver(r));
       stops.push(() => sub.unsubscribe());
-      routes.push(...executionRoutes({
-        registry, queue, sql, hot, waiters, resultSubject, metrics,
-        waitTimeoutMs: c.api.wait_timeout,
-        maxWaitTimeoutMs: c.api.max_wait_timeout,
-        idempotencyTtlMs: c.api.idempotency_ttl,
-      }));
+      routes.push(
+        ...executionRoutes({
+          registry,
+          queue,
+          sql,
+          hot,
+          waiters,
+          resultSubject,
+          metrics,
+          waitTimeoutMs: c.api.wait_timeout,
+          maxWaitTimeoutMs: c.api.max_wait_timeout,
+          idempotencyTtlMs: c.api.idempotency_ttl,
+        }),
+      );
     }
 
     let server: HttpServer | null = null;

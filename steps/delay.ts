@@ -16,10 +16,14 @@ export default defineFunction({
     const ms = Math.min(Math.max(Number(ctx.config.ms ?? 0), 0), 3_600_000);
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(resolve, ms);
-      ctx.signal.addEventListener('abort', () => {
-        clearTimeout(t);
-        reject(ctx.signal.reason as Error);
-      }, { once: true });
+      ctx.signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(t);
+          reject(ctx.signal.reason as Error);
+        },
+        { once: true },
+      );
     });
     return input;
   },

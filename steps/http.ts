@@ -22,7 +22,8 @@ export default defineFunction({
   timeoutMs: 30_000,
   handler: async (_input, ctx) => {
     const c = ctx.config; // templates already rendered by the engine
-    if (typeof c.url !== 'string' || !/^https?:\/\//.test(c.url)) throw new NonRetryableError('E_STEP_CONFIG', 'http needs config.url, an http:// or https:// URL');
+    if (typeof c.url !== 'string' || !/^https?:\/\//.test(c.url))
+      throw new NonRetryableError('E_STEP_CONFIG', 'http needs config.url, an http:// or https:// URL');
     const method = typeof c.method === 'string' ? c.method.toUpperCase() : 'GET';
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries((c.headers as Record<string, unknown>) ?? {})) headers[k.toLowerCase()] = String(v);
@@ -46,7 +47,8 @@ export default defineFunction({
     const ok = expected ? expected.includes(res.status) : res.status >= 200 && res.status < 300;
     if (!ok) {
       const message = `${method} ${c.url} answered ${res.status}${expected ? ` (expected ${expected.join(', ')})` : ''}: ${text.slice(0, 200)}`;
-      if (res.status >= 400 && res.status < 500 && res.status !== 429 && res.status !== 408) throw new NonRetryableError('E_HTTP_STATUS', message);
+      if (res.status >= 400 && res.status < 500 && res.status !== 429 && res.status !== 408)
+        throw new NonRetryableError('E_HTTP_STATUS', message);
       throw Object.assign(new Error(message), { code: 'E_HTTP_STATUS' });
     }
     return { status: res.status, headers: Object.fromEntries(res.headers), body: parsed };

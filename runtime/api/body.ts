@@ -4,23 +4,29 @@ import { ErrorCodes, isErrorCode, RuntimeError, toPlain } from '../errors/index.
 import { Duration } from '../registry/index.js';
 import type { Reply, Request } from './http-server.js';
 
-export const CreateWorkflowBody = Type.Object({
-  name: Type.String({ minLength: 1, maxLength: 255 }),
-  description: Type.Optional(Type.String({ maxLength: 10_000 })),
-  // shape checked in detail by the registry, which reports paths inside it
-  definition: Type.Unknown(),
-  version: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
-  created_by: Type.Optional(Type.String({ maxLength: 255 })),
-}, { additionalProperties: false });
+export const CreateWorkflowBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 255 }),
+    description: Type.Optional(Type.String({ maxLength: 10_000 })),
+    // shape checked in detail by the registry, which reports paths inside it
+    definition: Type.Unknown(),
+    version: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
+    created_by: Type.Optional(Type.String({ maxLength: 255 })),
+  },
+  { additionalProperties: false },
+);
 
-export const ExecuteBody = Type.Object({
-  workflow_id: Type.String({ minLength: 1, maxLength: 255 }),
-  version: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
-  input_data: Type.Optional(Type.Unknown()),
-  wait: Type.Optional(Type.Boolean()),
-  wait_timeout: Type.Optional(Duration),
-  idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-}, { additionalProperties: false });
+export const ExecuteBody = Type.Object(
+  {
+    workflow_id: Type.String({ minLength: 1, maxLength: 255 }),
+    version: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
+    input_data: Type.Optional(Type.Unknown()),
+    wait: Type.Optional(Type.Boolean()),
+    wait_timeout: Type.Optional(Duration),
+    idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  },
+  { additionalProperties: false },
+);
 
 const compiled = new Map<TSchema, ReturnType<typeof TypeCompiler.Compile>>();
 
@@ -39,16 +45,18 @@ export function parseBody<T extends TSchema>(req: Request, schema: T): Static<T>
   // PostgreSQL cannot store NUL in text or JSON: refuse it here rather than fail later
   if (req.body.includes('u0000')) {
     const where = findNul(value, '');
-    if (where !== null) throw new RuntimeError('E_VALIDATION', `invalid request body: ${where || '/'} contains a NUL character (\\u0000), which cannot be stored`);
+    if (where !== null)
+      throw new RuntimeError(
+        'E_VALIDATION',
+        `invalid request body: ${where || '/'} contains a NUL character (\\u0000), which cannot be stored`,
+      );
   }
   let c = compiled.get(schema);
   if (!c) compiled.set(schema, (c = TypeCompiler.Compile(schema)));
   if (!c.Check(value)) {
     const errors = [...c.Errors(value)].slice(0, 5).map((e) => ({ path: e.path || '/', message: e.message }));
     const first = errors[0];
-    const message = first.message.startsWith('Unexpected property')
-      ? `unknown field ${first.path}`
-      : `${first.path}: ${first.message}`;
+    const message = first.message.startsWith('Unexpected property') ? `unknown field ${first.path}` : `${first.path}: ${first.message}`;
     throw new RuntimeError('E_VALIDATION', `invalid request body: ${message}`, { problems: errors });
   }
   return value;

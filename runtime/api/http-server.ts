@@ -51,9 +51,19 @@ export interface HttpServer {
 }
 
 const STATUS_TEXT: Record<number, string> = {
-  200: '200 OK', 201: '201 Created', 202: '202 Accepted', 204: '204 No Content', 400: '400 Bad Request', 404: '404 Not Found',
-  405: '405 Method Not Allowed', 408: '408 Request Timeout', 409: '409 Conflict', 413: '413 Payload Too Large',
-  415: '415 Unsupported Media Type', 500: '500 Internal Server Error', 503: '503 Service Unavailable',
+  200: '200 OK',
+  201: '201 Created',
+  202: '202 Accepted',
+  204: '204 No Content',
+  400: '400 Bad Request',
+  404: '404 Not Found',
+  405: '405 Method Not Allowed',
+  408: '408 Request Timeout',
+  409: '409 Conflict',
+  413: '413 Payload Too Large',
+  415: '415 Unsupported Media Type',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
 };
 
 export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer> {
@@ -62,7 +72,9 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
   for (const r of o.routes) {
     byPattern.set(r.pattern, [...(byPattern.get(r.pattern) ?? []), r.method.toUpperCase()]);
     const paramNames = [...r.pattern.matchAll(/:([A-Za-z_]+)/g)].map((x) => x[1]);
-    app[(r.method === 'delete' ? 'del' : r.method) as 'get'](r.pattern, (res, req) => handle(res, req, r.name ?? r.pattern, paramNames, r.handler, o, r.method !== 'get' && r.method !== 'delete'));
+    app[(r.method === 'delete' ? 'del' : r.method) as 'get'](r.pattern, (res, req) =>
+      handle(res, req, r.name ?? r.pattern, paramNames, r.handler, o, r.method !== 'get' && r.method !== 'delete'),
+    );
   }
   app.any('/*', (res, req) => {
     const url = req.getUrl();
@@ -74,7 +86,8 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
   const EXCLUSIVE_PORT = 1; // LIBUS_LISTEN_EXCLUSIVE_PORT
   type ListenWithOptions = (host: string, port: number, options: number, cb: (s: uWS.us_listen_socket | false) => void) => void;
   const socket = await new Promise<uWS.us_listen_socket | false>((resolve) =>
-    (app.listen as unknown as ListenWithOptions).call(app, o.host, o.port, EXCLUSIVE_PORT, resolve));
+    (app.listen as unknown as ListenWithOptions).call(app, o.host, o.port, EXCLUSIVE_PORT, resolve),
+  );
   if (!socket) throw new Error(`cannot listen on ${o.host}:${o.port} (address in use?)`);
   return {
     port: uWS.us_socket_local_port(socket),
@@ -83,8 +96,14 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
 }
 
 function handle(
-  res: uWS.HttpResponse, req: uWS.HttpRequest, route: string, paramNames: string[], handler: Handler,
-  o: HttpServerOptions, readBody: boolean, methodOverride?: string,
+  res: uWS.HttpResponse,
+  req: uWS.HttpRequest,
+  route: string,
+  paramNames: string[],
+  handler: Handler,
+  o: HttpServerOptions,
+  readBody: boolean,
+  methodOverride?: string,
 ): void {
   const t0 = performance.now();
   const method = methodOverride ?? req.getMethod().toUpperCase();
@@ -161,7 +180,13 @@ function handle(
     // uWS reuses the ArrayBuffer after this callback: copy it
     chunks.push(Buffer.from(Buffer.from(ab)));
     if (!isLast) {
-      timer ??= setTimeout(() => send(o.onError(Object.assign(new Error(`the request body did not arrive within ${o.readTimeoutMs} ms`), { code: 'E_READ_TIMEOUT' }))), o.readTimeoutMs);
+      timer ??= setTimeout(
+        () =>
+          send(
+            o.onError(Object.assign(new Error(`the request body did not arrive within ${o.readTimeoutMs} ms`), { code: 'E_READ_TIMEOUT' })),
+          ),
+        o.readTimeoutMs,
+      );
       return;
     }
     if (timer) clearTimeout(timer);
@@ -178,7 +203,7 @@ function matchAllowed(byPattern: Map<string, string[]>, url: string): string[] {
   const parts = url.split('/');
   for (const [pattern, methods] of byPattern) {
     const pp = pattern.split('/');
-    if (pp.length === parts.length && pp.every((p, i) => p.startsWith(':') ? parts[i] !== '' : p === parts[i])) return methods;
+    if (pp.length === parts.length && pp.every((p, i) => (p.startsWith(':') ? parts[i] !== '' : p === parts[i]))) return methods;
   }
   return [];
 }

@@ -30,7 +30,16 @@ export function serve(o: ServeOptions): Promise<HttpServer> {
     routes: o.routes,
     notFound: (req, allowed) =>
       allowed.length
-        ? json(405, { error: { code: 'E_METHOD_NOT_ALLOWED', message: `${req.method} is not allowed on ${req.path}; allowed: ${allowed.join(', ')}` } }, { allow: allowed.join(', ') })
+        ? json(
+            405,
+            {
+              error: {
+                code: 'E_METHOD_NOT_ALLOWED',
+                message: `${req.method} is not allowed on ${req.path}; allowed: ${allowed.join(', ')}`,
+              },
+            },
+            { allow: allowed.join(', ') },
+          )
         : json(404, { error: { code: 'E_NOT_FOUND', message: `no route ${req.method} ${req.path}; see docs/api.md` } }),
     onError: (err) => {
       const reply = errorReply(err);

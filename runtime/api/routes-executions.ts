@@ -29,7 +29,11 @@ const RECENT_WINDOW_MS = 60_000;
 
 export function executionRoutes(d: ExecutionDeps): Route[] {
   return [
-    { method: 'post', pattern: '/api/v1/execute', handler: (req) => execute(d, parseBody(req, ExecuteBody), req.query.get('wait'), req.header('idempotency-key')) },
+    {
+      method: 'post',
+      pattern: '/api/v1/execute',
+      handler: (req) => execute(d, parseBody(req, ExecuteBody), req.query.get('wait'), req.header('idempotency-key')),
+    },
     {
       method: 'get',
       pattern: '/api/v1/executions',
@@ -60,7 +64,11 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
       handler: async (req) => {
         const view = await existingRun(d, req.params.run_id);
         if ((FINAL_RUN_STATUSES as string[]).includes(view.status)) {
-          throw new RuntimeError('E_RUN_FINAL', `run ${view.run_id} is already ${view.status}; only a queued or running run can be cancelled`, { status: view.status });
+          throw new RuntimeError(
+            'E_RUN_FINAL',
+            `run ${view.run_id} is already ${view.status}; only a queued or running run can be cancelled`,
+            { status: view.status },
+          );
         }
         // every executor hears it: the one running the run stops it, and one that takes it from the
         // queue later skips it; Redis remembers it for executors that start later
@@ -104,7 +112,8 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
   let msgId = runId;
   let claimed: string | null = null;
   if (idemKey !== undefined) {
-    if (idemKey.length > 255 || idemKey.includes('\u0000')) throw new RuntimeError('E_VALIDATION', 'Idempotency-Key must be 1 to 255 characters');
+    if (idemKey.length > 255 || idemKey.includes('\u0000'))
+      throw new RuntimeError('E_VALIDATION', 'Idempotency-Key must be 1 to 255 characters');
     const scoped = `${wf.name}:${idemKey}`;
     const holder = await d.hot.claimIdempotencyKey(scoped, runId, d.idempotencyTtlMs);
     if (holder) {
@@ -132,7 +141,10 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
     // Redis could not tell, but JetStream stored a run under this key moments ago
     waiter?.cancel();
     void hot.then(() => d.hot.del(`run:${runId}`));
-    throw new RuntimeError('E_IDEMPOTENCY_CONFLICT', 'a run with this idempotency key was accepted moments ago; its run_id cannot be looked up right now (Redis is not answering); list the executions to find it');
+    throw new RuntimeError(
+      'E_IDEMPOTENCY_CONFLICT',
+      'a run with this idempotency key was accepted moments ago; its run_id cannot be looked up right now (Redis is not answering); list the executions to find it',
+    );
   }
   d.metrics.publishDuration.observe((performance.now() - t0) / 1000);
   d.metrics.runsStarted.inc();

@@ -5,7 +5,17 @@ import type { Route } from './http-server.js';
 export interface FunctionInfo {
   name: string;
   builtin: boolean;
-  fn: { description?: string; input?: unknown; output?: unknown; config?: unknown; timeoutMs?: number; retry?: unknown; inline?: boolean; concurrency?: number; memoryMb?: number };
+  fn: {
+    description?: string;
+    input?: unknown;
+    output?: unknown;
+    config?: unknown;
+    timeoutMs?: number;
+    retry?: unknown;
+    inline?: boolean;
+    concurrency?: number;
+    memoryMb?: number;
+  };
 }
 
 /** `GET /api/v1/functions`: the step types and functions this host's executors can run, with their schemas. */

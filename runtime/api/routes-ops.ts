@@ -8,16 +8,22 @@ export type ReadinessCheck = () => Promise<boolean>;
 export function opsRoutes(role: string, checks: Record<string, ReadinessCheck>, metrics: Metrics, metricsPath: string): Route[] {
   const started = Date.now();
   return [
-    { method: 'get', pattern: '/health', handler: () => json(200, { status: 'ok', role, uptime_s: Math.round((Date.now() - started) / 1000) }) },
+    {
+      method: 'get',
+      pattern: '/health',
+      handler: () => json(200, { status: 'ok', role, uptime_s: Math.round((Date.now() - started) / 1000) }),
+    },
     {
       method: 'get',
       pattern: '/ready',
       handler: async () => {
-        const entries = await Promise.all(Object.entries(checks).map(async ([name, check]) => {
-          const t0 = performance.now();
-          const ok = await withTimeout(check(), 2000).catch(() => false);
-          return [name, { ok, latency_ms: Math.round((performance.now() - t0) * 10) / 10 }] as const;
-        }));
+        const entries = await Promise.all(
+          Object.entries(checks).map(async ([name, check]) => {
+            const t0 = performance.now();
+            const ok = await withTimeout(check(), 2000).catch(() => false);
+            return [name, { ok, latency_ms: Math.round((performance.now() - t0) * 10) / 10 }] as const;
+          }),
+        );
         const ready = entries.every(([, v]) => v.ok);
         return json(ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', role, checks: Object.fromEntries(entries) });
       },
@@ -33,6 +39,9 @@ export function opsRoutes(role: string, checks: Record<string, ReadinessCheck>, 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('timeout')), ms);
-    p.then((v) => (clearTimeout(t), resolve(v)), (e: unknown) => (clearTimeout(t), reject(e instanceof Error ? e : new Error('check failed'))));
+    p.then(
+      (v) => (clearTimeout(t), resolve(v)),
+      (e: unknown) => (clearTimeout(t), reject(e instanceof Error ? e : new Error('check failed'))),
+    );
   });
 }

@@ -35,7 +35,9 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
   convertDurations(tree, '');
   const errors = [...checker.Errors(tree)];
   if (errors.length) {
-    const lines = errors.slice(0, 10).map((e) => `${e.path.slice(1).replaceAll('/', '.') || '(root)'}: ${e.message} (got ${JSON.stringify(e.value)})`);
+    const lines = errors
+      .slice(0, 10)
+      .map((e) => `${e.path.slice(1).replaceAll('/', '.') || '(root)'}: ${e.message} (got ${JSON.stringify(e.value)})`);
     throw new RuntimeError('E_CONFIG', `invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   return deepFreeze(tree) as Readonly<Config>;
@@ -76,7 +78,10 @@ function applyEnv(tree: Tree, env: NodeJS.ProcessEnv): void {
   const registry = tree.registry as Tree;
   if (env.DATABASE_URL) db.url = env.DATABASE_URL;
   if (env.REDIS_URL) redis.url = env.REDIS_URL;
-  if (env.NATS_URL) nats.urls = env.NATS_URL.split(',').map((s) => s.trim()).filter(Boolean);
+  if (env.NATS_URL)
+    nats.urls = env.NATS_URL.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   if (env.REGISTRY_SERVICE_URL) registry.endpoint = env.REGISTRY_SERVICE_URL;
   if (env.DATABASE_PASSWORD) db.password = env.DATABASE_PASSWORD;
   if (env.REDIS_PASSWORD) redis.password = env.REDIS_PASSWORD;
@@ -120,7 +125,10 @@ function convertDurations(tree: Tree, path: string): void {
         n = undefined; // ms('') throws
       }
       if (typeof n !== 'number' || !Number.isFinite(n)) {
-        throw new RuntimeError('E_CONFIG', `configuration key "${key}" must be a duration such as "100ms", "30s" or "5m" (got ${JSON.stringify(v)})`);
+        throw new RuntimeError(
+          'E_CONFIG',
+          `configuration key "${key}" must be a duration such as "100ms", "30s" or "5m" (got ${JSON.stringify(v)})`,
+        );
       }
       tree[k] = Math.round(n);
     }

@@ -33,7 +33,8 @@ export const ConfigSchema = Type.Object({
     max_connections: PositiveInt,
     max_idle_connections: Type.Integer({ minimum: 0 }),
     create_database: Type.Boolean(), // ours: create the database at start if missing
-    writer: Type.Object({ // ours: the batched writer
+    writer: Type.Object({
+      // ours: the batched writer
       batch_size: PositiveInt,
       flush_interval: Ms,
       shards: PositiveInt,
@@ -94,10 +95,22 @@ export type Config = Static<typeof ConfigSchema>;
 
 /** Keys whose values are durations: converted from "30s" style strings to ms. */
 export const DURATION_KEYS = new Set([
-  'api.read_timeout', 'api.write_timeout', 'api.idle_timeout', 'api.wait_timeout', 'api.max_wait_timeout', 'api.idempotency_ttl',
+  'api.read_timeout',
+  'api.write_timeout',
+  'api.idle_timeout',
+  'api.wait_timeout',
+  'api.max_wait_timeout',
+  'api.idempotency_ttl',
   'database.writer.flush_interval',
-  'redis.ttl', 'redis.command_timeout',
-  'nats.reconnect_wait', 'nats.connect_timeout', 'nats.ack_wait', 'nats.duplicate_window',
+  'redis.ttl',
+  'redis.command_timeout',
+  'nats.reconnect_wait',
+  'nats.connect_timeout',
+  'nats.ack_wait',
+  'nats.duplicate_window',
   'registry.cache_ttl',
-  'executor.queue_poll_interval', 'executor.retry_delay', 'executor.max_retry_delay', 'executor.step_timeout',
+  'executor.queue_poll_interval',
+  'executor.retry_delay',
+  'executor.max_retry_delay',
+  'executor.step_timeout',
 ]);

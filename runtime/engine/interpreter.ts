@@ -116,7 +116,10 @@ class Interpreter {
   /** map items of the run so far, across every map */
   private mapItems = 0;
 
-  constructor(private readonly state: RunState, private readonly runner: Runner) {
+  constructor(
+    private readonly state: RunState,
+    private readonly runner: Runner,
+  ) {
     this.run_ = { input: state.input, id: state.runId };
   }
 
@@ -147,10 +150,14 @@ class Interpreter {
     return this.slots.run(() => this.runner.step(u));
   }
 
-
   /** A list of nodes in order; `scope` holds the outputs visible to its first node. */
   private async list(
-    nodes: StepDefinition[], input: unknown, scope: Record<string, unknown>, prefix: string, top: number | null, extra: Record<string, unknown>,
+    nodes: StepDefinition[],
+    input: unknown,
+    scope: Record<string, unknown>,
+    prefix: string,
+    top: number | null,
+    extra: Record<string, unknown>,
   ): Promise<ListResult> {
     let prev = input;
     let visible = scope;
@@ -173,7 +180,12 @@ class Interpreter {
   }
 
   private async node(
-    node: StepDefinition, name: string, index: number, input: unknown, steps: Record<string, unknown>, extra: Record<string, unknown>,
+    node: StepDefinition,
+    name: string,
+    index: number,
+    input: unknown,
+    steps: Record<string, unknown>,
+    extra: Record<string, unknown>,
   ): Promise<ListResult> {
     const roots: DataRoots = { ...extra, input, run: this.run_, steps };
     if (node.input !== undefined) {
@@ -184,27 +196,56 @@ class Interpreter {
         const r = this.fail({ code: 'E_STEP_CONFIG', message: `step "${name}": input: ${(err as Error).message}` }, name);
         // recorded, so the run's record shows the step its error names
         const kind = node.type ?? (node.parallel ? 'parallel' : node.map ? 'map' : 'choice');
-        this.runner.node({ name, index, kind, status: 'failed', input, output: null, error: this.failure!.error, startedAt: new Date(), note: null });
+        this.runner.node({
+          name,
+          index,
+          kind,
+          status: 'failed',
+          input,
+          output: null,
+          error: this.failure!.error,
+          startedAt: new Date(),
+          note: null,
+        });
         return r;
       }
     }
     if (node.type !== undefined) {
       const r = await this.step({
-        step: node as LeafStep, name, index, input, roots, stopped: this.stopped, sleepUnlessStopped: this.sleepUnlessStopped, cancelled: this.state.cancelled,
+        step: node as LeafStep,
+        name,
+        index,
+        input,
+        roots,
+        stopped: this.stopped,
+        sleepUnlessStopped: this.sleepUnlessStopped,
+        cancelled: this.state.cancelled,
       });
       return r.ok ? r : this.fail(r.error, name);
     }
     const kind = node.parallel ? 'parallel' : node.map ? 'map' : 'choice';
     const startedAt = new Date();
     const event = (status: NodeEvent['status'], output: unknown, note: string | null): void =>
-      this.runner.node({ name, index, kind, status, input, output, error: status === 'failed' ? this.failure!.error : null, startedAt, note });
+      this.runner.node({
+        name,
+        index,
+        kind,
+        status,
+        input,
+        output,
+        error: status === 'failed' ? this.failure!.error : null,
+        startedAt,
+        note,
+      });
 
     let r: ListResult;
     let note: string | null = null;
     if (node.parallel) {
       event('running', null, null);
       const branches = node.parallel.branches;
-      const results = await Promise.all(branches.map((b) => this.list(b.steps, input, steps, childName.branch(name, b.name, ''), index, extra)));
+      const results = await Promise.all(
+        branches.map((b) => this.list(b.steps, input, steps, childName.branch(name, b.name, ''), index, extra)),
+      );
       r = results.every((x) => x.ok)
         ? { ok: true, output: Object.fromEntries(branches.map((b, i) => [b.name, (results[i] as { output: unknown }).output])) }
         : STOPPED;
@@ -217,9 +258,12 @@ class Interpreter {
       }
       if (Array.isArray(items)) this.mapItems += items.length;
       if (!Array.isArray(items) || this.mapItems > MAX_MAP_ITEMS) {
-        const why = items instanceof Error ? items.message
-          : Array.isArray(items) ? `${items.length} items make ${this.mapItems} in this run's maps; a run's maps take at most ${MAX_MAP_ITEMS} items in all`
-          : `items must be an array, got ${items === null ? 'null' : typeof items}`;
+        const why =
+          items instanceof Error
+            ? items.message
+            : Array.isArray(items)
+              ? `${items.length} items make ${this.mapItems} in this run's maps; a run's maps take at most ${MAX_MAP_ITEMS} items in all`
+              : `items must be an array, got ${items === null ? 'null' : typeof items}`;
         this.fail({ code: 'E_STEP_CONFIG', message: `map "${name}": ${why}` }, name);
         event('failed', null, null);
         return STOPPED;
@@ -231,7 +275,8 @@ class Interpreter {
       const c = node.choice!;
       let chosen: { name: string; steps: StepDefinition[] } | undefined;
       try {
-        chosen = c.branches.find((b) => evaluateCondition(b.when, roots)) ?? (c.default ? { name: 'default', steps: c.default } : undefined);
+        chosen =
+          c.branches.find((b) => evaluateCondition(b.when, roots)) ?? (c.default ? { name: 'default', steps: c.default } : undefined);
       } catch (err) {
         this.fail({ code: 'E_STEP_CONFIG', message: `choice "${name}": ${(err as Error).message}` }, name);
         event('failed', null, null);
@@ -239,14 +284,22 @@ class Interpreter {
       }
       note = chosen ? `branch "${chosen.name}"` : 'no branch matched and there is no default: input passed through';
       event('running', null, note);
-      r = chosen ? await this.list(chosen.steps, input, steps, childName.branch(name, chosen.name, ''), index, extra) : { ok: true, output: input };
+      r = chosen
+        ? await this.list(chosen.steps, input, steps, childName.branch(name, chosen.name, ''), index, extra)
+        : { ok: true, output: input };
     }
     event(r.ok ? 'completed' : 'failed', r.ok ? r.output : null, note);
     return r;
   }
 
   private async map(
-    nodes: StepDefinition[], items: unknown[], concurrency: number, name: string, index: number, steps: Record<string, unknown>, extra: Record<string, unknown>,
+    nodes: StepDefinition[],
+    items: unknown[],
+    concurrency: number,
+    name: string,
+    index: number,
+    steps: Record<string, unknown>,
+    extra: Record<string, unknown>,
   ): Promise<ListResult> {
     const outputs = new Array<unknown>(items.length);
     let next = 0;

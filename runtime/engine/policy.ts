@@ -27,10 +27,14 @@ const NEVER_RETRY = ['E_INPUT_INVALID', 'E_OUTPUT_INVALID', 'E_STEP_UNKNOWN', 'E
  * then the function's own `defineFunction` options, then the executor config
  * (the seed's `executor.max_retries` and `executor.retry_delay`).
  */
-export function resolvePolicy(step: StepDefinition, fn: { timeoutMs?: number; retry?: RetryOptions } | undefined, d: PolicyDefaults): StepPolicy {
+export function resolvePolicy(
+  step: StepDefinition,
+  fn: { timeoutMs?: number; retry?: RetryOptions } | undefined,
+  d: PolicyDefaults,
+): StepPolicy {
   const r = step.retry;
   const fr = fn?.retry;
-  const maxAttempts = r?.max_retries !== undefined ? r.max_retries + 1 : fr?.maxAttempts ?? d.max_retries + 1;
+  const maxAttempts = r?.max_retries !== undefined ? r.max_retries + 1 : (fr?.maxAttempts ?? d.max_retries + 1);
   return {
     timeoutMs: durationMs(step.timeout, fn?.timeoutMs ?? d.step_timeout),
     maxAttempts: Math.max(1, maxAttempts),

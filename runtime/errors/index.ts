@@ -88,7 +88,7 @@ export function fromPlain(plain: PlainError): RuntimeError {
 
 function safeString(v: unknown): string {
   try {
-    return typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
+    return typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
   } catch {
     return String(v);
   }

@@ -38,13 +38,23 @@ export async function attempt(
 ): Promise<StepOutcome> {
   const entry = catalogue.get(t.type);
   if (!entry) {
-    return { ok: false, error: { code: 'E_STEP_UNKNOWN', message: `no step type or function named "${t.type}" on this executor host`, retryable: false }, logs };
+    return {
+      ok: false,
+      error: { code: 'E_STEP_UNKNOWN', message: `no step type or function named "${t.type}" on this executor host`, retryable: false },
+      logs,
+    };
   }
   const fn = entry.fn;
   const bad = schemaProblem(fn.input, t.input);
-  if (bad) return { ok: false, error: { code: 'E_INPUT_INVALID', message: `input of "${t.type}" is invalid at ${bad}`, retryable: false }, logs };
+  if (bad)
+    return { ok: false, error: { code: 'E_INPUT_INVALID', message: `input of "${t.type}" is invalid at ${bad}`, retryable: false }, logs };
   const badConfig = schemaProblem(fn.config, t.config);
-  if (badConfig) return { ok: false, error: { code: 'E_STEP_CONFIG', message: `config of "${t.type}" is invalid at ${badConfig}`, retryable: false }, logs };
+  if (badConfig)
+    return {
+      ok: false,
+      error: { code: 'E_STEP_CONFIG', message: `config of "${t.type}" is invalid at ${badConfig}`, retryable: false },
+      logs,
+    };
 
   // created only when the handler reads ctx.signal: most steps never do
   let ac: AbortController | null = null;
@@ -67,7 +77,8 @@ export async function attempt(
   });
   cancelled.catch(() => {});
   const log = (level: StepLogLine['level']) => (msg: string, data?: unknown) => {
-    if (logs.length < 100) logs.push(data === undefined ? { t: Date.now(), level, msg: String(msg) } : { t: Date.now(), level, msg: String(msg), data });
+    if (logs.length < 100)
+      logs.push(data === undefined ? { t: Date.now(), level, msg: String(msg) } : { t: Date.now(), level, msg: String(msg), data });
   };
   try {
     const output = await Promise.race([
@@ -75,17 +86,17 @@ export async function attempt(
         hooks?.enter();
         try {
           return fn.handler(t.input, {
-        runId: t.runId,
-        workflowId: t.workflowId,
-        stepName: t.stepName,
-        attempt: t.attempt,
-        config: t.config,
-        runInput: t.runInput,
-        steps: t.steps,
-        get signal() {
-          return (ac ??= new AbortController()).signal;
-        },
-        log: { info: log('info'), warn: log('warn'), error: log('error') },
+            runId: t.runId,
+            workflowId: t.workflowId,
+            stepName: t.stepName,
+            attempt: t.attempt,
+            config: t.config,
+            runInput: t.runInput,
+            steps: t.steps,
+            get signal() {
+              return (ac ??= new AbortController()).signal;
+            },
+            log: { info: log('info'), warn: log('warn'), error: log('error') },
           });
         } finally {
           hooks?.leave();
@@ -95,7 +106,12 @@ export async function attempt(
       cancelled,
     ]);
     const badOut = schemaProblem(fn.output, output);
-    if (badOut) return { ok: false, error: { code: 'E_OUTPUT_INVALID', message: `output of "${t.type}" is invalid at ${badOut}`, retryable: false }, logs };
+    if (badOut)
+      return {
+        ok: false,
+        error: { code: 'E_OUTPUT_INVALID', message: `output of "${t.type}" is invalid at ${badOut}`, retryable: false },
+        logs,
+      };
     return { ok: true, output: output === undefined ? null : output, logs };
   } catch (err) {
     const plain = toPlain(err, 'E_STEP_FAILED');

@@ -9,7 +9,10 @@ export class Cancellations {
   private readonly heard = new Map<string, number>();
   private readonly active = new Map<string, AbortController>();
 
-  constructor(private readonly rememberMs = 3_600_000, private readonly maxRemembered = 100_000) {}
+  constructor(
+    private readonly rememberMs = 3_600_000,
+    private readonly maxRemembered = 100_000,
+  ) {}
 
   cancel(runId: string): void {
     this.active.get(runId)?.abort();

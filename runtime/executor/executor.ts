@@ -79,21 +79,24 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
   });
   const stopWatching = d.dev
     ? watchFunctionDirs({
-      root: d.root,
-      dirs: x.function_dirs,
-      debounceMs: 300,
-      log: d.log,
-      swap: (catalogue, version) => {
-        const before = gens.catalogue;
-        gens.swap(runnerFor(catalogue, version), version);
-        d.log.info({
-          generation: version,
-          functions: [...catalogue.keys()],
-          added: [...catalogue.keys()].filter((n) => !before.has(n)),
-          removed: [...before.keys()].filter((n) => !catalogue.has(n)),
-        }, 'functions reloaded; new runs use them');
-      },
-    })
+        root: d.root,
+        dirs: x.function_dirs,
+        debounceMs: 300,
+        log: d.log,
+        swap: (catalogue, version) => {
+          const before = gens.catalogue;
+          gens.swap(runnerFor(catalogue, version), version);
+          d.log.info(
+            {
+              generation: version,
+              functions: [...catalogue.keys()],
+              added: [...catalogue.keys()].filter((n) => !before.has(n)),
+              removed: [...before.keys()].filter((n) => !catalogue.has(n)),
+            },
+            'functions reloaded; new runs use them',
+          );
+        },
+      })
     : () => {};
   const gauges = setInterval(() => {
     d.metrics.poolUtilization.reset();
@@ -102,11 +105,24 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
       d.metrics.poolUtilization.set({ pool: name }, p.utilization);
       d.metrics.poolQueue.set({ pool: name }, p.queueSize);
     }
-    d.queue.consumerPending().then((p) => d.metrics.consumerPending.set(p.pending), () => {});
+    d.queue.consumerPending().then(
+      (p) => d.metrics.consumerPending.set(p.pending),
+      () => {},
+    );
   }, 5000);
   gauges.unref();
   const inline = [...d.catalogue.keys()].filter(gens.runner.isInline);
-  d.log.info({ threads: x.worker_count, max_concurrent: x.max_concurrent_workflows, functions: [...d.catalogue.keys()], inline, pools: [...gens.runner.pools.keys()], dev: !!d.dev }, 'executor started');
+  d.log.info(
+    {
+      threads: x.worker_count,
+      max_concurrent: x.max_concurrent_workflows,
+      functions: [...d.catalogue.keys()],
+      inline,
+      pools: [...gens.runner.pools.keys()],
+      dev: !!d.dev,
+    },
+    'executor started',
+  );
   return {
     catalogue: () => gens.catalogue,
     async stop() {

@@ -21,7 +21,10 @@ export class Generations {
   private current: Generation;
   private readonly retiring = new Set<Promise<void>>();
 
-  constructor(runner: StepRunner, private readonly log: Logger) {
+  constructor(
+    runner: StepRunner,
+    private readonly log: Logger,
+  ) {
     this.current = { version: 0, runner, inFlight: 0 };
   }
 

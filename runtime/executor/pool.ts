@@ -119,7 +119,14 @@ export class StepPool {
       return decode<StepOutcome>((await this.piscina.run(encode(full))) as Uint8Array);
     } catch (err) {
       if (this.timedOut.delete(seq)) {
-        return { ok: false, error: { code: 'E_STEP_TIMEOUT', message: `step "${task.stepName}" blocked its worker thread past its ${task.timeoutMs} ms timeout; the thread was terminated` }, logs: [] };
+        return {
+          ok: false,
+          error: {
+            code: 'E_STEP_TIMEOUT',
+            message: `step "${task.stepName}" blocked its worker thread past its ${task.timeoutMs} ms timeout; the thread was terminated`,
+          },
+          logs: [],
+        };
       }
       const e = err as { code?: string; message?: string };
       // a task that was on (or queued for) a thread the watchdog just terminated because another
@@ -128,8 +135,15 @@ export class StepPool {
         return this.run(task, signal, redispatches + 1);
       }
       const limit = this.o.functionLimit ? `memoryMb of function "${task.type}"` : 'executor.worker_max_old_generation_mb';
-      const why = e?.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `ran out of memory (limit ${this.o.maxOldGenerationMb} MB, ${limit})` : `died: ${e?.message ?? String(err)}`;
-      return { ok: false, error: { code: 'E_WORKER_CRASHED', message: `the worker thread running step "${task.stepName}" ${why}` }, logs: [] };
+      const why =
+        e?.code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? `ran out of memory (limit ${this.o.maxOldGenerationMb} MB, ${limit})`
+          : `died: ${e?.message ?? String(err)}`;
+      return {
+        ok: false,
+        error: { code: 'E_WORKER_CRASHED', message: `the worker thread running step "${task.stepName}" ${why}` },
+        logs: [],
+      };
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }

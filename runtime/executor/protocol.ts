@@ -27,8 +27,7 @@ export interface StepLogLine {
 
 /** What a worker thread answers (msgpack-encoded); errors are data, never thrown. */
 export type StepOutcome =
-  | { ok: true; output: unknown; logs: StepLogLine[] }
-  | { ok: false; error: PlainError & { retryable?: boolean }; logs: StepLogLine[] };
+  { ok: true; output: unknown; logs: StepLogLine[] } | { ok: false; error: PlainError & { retryable?: boolean }; logs: StepLogLine[] };
 
 export interface WorkerInit {
   root: string;

@@ -1,11 +1,28 @@
 import { hostname } from 'node:os';
-import { backoffDelay, resolvePolicy, runDefinition, shouldRetry, type NodeEvent, type PolicyDefaults, type Unit, type UnitResult } from '../engine/index.js';
+import {
+  backoffDelay,
+  resolvePolicy,
+  runDefinition,
+  shouldRetry,
+  type NodeEvent,
+  type PolicyDefaults,
+  type Unit,
+  type UnitResult,
+} from '../engine/index.js';
 import type { PlainError } from '../errors/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Delivery, RunMessage, RunResult } from '../queue/index.js';
 import type { LeafStep, Registry, Workflow } from '../registry/index.js';
 import { hasTemplate, renderTemplate } from '../sdk/index.js';
-import { FINAL_RUN_STATUSES, getRunProgress, type BatchWriter, type InstanceRow, type RunStatus, type Sql, type StepRow } from '../store/index.js';
+import {
+  FINAL_RUN_STATUSES,
+  getRunProgress,
+  type BatchWriter,
+  type InstanceRow,
+  type RunStatus,
+  type Sql,
+  type StepRow,
+} from '../store/index.js';
 import type { Cancellations } from './cancellations.js';
 import type { CatalogueEntry } from './catalogue.js';
 import type { StepLogLine, StepTask } from './protocol.js';
@@ -56,13 +73,31 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
     const wf = await deps.registry.getById(m.workflow_id);
     const base = baseRow(m, wf, d.deliveryCount);
     if (!wf) {
-      await finish(d, deps, m, { ...base, status: 'failed', error_code: 'E_WORKFLOW_NOT_FOUND', error_message: `workflow ${m.workflow_id} does not exist` }, null);
+      await finish(
+        d,
+        deps,
+        m,
+        { ...base, status: 'failed', error_code: 'E_WORKFLOW_NOT_FOUND', error_message: `workflow ${m.workflow_id} does not exist` },
+        null,
+      );
       return;
     }
     const startedAt = new Date();
     if (deps.cancellations.isCancelled(m.run_id)) {
       // cancelled while it waited in the queue
-      await finish(d, deps, m, { ...base, status: 'cancelled', error_code: 'E_CANCELLED', error_message: 'the run was cancelled before it started', completed_at: startedAt }, null);
+      await finish(
+        d,
+        deps,
+        m,
+        {
+          ...base,
+          status: 'cancelled',
+          error_code: 'E_CANCELLED',
+          error_message: 'the run was cancelled before it started',
+          completed_at: startedAt,
+        },
+        null,
+      );
       return;
     }
     void deps.writer.writeRun({ ...base, status: 'running', started_at: startedAt });
@@ -70,25 +105,56 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
     const cancelled = deps.cancellations.track(m.run_id);
     let outcome;
     try {
-      outcome = await runDefinition(wf.definition, { runId: m.run_id, input: m.input, done, cancelled }, {
-        step: (u) => runStep(deps, m, wf, u),
-        node: (e) => void deps.writer.writeStep(nodeRow(m, e)),
-      });
+      outcome = await runDefinition(
+        wf.definition,
+        { runId: m.run_id, input: m.input, done, cancelled },
+        {
+          step: (u) => runStep(deps, m, wf, u),
+          node: (e) => void deps.writer.writeStep(nodeRow(m, e)),
+        },
+      );
     } finally {
       deps.cancellations.untrack(m.run_id);
     }
     if (!outcome.ok && cancelled.aborted) {
-      await finish(d, deps, m, {
-        ...base, status: 'cancelled', started_at: startedAt, completed_at: new Date(), error_code: 'E_CANCELLED', error_message: 'the run was cancelled',
-      }, outcome.error);
+      await finish(
+        d,
+        deps,
+        m,
+        {
+          ...base,
+          status: 'cancelled',
+          started_at: startedAt,
+          completed_at: new Date(),
+          error_code: 'E_CANCELLED',
+          error_message: 'the run was cancelled',
+        },
+        outcome.error,
+      );
     } else if (outcome.ok) {
-      await finish(d, deps, m, { ...base, status: 'completed', output_data: outcome.output, started_at: startedAt, completed_at: new Date() }, null);
+      await finish(
+        d,
+        deps,
+        m,
+        { ...base, status: 'completed', output_data: outcome.output, started_at: startedAt, completed_at: new Date() },
+        null,
+      );
     } else {
       const err = outcome.error;
-      await finish(d, deps, m, {
-        ...base, status: 'failed', started_at: startedAt, completed_at: new Date(),
-        error_code: err.code, error_message: `step "${outcome.step}" failed: ${err.message}`,
-      }, err);
+      await finish(
+        d,
+        deps,
+        m,
+        {
+          ...base,
+          status: 'failed',
+          started_at: startedAt,
+          completed_at: new Date(),
+          error_code: err.code,
+          error_message: `step "${outcome.step}" failed: ${err.message}`,
+        },
+        err,
+      );
     }
   } finally {
     clearInterval(keepalive);
@@ -104,8 +170,13 @@ async function runStep(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit
   const earlier = u.roots.steps;
   const firstStart = new Date();
   const rowOf = (attempt: number) => ({
-    instance_id: m.run_id, step_name: u.name, step_index: u.index, step_type: step.type,
-    input_data: input, retry_count: attempt - 1, started_at: firstStart,
+    instance_id: m.run_id,
+    step_name: u.name,
+    step_index: u.index,
+    step_type: step.type,
+    input_data: input,
+    retry_count: attempt - 1,
+    started_at: firstStart,
   });
   let config = step.config ?? {};
   if (templated(step)) {
@@ -114,7 +185,15 @@ async function runStep(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit
       config = renderTemplate(config, u.roots) as Record<string, unknown>;
     } catch (err) {
       const error = { code: 'E_STEP_CONFIG', message: `step "${u.name}": ${(err as Error).message}`, retryable: false };
-      void deps.writer.writeStep({ ...rowOf(1), status: 'failed', output_data: null, error_code: error.code, error_message: error.message, completed_at: new Date(), logs: null });
+      void deps.writer.writeStep({
+        ...rowOf(1),
+        status: 'failed',
+        output_data: null,
+        error_code: error.code,
+        error_message: error.message,
+        completed_at: new Date(),
+        logs: null,
+      });
       return { ok: false, error };
     }
   }
@@ -124,29 +203,61 @@ async function runStep(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit
     const row = rowOf(attempt);
     if (!deps.isInline(step.type)) {
       // visible while it runs (an inline step finishes before the row could be flushed)
-      void deps.writer.writeStep({ ...row, status: 'running', output_data: null, error_code: null, error_message: null, completed_at: null, logs: null });
+      void deps.writer.writeStep({
+        ...row,
+        status: 'running',
+        output_data: null,
+        error_code: null,
+        error_message: null,
+        completed_at: null,
+        logs: null,
+      });
     }
     const t0 = performance.now();
-    const outcome = await deps.runAttempt({
-      type: step.type, input, config, runId: m.run_id, workflowId: wf.id, stepName: u.name,
-      attempt, runInput: m.input, steps: earlier, timeoutMs: policy.timeoutMs,
-    }, u.cancelled);
+    const outcome = await deps.runAttempt(
+      {
+        type: step.type,
+        input,
+        config,
+        runId: m.run_id,
+        workflowId: wf.id,
+        stepName: u.name,
+        attempt,
+        runInput: m.input,
+        steps: earlier,
+        timeoutMs: policy.timeoutMs,
+      },
+      u.cancelled,
+    );
     deps.metrics.stepDuration.observe({ type: step.type, status: outcome.ok ? 'completed' : 'failed' }, (performance.now() - t0) / 1000);
     const logs = withHistory(history, outcome.logs, attempt);
     if (outcome.ok) {
       const output = asStored(outcome.output);
-      void deps.writer.writeStep({ ...row, status: 'completed', output_data: output, error_code: null, error_message: null, completed_at: new Date(), logs });
+      void deps.writer.writeStep({
+        ...row,
+        status: 'completed',
+        output_data: output,
+        error_code: null,
+        error_message: null,
+        completed_at: new Date(),
+        logs,
+      });
       return { ok: true, output };
     }
     // once another branch or item has failed the run, nothing is retried
     const retry = shouldRetry(policy, attempt, outcome.error) && !u.stopped();
     void deps.writer.writeStep({
-      ...row, status: retry ? 'running' : 'failed', output_data: null, error_code: outcome.error.code,
-      error_message: outcome.error.message, completed_at: retry ? null : new Date(), logs,
+      ...row,
+      status: retry ? 'running' : 'failed',
+      output_data: null,
+      error_code: outcome.error.code,
+      error_message: outcome.error.message,
+      completed_at: retry ? null : new Date(),
+      logs,
     });
     if (!retry) return { ok: false, error: outcome.error };
     history = [
-      ...(history ? logs ?? [] : outcome.logs.map((l) => ({ ...l, attempt }))),
+      ...(history ? (logs ?? []) : outcome.logs.map((l) => ({ ...l, attempt }))),
       { t: Date.now(), level: 'warn', msg: `attempt ${attempt} failed: ${outcome.error.code}: ${outcome.error.message}`, attempt },
     ];
     deps.metrics.stepRetries.inc({ type: step.type });
@@ -154,7 +265,15 @@ async function runStep(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit
     deps.log.debug({ run_id: m.run_id, step: u.name, attempt, delay, code: outcome.error.code }, 'step failed; retrying');
     if (await u.sleepUnlessStopped(delay)) {
       // another branch or item failed the run during the backoff: this step ends with its last error
-      void deps.writer.writeStep({ ...row, status: 'failed', output_data: null, error_code: outcome.error.code, error_message: outcome.error.message, completed_at: new Date(), logs: history });
+      void deps.writer.writeStep({
+        ...row,
+        status: 'failed',
+        output_data: null,
+        error_code: outcome.error.code,
+        error_message: outcome.error.message,
+        completed_at: new Date(),
+        logs: history,
+      });
       return { ok: false, error: outcome.error };
     }
   }
@@ -211,8 +330,12 @@ async function finish(d: Delivery, deps: RunDriverDeps, m: RunMessage, wanted: I
   deps.metrics.runDuration.observe({ status }, (completedAt.getTime() - m.accepted_at) / 1000);
   if (m.reply) {
     const result: RunResult = {
-      run_id: m.run_id, status, output: row.output_data, error: error ? { code: error.code, message: row.error_message ?? error.message } : null,
-      started_at: row.started_at?.getTime(), completed_at: completedAt.getTime(),
+      run_id: m.run_id,
+      status,
+      output: row.output_data,
+      error: error ? { code: error.code, message: row.error_message ?? error.message } : null,
+      started_at: row.started_at?.getTime(),
+      completed_at: completedAt.getTime(),
     };
     try {
       deps.publishResult(m.reply, result);
@@ -226,9 +349,18 @@ async function finish(d: Delivery, deps: RunDriverDeps, m: RunMessage, wanted: I
 function nodeRow(m: RunMessage, e: NodeEvent): StepRow {
   const final = e.status !== 'running';
   return {
-    instance_id: m.run_id, step_name: e.name, step_index: e.index, step_type: e.kind, status: e.status,
-    input_data: e.input, output_data: final ? e.output : null, retry_count: 0, started_at: e.startedAt,
-    completed_at: final ? new Date() : null, error_code: e.error?.code ?? null, error_message: e.error?.message ?? null,
+    instance_id: m.run_id,
+    step_name: e.name,
+    step_index: e.index,
+    step_type: e.kind,
+    status: e.status,
+    input_data: e.input,
+    output_data: final ? e.output : null,
+    retry_count: 0,
+    started_at: e.startedAt,
+    completed_at: final ? new Date() : null,
+    error_code: e.error?.code ?? null,
+    error_message: e.error?.message ?? null,
     logs: e.note ? [{ t: e.startedAt.getTime(), level: 'info', msg: e.note }] : null,
   };
 }

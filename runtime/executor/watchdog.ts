@@ -36,7 +36,11 @@ export class WatchSlot {
   private cancelSeen: number;
 
   /** `onCancel` is called on the heartbeat for each task of this pool that was cancelled since. */
-  constructor(buf: SharedArrayBuffer, threadId: number, private readonly onCancel: (task: number) => void = () => {}) {
+  constructor(
+    buf: SharedArrayBuffer,
+    threadId: number,
+    private readonly onCancel: (task: number) => void = () => {},
+  ) {
     this.cancelCount = new Int32Array(buf, OWNERS_BYTES + SLOTS_BYTES, 1);
     this.cancelRing = new Float64Array(buf, OWNERS_BYTES + SLOTS_BYTES + 8, CANCEL_RING);
     this.cancelSeen = Atomics.load(this.cancelCount, 0);

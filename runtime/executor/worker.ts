@@ -31,10 +31,12 @@ const running = new Map<number, { logs: StepLogLine[]; cancel?: () => void }>();
 const watch = new WatchSlot(init.watch, threadId, (task) => running.get(task)?.cancel?.());
 
 const exit = process.exit.bind(process);
-process.exit = ((code?: number | string | null) => {
+process.exit = (code?: number | string | null) => {
   if (running.size === 0) return exit(code); // not from a step: Node's own, or shutdown
-  throw Object.assign(new Error(`the step called process.exit(${code ?? ''}); the worker thread was kept running`), { code: 'E_PROCESS_EXIT' });
-});
+  throw Object.assign(new Error(`the step called process.exit(${code ?? ''}); the worker thread was kept running`), {
+    code: 'E_PROCESS_EXIT',
+  });
+};
 
 function stray(err: unknown, what: string): void {
   try {
@@ -71,6 +73,10 @@ export default async function runStep(buf: Uint8Array): Promise<Uint8Array> {
   try {
     return encode(outcome);
   } catch (err) {
-    return encode({ ok: false, error: { code: 'E_OUTPUT_INVALID', message: `output cannot be serialized: ${(err as Error).message}`, retryable: false }, logs } satisfies StepOutcome);
+    return encode({
+      ok: false,
+      error: { code: 'E_OUTPUT_INVALID', message: `output cannot be serialized: ${(err as Error).message}`, retryable: false },
+      logs,
+    } satisfies StepOutcome);
   }
 }

@@ -1,6 +1,16 @@
 import {
-  AckPolicy, connect, DeliverPolicy, Events, RetentionPolicy, StorageType, nanos,
-  type JetStreamClient, type JetStreamManager, type JsMsg, type NatsConnection, type Subscription,
+  AckPolicy,
+  connect,
+  DeliverPolicy,
+  Events,
+  RetentionPolicy,
+  StorageType,
+  nanos,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type NatsConnection,
+  type Subscription,
 } from 'nats';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
@@ -47,7 +57,8 @@ export class Queue {
     });
     (async () => {
       for await (const s of nc.status()) {
-        if (s.type === Events.Disconnect || s.type === Events.Reconnect || s.type === Events.Error) log.warn({ nats: s.type, data: String(s.data as string) }, 'nats status');
+        if (s.type === Events.Disconnect || s.type === Events.Reconnect || s.type === Events.Error)
+          log.warn({ nats: s.type, data: String(s.data as string) }, 'nats status');
       }
     })().catch(() => {});
     const q = new Queue(nc, nc.jetstream(), await nc.jetstreamManager(), c, log);
@@ -144,9 +155,12 @@ export class Queue {
         });
       running.add(p);
     };
-    const keepalive = setInterval(() => {
-      for (const [m] of waiting) m.working();
-    }, Math.max(1000, this.c.ack_wait / 3));
+    const keepalive = setInterval(
+      () => {
+        for (const [m] of waiting) m.working();
+      },
+      Math.max(1000, this.c.ack_wait / 3),
+    );
     const loop = (async () => {
       for await (const m of messages) {
         let data: RunMessage;

@@ -26,7 +26,10 @@ export class JetStreamPublisher {
   private n = 0;
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly nc: NatsConnection, private readonly timeoutMs: number) {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly timeoutMs: number,
+  ) {
     this.sub = nc.subscribe(`${this.inbox}*`, { callback: (err, m) => (err ? undefined : this.onAck(m)) });
     this.sweeper = setInterval(() => this.expire(), Math.min(1000, Math.max(50, timeoutMs / 4)));
     this.sweeper.unref();

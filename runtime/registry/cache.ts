@@ -1,7 +1,10 @@
 /** A small in-process cache with a TTL per entry and a size bound (oldest out first). */
 export class TtlCache<V> {
   private readonly map = new Map<string, { v: V; exp: number }>();
-  constructor(private readonly ttlMs: number, private readonly max = 10_000) {}
+  constructor(
+    private readonly ttlMs: number,
+    private readonly max = 10_000,
+  ) {}
 
   get(k: string): V | undefined {
     const e = this.map.get(k);
@@ -14,7 +17,8 @@ export class TtlCache<V> {
   }
 
   set(k: string, v: V): void {
-    if (this.map.has(k)) this.map.delete(k); // re-set: move to the newest end, evict nothing
+    if (this.map.has(k))
+      this.map.delete(k); // re-set: move to the newest end, evict nothing
     else if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
     this.map.set(k, { v, exp: Date.now() + this.ttlMs });
   }

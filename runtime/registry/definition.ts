@@ -10,12 +10,15 @@ export const Duration = Type.Union([
   Type.String({ pattern: '^\\d+(\\.\\d+)?\\s*(ms|s|m|h)$' }),
 ]);
 
-export const RetryPolicy = Type.Object({
-  max_retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
-  retry_delay: Type.Optional(Duration),
-  max_delay: Type.Optional(Duration),
-  backoff_coefficient: Type.Optional(Type.Number({ minimum: 1, maximum: 10 })),
-}, { additionalProperties: false });
+export const RetryPolicy = Type.Object(
+  {
+    max_retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
+    retry_delay: Type.Optional(Duration),
+    max_delay: Type.Optional(Duration),
+    backoff_coefficient: Type.Optional(Type.Number({ minimum: 1, maximum: 10 })),
+  },
+  { additionalProperties: false },
+);
 
 const NAME = { minLength: 1, maxLength: 255, pattern: '^[A-Za-z0-9][A-Za-z0-9 _.:-]*$' };
 /** A path into the run's data, as in templates without the braces: `steps.price.total_cents`, `item.sku`. */
@@ -26,20 +29,27 @@ const Comparable = Type.Union([Type.Number(), Type.String()]);
  * A condition of a `choice` branch: a `path` with exactly one test, or a
  * combination (`all`, `any`, `not`) of conditions.
  */
-export const Condition = Type.Recursive((Self) => Type.Object({
-  path: Type.Optional(DataPath),
-  equals: Type.Optional(Type.Unknown()),
-  not_equals: Type.Optional(Type.Unknown()),
-  gt: Type.Optional(Comparable),
-  gte: Type.Optional(Comparable),
-  lt: Type.Optional(Comparable),
-  lte: Type.Optional(Comparable),
-  in: Type.Optional(Type.Array(Type.Unknown(), { maxItems: 1000 })),
-  exists: Type.Optional(Type.Boolean()),
-  all: Type.Optional(Type.Array(Self, { minItems: 1, maxItems: 50 })),
-  any: Type.Optional(Type.Array(Self, { minItems: 1, maxItems: 50 })),
-  not: Type.Optional(Self),
-}, { additionalProperties: false }), { $id: 'Condition' });
+export const Condition = Type.Recursive(
+  (Self) =>
+    Type.Object(
+      {
+        path: Type.Optional(DataPath),
+        equals: Type.Optional(Type.Unknown()),
+        not_equals: Type.Optional(Type.Unknown()),
+        gt: Type.Optional(Comparable),
+        gte: Type.Optional(Comparable),
+        lt: Type.Optional(Comparable),
+        lte: Type.Optional(Comparable),
+        in: Type.Optional(Type.Array(Type.Unknown(), { maxItems: 1000 })),
+        exists: Type.Optional(Type.Boolean()),
+        all: Type.Optional(Type.Array(Self, { minItems: 1, maxItems: 50 })),
+        any: Type.Optional(Type.Array(Self, { minItems: 1, maxItems: 50 })),
+        not: Type.Optional(Self),
+      },
+      { additionalProperties: false },
+    ),
+  { $id: 'Condition' },
+);
 
 /**
  * One node of a workflow: a step (`type`: a built-in step type or a function
@@ -47,39 +57,76 @@ export const Condition = Type.Recursive((Self) => Type.Object({
  * `map` (a list of steps per element of an array, with a concurrency limit)
  * or `choice` (the first branch whose condition holds runs).
  */
-export const StepDefinition = Type.Recursive((Self) => Type.Object({
-  name: Type.String(NAME),
-  type: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
-  /** what the step (or node) gets as its input instead of the previous output: a template such as "{{ steps.price }}" */
-  input: Type.Optional(Type.Unknown()),
-  config: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-  timeout: Type.Optional(Duration),
-  retry: Type.Optional(RetryPolicy),
-  parallel: Type.Optional(Type.Object({
-    branches: Type.Array(Type.Object({
-      name: Type.String(NAME),
-      steps: Type.Array(Self, { minItems: 1, maxItems: 200 }),
-    }, { additionalProperties: false }), { minItems: 1, maxItems: 50 }),
-  }, { additionalProperties: false })),
-  map: Type.Optional(Type.Object({
-    /** a template (`"{{ steps.validate.items }}"`) or a literal array */
-    items: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.Unknown())]),
-    concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
-    steps: Type.Array(Self, { minItems: 1, maxItems: 200 }),
-  }, { additionalProperties: false })),
-  choice: Type.Optional(Type.Object({
-    branches: Type.Array(Type.Object({
-      name: Type.String(NAME),
-      when: Condition,
-      steps: Type.Array(Self, { maxItems: 200 }),
-    }, { additionalProperties: false }), { minItems: 1, maxItems: 50 }),
-    default: Type.Optional(Type.Array(Self, { maxItems: 200 })),
-  }, { additionalProperties: false })),
-}, { additionalProperties: false }), { $id: 'Step' });
+export const StepDefinition = Type.Recursive(
+  (Self) =>
+    Type.Object(
+      {
+        name: Type.String(NAME),
+        type: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
+        /** what the step (or node) gets as its input instead of the previous output: a template such as "{{ steps.price }}" */
+        input: Type.Optional(Type.Unknown()),
+        config: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+        timeout: Type.Optional(Duration),
+        retry: Type.Optional(RetryPolicy),
+        parallel: Type.Optional(
+          Type.Object(
+            {
+              branches: Type.Array(
+                Type.Object(
+                  {
+                    name: Type.String(NAME),
+                    steps: Type.Array(Self, { minItems: 1, maxItems: 200 }),
+                  },
+                  { additionalProperties: false },
+                ),
+                { minItems: 1, maxItems: 50 },
+              ),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+        map: Type.Optional(
+          Type.Object(
+            {
+              /** a template (`"{{ steps.validate.items }}"`) or a literal array */
+              items: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.Unknown())]),
+              concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+              steps: Type.Array(Self, { minItems: 1, maxItems: 200 }),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+        choice: Type.Optional(
+          Type.Object(
+            {
+              branches: Type.Array(
+                Type.Object(
+                  {
+                    name: Type.String(NAME),
+                    when: Condition,
+                    steps: Type.Array(Self, { maxItems: 200 }),
+                  },
+                  { additionalProperties: false },
+                ),
+                { minItems: 1, maxItems: 50 },
+              ),
+              default: Type.Optional(Type.Array(Self, { maxItems: 200 })),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+  { $id: 'Step' },
+);
 
-export const WorkflowDefinition = Type.Object({
-  steps: Type.Array(StepDefinition, { minItems: 1, maxItems: 200 }),
-}, { additionalProperties: false });
+export const WorkflowDefinition = Type.Object(
+  {
+    steps: Type.Array(StepDefinition, { minItems: 1, maxItems: 200 }),
+  },
+  { additionalProperties: false },
+);
 
 export type Condition = Static<typeof Condition>;
 export type StepDefinition = Static<typeof StepDefinition>;
@@ -176,7 +223,10 @@ class Checker {
   private readonly where = new Map<string, string>();
   private nodes = 0;
 
-  constructor(private readonly known: KnownTypes | null, private readonly problems: DefinitionProblem[]) {}
+  constructor(
+    private readonly known: KnownTypes | null,
+    private readonly problems: DefinitionProblem[],
+  ) {}
 
   private problem(path: string, message: string): void {
     if (this.problems.length < 50) this.problems.push({ path, message });
@@ -188,7 +238,11 @@ class Checker {
       const at = `${path}/${i}`;
       if (++this.nodes === MAX_NODES + 1) this.problem(at, `a definition may hold at most ${MAX_NODES} steps, nested ones included`);
       const prev = this.where.get(s.name);
-      if (prev !== undefined) this.problem(`${at}/name`, `duplicate step name "${s.name}" (also at ${prev}); names are unique across the definition, nested steps included`);
+      if (prev !== undefined)
+        this.problem(
+          `${at}/name`,
+          `duplicate step name "${s.name}" (also at ${prev}); names are unique across the definition, nested steps included`,
+        );
       else this.where.set(s.name, at);
       s.parallel?.branches.forEach((b, j) => this.collect(b.steps, `${at}/parallel/branches/${j}/steps`));
       if (s.map) this.collect(s.map.steps, `${at}/map/steps`);
@@ -207,13 +261,17 @@ class Checker {
 
   private node(s: StepDefinition, path: string, scope: Scope): void {
     const recorded = scope.recorded + s.name;
-    if (recorded.length > 255) this.problem(`${path}/name`, `the recorded name "${recorded}" is longer than 255 characters; use shorter names for nested steps`);
+    if (recorded.length > 255)
+      this.problem(`${path}/name`, `the recorded name "${recorded}" is longer than 255 characters; use shorter names for nested steps`);
 
     const kinds = KINDS.filter((k) => s[k] !== undefined);
     if (kinds.length !== 1) {
-      this.problem(kinds.length ? `${path}/${kinds[1]}` : `${path}/type`, kinds.length
-        ? `a step is exactly one of type, parallel, map or choice; this one has ${kinds.join(' and ')}`
-        : 'Expected required property: a step needs a type (a step type or function name), or one of parallel, map, choice');
+      this.problem(
+        kinds.length ? `${path}/${kinds[1]}` : `${path}/type`,
+        kinds.length
+          ? `a step is exactly one of type, parallel, map or choice; this one has ${kinds.join(' and ')}`
+          : 'Expected required property: a step needs a type (a step type or function name), or one of parallel, map, choice',
+      );
       return;
     }
     const kind = kinds[0];
@@ -227,7 +285,12 @@ class Checker {
       }
     }
     if (s.input !== undefined) this.references(s.input, `${path}/input`, scope);
-    const inner = (recordedPrefix: string, roots = scope.roots): Scope => ({ visible: scope.visible, roots, depth: scope.depth + 1, recorded: recordedPrefix });
+    const inner = (recordedPrefix: string, roots = scope.roots): Scope => ({
+      visible: scope.visible,
+      roots,
+      depth: scope.depth + 1,
+      recorded: recordedPrefix,
+    });
     switch (kind) {
       case 'type':
         if (this.known && !this.known.has(s.type!)) {
@@ -257,7 +320,11 @@ class Checker {
           this.list(b.steps, `${path}/choice/branches/${i}/steps`, inner(`${recorded}/${b.name}/`));
         });
         if (c.default) {
-          if (c.branches.some((b) => b.name === 'default')) this.problem(`${path}/choice/default`, 'a branch named "default" and a default list would share recorded names; rename the branch');
+          if (c.branches.some((b) => b.name === 'default'))
+            this.problem(
+              `${path}/choice/default`,
+              'a branch named "default" and a default list would share recorded names; rename the branch',
+            );
           this.list(c.default, `${path}/choice/default`, inner(`${recorded}/default/`));
         }
       }
@@ -268,7 +335,9 @@ class Checker {
   private config(s: StepDefinition, path: string): void {
     const schema = this.known instanceof Map ? (this.known as ReadonlyMap<string, { config?: TSchema }>).get(s.type!)?.config : undefined;
     if (!schema || hasTemplate(s.config)) return;
-    const first = compiled(schema).Errors(s.config ?? {}).First();
+    const first = compiled(schema)
+      .Errors(s.config ?? {})
+      .First();
     if (first) this.problem(`${path}/config${first.path}`, `${first.message} (the config schema of "${s.type}")`);
   }
 
@@ -283,12 +352,23 @@ class Checker {
   private condition(c: Condition, path: string, scope: Scope): void {
     const tests = CONDITION_TESTS.filter((t) => (c as Record<string, unknown>)[t] !== undefined);
     const combos = (['all', 'any', 'not'] as const).filter((t) => c[t] !== undefined);
-    if (combos.length + (c.path !== undefined ? 1 : 0) !== 1 || (c.path !== undefined) !== (tests.length === 1) || (combos.length && tests.length)) {
-      this.problem(path, 'a condition is a path with exactly one test (equals, not_equals, gt, gte, lt, lte, in, exists), or exactly one of all, any, not');
+    if (
+      combos.length + (c.path !== undefined ? 1 : 0) !== 1 ||
+      (c.path !== undefined) !== (tests.length === 1) ||
+      (combos.length && tests.length)
+    ) {
+      this.problem(
+        path,
+        'a condition is a path with exactly one test (equals, not_equals, gt, gte, lt, lte, in, exists), or exactly one of all, any, not',
+      );
       return;
     }
     if (c.path !== undefined) {
-      if (c.path !== c.path.trim() || /[|{}]/.test(c.path)) this.problem(`${path}/path`, `"${c.path}" is not a path: names and [n] indexes separated by dots, without braces, filters or spaces around`);
+      if (c.path !== c.path.trim() || /[|{}]/.test(c.path))
+        this.problem(
+          `${path}/path`,
+          `"${c.path}" is not a path: names and [n] indexes separated by dots, without braces, filters or spaces around`,
+        );
       else this.references(`{{ ${c.path} }}`, `${path}/path`, scope);
     }
     c.all?.forEach((x, i) => this.condition(x, `${path}/all/${i}`, scope));
@@ -314,20 +394,26 @@ class Checker {
       const rootName = root.replace(/(\[\d+\])+$/, '');
       if (rootName !== 'steps' && scope.roots.has(rootName)) continue;
       if (rootName !== 'steps' || !name) {
-        this.problem(path, `{{ ${p} }} reads nothing: a path starts with ${[...scope.roots].filter((r) => r !== 'steps').join(', ')} or steps.<step name>` +
-          (rootName === 'item' || rootName === 'index' ? ' (item and index exist only inside a map)' : ''));
+        this.problem(
+          path,
+          `{{ ${p} }} reads nothing: a path starts with ${[...scope.roots].filter((r) => r !== 'steps').join(', ')} or steps.<step name>` +
+            (rootName === 'item' || rootName === 'index' ? ' (item and index exist only inside a map)' : ''),
+        );
         continue;
       }
       const stepName = name.replace(/(\[\d+\])+$/, '');
       if (scope.visible.has(stepName)) continue;
       const at = this.where.get(stepName);
-      this.problem(path, at === undefined
-        ? `{{ ${p} }} references step "${stepName}", which does not exist`
-        : path.startsWith(`${at}/`)
-          ? `{{ ${p} }} references step "${stepName}" (at ${at}), which is this step or contains it: its output comes later`
-          : comesAfter(at, path)
-          ? `{{ ${p} }} references step "${stepName}" (at ${at}), which comes later; a step can only read earlier steps`
-          : `{{ ${p} }} references step "${stepName}" (at ${at}), which is inside another parallel, map or choice; read that node's output by its own name`);
+      this.problem(
+        path,
+        at === undefined
+          ? `{{ ${p} }} references step "${stepName}", which does not exist`
+          : path.startsWith(`${at}/`)
+            ? `{{ ${p} }} references step "${stepName}" (at ${at}), which is this step or contains it: its output comes later`
+            : comesAfter(at, path)
+              ? `{{ ${p} }} references step "${stepName}" (at ${at}), which comes later; a step can only read earlier steps`
+              : `{{ ${p} }} references step "${stepName}" (at ${at}), which is inside another parallel, map or choice; read that node's output by its own name`,
+      );
     }
   }
 }

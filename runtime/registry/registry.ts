@@ -2,8 +2,15 @@ import { uuidv7 } from 'uuidv7';
 import { RuntimeError } from '../errors/index.js';
 import type { Logger } from '../observability/index.js';
 import {
-  getLatestWorkflowByName, getWorkflowById, getWorkflowByNameVersion, insertWorkflow, listWorkflows, setWorkflowStatus,
-  type HotState, type Sql, type WorkflowRow,
+  getLatestWorkflowByName,
+  getWorkflowById,
+  getWorkflowByNameVersion,
+  insertWorkflow,
+  listWorkflows,
+  setWorkflowStatus,
+  type HotState,
+  type Sql,
+  type WorkflowRow,
 } from '../store/index.js';
 import { TtlCache } from './cache.js';
 import { validateDefinition, type KnownTypes, type WorkflowDefinition } from './definition.js';
@@ -67,7 +74,9 @@ export class Registry {
   async create(input: NewWorkflowInput): Promise<Workflow> {
     const problems = validateDefinition(input.definition, this.d.knownTypes());
     if (problems.length) {
-      throw new RuntimeError('E_WORKFLOW_INVALID', `workflow definition is invalid: ${problems[0].path}: ${problems[0].message}`, { problems });
+      throw new RuntimeError('E_WORKFLOW_INVALID', `workflow definition is invalid: ${problems[0].path}: ${problems[0].message}`, {
+        problems,
+      });
     }
     const version = input.version ?? '1.0.0';
     const row = await insertWorkflow(this.d.sql, {
@@ -79,7 +88,10 @@ export class Registry {
       created_by: input.created_by ?? null,
     });
     if (!row) {
-      throw new RuntimeError('E_WORKFLOW_EXISTS', `workflow "${input.name}" version "${version}" already exists; register a new version`, { name: input.name, version });
+      throw new RuntimeError('E_WORKFLOW_EXISTS', `workflow "${input.name}" version "${version}" already exists; register a new version`, {
+        name: input.name,
+        version,
+      });
     }
     const wf = toWorkflow(row);
     this.changed({ id: wf.id, name: wf.name });
@@ -99,7 +111,10 @@ export class Registry {
     const wf = await this.find(idOrName, version);
     if (!wf) {
       const what = version ? `"${idOrName}" version "${version}"` : `"${idOrName}"`;
-      throw new RuntimeError('E_WORKFLOW_NOT_FOUND', `no workflow ${what}; register it with POST /api/v1/workflows or list them with GET /api/v1/workflows`);
+      throw new RuntimeError(
+        'E_WORKFLOW_NOT_FOUND',
+        `no workflow ${what}; register it with POST /api/v1/workflows or list them with GET /api/v1/workflows`,
+      );
     }
     return wf;
   }

@@ -89,8 +89,11 @@ export interface FunctionDefinition<I extends TSchema = TSchema, O extends TSche
   handler: (input: Static<I>, ctx: StepContext<ConfigOf<C>>) => Static<O> | Promise<Static<O>>;
 }
 
-export interface DefinedFunction<I extends TSchema = TSchema, O extends TSchema = TSchema, C extends TSchema | undefined = TSchema | undefined>
-  extends FunctionDefinition<I, O, C> {
+export interface DefinedFunction<
+  I extends TSchema = TSchema,
+  O extends TSchema = TSchema,
+  C extends TSchema | undefined = TSchema | undefined,
+> extends FunctionDefinition<I, O, C> {
   readonly kind: 'workflow-function';
 }
 

@@ -116,7 +116,9 @@ function lookup(path: string, root: Record<string, unknown>): unknown {
 
 /** Own properties only: a template cannot reach `constructor`, `__proto__` and the like. */
 function own(obj: unknown, key: string): unknown {
-  return obj !== null && typeof obj === 'object' && Object.prototype.hasOwnProperty.call(obj, key) ? (obj as Record<string, unknown>)[key] : undefined;
+  return obj !== null && typeof obj === 'object' && Object.prototype.hasOwnProperty.call(obj, key)
+    ? (obj as Record<string, unknown>)[key]
+    : undefined;
 }
 
 export class TemplateError extends Error {

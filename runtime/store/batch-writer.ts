@@ -153,7 +153,6 @@ class Shard {
       }
     }
   }
-
 }
 
 /**
@@ -202,7 +201,13 @@ function storable<R extends Row>(row: R, replaced: Map<string, Row | typeof REFU
  * its own statement; a refused run is stored without payloads, failed with
  * E_STORE_REJECTED, so that it is never acked without a record.
  */
-async function writeRunByRun(sql: Sql, runs: InstanceRow[], steps: StepRow[], replaced: Map<string, Row | typeof REFUSED>, log: Logger): Promise<void> {
+async function writeRunByRun(
+  sql: Sql,
+  runs: InstanceRow[],
+  steps: StepRow[],
+  replaced: Map<string, Row | typeof REFUSED>,
+  log: Logger,
+): Promise<void> {
   const groups = new Map<string, [InstanceRow[], StepRow[]]>();
   for (const r of runs) groups.set(r.id, [[r], []]);
   for (const st of steps) {
@@ -216,7 +221,7 @@ async function writeRunByRun(sql: Sql, runs: InstanceRow[], steps: StepRow[], re
       continue;
     } catch (err) {
       if (!isDataError(err)) throw err; // the connection, not the data: the whole batch is retried
-      log.error({ err, run_id: id }, 'Postgres refused this run\'s rows; storing them without payloads');
+      log.error({ err, run_id: id }, "Postgres refused this run's rows; storing them without payloads");
       const fk = (err as { code?: string }).code === '23503';
       const why = `Postgres refused the data: ${(err as Error).message}`;
       const bare = rs.map((r) => bareRun(r, why, fk));
@@ -229,7 +234,7 @@ async function writeRunByRun(sql: Sql, runs: InstanceRow[], steps: StepRow[], re
         if (!isDataError(again)) throw again;
         // retrying cannot help and must not block the runs behind it; the run's write rejects,
         // so its message is not acked (redelivered, in the end dead-lettered by the engine)
-        log.error({ err: again, run_id: id }, 'Postgres refused this run\'s rows even without payloads');
+        log.error({ err: again, run_id: id }, "Postgres refused this run's rows even without payloads");
         for (const r of rs) replaced.set(r.id, REFUSED);
       }
     }
@@ -245,14 +250,25 @@ function isDataError(err: unknown): boolean {
 /** A run row without its payloads, failed with E_STORE_REJECTED (and without its workflow when that was refused). */
 function bareRun(r: InstanceRow, why: string, dropWorkflow: boolean): InstanceRow {
   return {
-    ...r, input_data: null, output_data: null, status: r.status === 'completed' ? 'failed' : r.status,
+    ...r,
+    input_data: null,
+    output_data: null,
+    status: r.status === 'completed' ? 'failed' : r.status,
     workflow_id: dropWorkflow ? null : r.workflow_id,
-    error_code: r.error_code ?? 'E_STORE_REJECTED', error_message: r.error_message ?? why,
+    error_code: r.error_code ?? 'E_STORE_REJECTED',
+    error_message: r.error_message ?? why,
   };
 }
 
 function bareStep(st: StepRow, why: string): StepRow {
-  return { ...st, input_data: null, output_data: null, logs: null, error_code: st.error_code ?? 'E_STORE_REJECTED', error_message: st.error_message ?? why };
+  return {
+    ...st,
+    input_data: null,
+    output_data: null,
+    logs: null,
+    error_code: st.error_code ?? 'E_STORE_REJECTED',
+    error_message: st.error_message ?? why,
+  };
 }
 
 /** Whether a JSON value holds a NUL character in a string or a key. */

@@ -29,7 +29,10 @@ export class HotState {
   private accepted: HotRunStatus[] = [];
   private acceptedFlush: Promise<void> | null = null;
 
-  constructor(c: Config['redis'], private readonly log: Logger) {
+  constructor(
+    c: Config['redis'],
+    private readonly log: Logger,
+  ) {
     this.redis = new Redis(redisUrl(c), {
       keyPrefix: c.key_prefix,
       enableAutoPipelining: true,
@@ -48,7 +51,11 @@ export class HotState {
   async runCancelled(runId: string): Promise<void> {
     const now = Date.now();
     try {
-      await this.redis.multi().zadd(CANCELS, now, runId).zremrangebyscore(CANCELS, 0, now - CANCEL_MEMORY_MS).exec();
+      await this.redis
+        .multi()
+        .zadd(CANCELS, now, runId)
+        .zremrangebyscore(CANCELS, 0, now - CANCEL_MEMORY_MS)
+        .exec();
     } catch (err) {
       this.log.warn({ err: (err as Error).message, run_id: runId }, 'redis: cancel not remembered');
     }
@@ -80,12 +87,14 @@ export class HotState {
   runAccepted(s: HotRunStatus): Promise<void> {
     this.accepted.push(s);
     if (!this.acceptedFlush) {
-      this.acceptedFlush = new Promise<void>((resolve) => setImmediate(() => {
-        const batch = this.accepted;
-        this.accepted = [];
-        this.acceptedFlush = null;
-        void this.safe(() => this.writeAccepted(batch)).then(() => resolve());
-      }));
+      this.acceptedFlush = new Promise<void>((resolve) =>
+        setImmediate(() => {
+          const batch = this.accepted;
+          this.accepted = [];
+          this.acceptedFlush = null;
+          void this.safe(() => this.writeAccepted(batch)).then(() => resolve());
+        }),
+      );
     }
     return this.acceptedFlush;
   }

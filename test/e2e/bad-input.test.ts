@@ -124,7 +124,12 @@ describe('bad input through HTTP', () => {
     it('duplicate step names → 400 E_WORKFLOW_INVALID at /definition/steps/1/name', async () => {
       const res = await api(t.url, 'POST', path, {
         name: 'dup-steps',
-        definition: { steps: [{ name: 'same', type: 'echo' }, { name: 'same', type: 'echo' }] },
+        definition: {
+          steps: [
+            { name: 'same', type: 'echo' },
+            { name: 'same', type: 'echo' },
+          ],
+        },
       });
       expectError(res, 400, 'E_WORKFLOW_INVALID');
       expect(res.body.error.message).toContain('/definition/steps/1/name');
@@ -134,7 +139,12 @@ describe('bad input through HTTP', () => {
     it('unknown step type → 400 E_WORKFLOW_INVALID at /definition/steps/N/type', async () => {
       const res = await api(t.url, 'POST', path, {
         name: 'unknown-type',
-        definition: { steps: [{ name: 'a', type: 'echo' }, { name: 'b', type: 'no-such-step-type' }] },
+        definition: {
+          steps: [
+            { name: 'a', type: 'echo' },
+            { name: 'b', type: 'no-such-step-type' },
+          ],
+        },
       });
       expectError(res, 400, 'E_WORKFLOW_INVALID');
       expect(res.body.error.details.problems).toEqual([
@@ -172,7 +182,8 @@ describe('bad input through HTTP', () => {
 
     it('the same name and version again → 409 E_WORKFLOW_EXISTS; the first stays unchanged', async () => {
       const again = await api(t.url, 'POST', path, {
-        name: 'bad-input-ok', version: '1.0.0',
+        name: 'bad-input-ok',
+        version: '1.0.0',
         definition: { steps: [{ name: 'other', type: 'echo', config: { message: 'replaced?' } }] },
       });
       expectError(again, 409, 'E_WORKFLOW_EXISTS');
@@ -373,9 +384,16 @@ describe('bad input through HTTP', () => {
 
   describe('unknown paths and wrong methods', () => {
     it('an unknown path → 404 E_NOT_FOUND', async () => {
-      for (const [method, path] of [['GET', '/'], ['GET', '/api/v1/nope'], ['POST', '/api/v2/execute'], ['GET', '/api/v1/workflows/x/y'], ['DELETE', '/api/v1/executions']] as const) {
+      for (const [method, path] of [
+        ['GET', '/'],
+        ['GET', '/api/v1/nope'],
+        ['POST', '/api/v2/execute'],
+        ['GET', '/api/v1/workflows/x/y'],
+        ['DELETE', '/api/v1/executions'],
+      ] as const) {
         const res = await api(t.url, method, path, method === 'POST' ? { workflow_id: 'bad-input-ok' } : undefined);
-        if (method === 'DELETE') expectError(res, 405, 'E_METHOD_NOT_ALLOWED'); // exists with GET
+        if (method === 'DELETE')
+          expectError(res, 405, 'E_METHOD_NOT_ALLOWED'); // exists with GET
         else expectError(res, 404, 'E_NOT_FOUND');
       }
     });
@@ -398,13 +416,24 @@ describe('bad input through HTTP', () => {
   });
 
   describe('body size and read timeout', () => {
-    const wfBody = (descLen: number, name = `sized-${descLen}`) => JSON.stringify({ name, description: 'd'.repeat(descLen), definition: OK_DEF });
+    const wfBody = (descLen: number, name = `sized-${descLen}`) =>
+      JSON.stringify({ name, description: 'd'.repeat(descLen), definition: OK_DEF });
     /** a valid create body of exactly n bytes */
     const exactly = (n: number) => wfBody(n - Buffer.byteLength(wfBody(0, `exact-${n}`)), `exact-${n}`);
 
     it(`a body over api.max_body_bytes (${MAX_BODY}) → 413 E_BODY_TOO_LARGE on both POST endpoints`, async () => {
       expectError(await api(t.url, 'POST', '/api/v1/workflows', undefined, wfBody(10_000)), 413, 'E_BODY_TOO_LARGE');
-      expectError(await api(t.url, 'POST', '/api/v1/execute', undefined, JSON.stringify({ workflow_id: 'bad-input-ok', input_data: { pad: 'p'.repeat(10_000) } })), 413, 'E_BODY_TOO_LARGE');
+      expectError(
+        await api(
+          t.url,
+          'POST',
+          '/api/v1/execute',
+          undefined,
+          JSON.stringify({ workflow_id: 'bad-input-ok', input_data: { pad: 'p'.repeat(10_000) } }),
+        ),
+        413,
+        'E_BODY_TOO_LARGE',
+      );
     });
 
     it('one byte over the limit → 413; exactly at the limit is accepted', async () => {
@@ -424,7 +453,12 @@ describe('bad input through HTTP', () => {
           c.close();
         },
       });
-      const res = await fetch(`${t.url}/api/v1/workflows`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: stream, duplex: 'half' } as RequestInit);
+      const res = await fetch(`${t.url}/api/v1/workflows`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: stream,
+        duplex: 'half',
+      } as RequestInit);
       expect(res.headers.get('content-length')).not.toBeNull();
       expectError({ status: res.status, body: await res.json(), headers: res.headers }, 413, 'E_BODY_TOO_LARGE');
     });
@@ -436,11 +470,19 @@ describe('bad input through HTTP', () => {
 
     it('a body that stops half way → 408 E_READ_TIMEOUT after api.read_timeout', async () => {
       const port = Number(new URL(t.url).port);
-      const partial = await rawRequest(port, 'POST /api/v1/execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"workflow_id":', 8000);
+      const partial = await rawRequest(
+        port,
+        'POST /api/v1/execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"workflow_id":',
+        8000,
+      );
       expect(partial.status).toBe(408);
       expect(partial.body.error.code).toBe('E_READ_TIMEOUT');
       expect(partial.ms).toBeGreaterThanOrEqual(900);
-      const none = await rawRequest(port, 'POST /api/v1/workflows HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n', 8000);
+      const none = await rawRequest(
+        port,
+        'POST /api/v1/workflows HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n',
+        8000,
+      );
       expect(none.status).toBe(408);
       expect(none.body.error.code).toBe('E_READ_TIMEOUT');
     });
@@ -449,12 +491,17 @@ describe('bad input through HTTP', () => {
   describe('NUL characters (Postgres cannot store U+0000 in text)', () => {
     it('in the workflow name or description → 400 E_VALIDATION, not 500', async () => {
       expectError(await api(t.url, 'POST', '/api/v1/workflows', { name: 'nul\u0000name', definition: OK_DEF }), 400, 'E_VALIDATION');
-      expectError(await api(t.url, 'POST', '/api/v1/workflows', { name: 'nul-desc', description: 'a\u0000b', definition: OK_DEF }), 400, 'E_VALIDATION');
+      expectError(
+        await api(t.url, 'POST', '/api/v1/workflows', { name: 'nul-desc', description: 'a\u0000b', definition: OK_DEF }),
+        400,
+        'E_VALIDATION',
+      );
     });
 
     it('inside the definition → 400 (E_WORKFLOW_INVALID or E_VALIDATION), not 500', async () => {
       const res = await api(t.url, 'POST', '/api/v1/workflows', {
-        name: 'nul-def', definition: { steps: [{ name: 'a', type: 'echo', config: { message: 'x\u0000y' } }] },
+        name: 'nul-def',
+        definition: { steps: [{ name: 'a', type: 'echo', config: { message: 'x\u0000y' } }] },
       });
       expect(res.status, JSON.stringify(res.body)).toBe(400);
       expect(['E_WORKFLOW_INVALID', 'E_VALIDATION']).toContain(res.body.error.code);
@@ -473,12 +520,23 @@ describe('bad input through HTTP', () => {
     it('in a workflow path parameter → 4xx (400 E_VALIDATION or 404 E_WORKFLOW_NOT_FOUND), not 500', async () => {
       for (const method of ['GET', 'DELETE']) {
         const res = await api(t.url, method, '/api/v1/workflows/a%00b');
-        expect([[400, 'E_VALIDATION'], [404, 'E_WORKFLOW_NOT_FOUND']], `${method}: ${JSON.stringify(res.body)}`).toContainEqual([res.status, res.body?.error?.code]);
+        expect(
+          [
+            [400, 'E_VALIDATION'],
+            [404, 'E_WORKFLOW_NOT_FOUND'],
+          ],
+          `${method}: ${JSON.stringify(res.body)}`,
+        ).toContainEqual([res.status, res.body?.error?.code]);
       }
     });
 
     it('in input_data: refused at the door with 400 E_VALIDATION naming the path, and no run starts', async () => {
-      const res = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'bad-input-ok', input_data: { s: 'x\u0000y' }, wait: true, wait_timeout: '20s' });
+      const res = await api(t.url, 'POST', '/api/v1/execute', {
+        workflow_id: 'bad-input-ok',
+        input_data: { s: 'x\u0000y' },
+        wait: true,
+        wait_timeout: '20s',
+      });
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBe('E_VALIDATION');
       expect(res.body.error.message).toContain('/input_data/s');
@@ -495,7 +553,12 @@ describe('bad input through HTTP', () => {
     });
 
     it('a valid execute with wait:true still completes', async () => {
-      const res = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'bad-input-ok', input_data: { after: 'bad input' }, wait: true, wait_timeout: '20s' });
+      const res = await api(t.url, 'POST', '/api/v1/execute', {
+        workflow_id: 'bad-input-ok',
+        input_data: { after: 'bad input' },
+        wait: true,
+        wait_timeout: '20s',
+      });
       expect(res.status).toBe(200);
       expect(res.body.status).toBe('completed');
       expect(res.body.workflow_id).toBe(okWf.id);
@@ -540,7 +603,11 @@ describe('malformed percent-escapes in path parameters', () => {
       return { status: res.status, body: JSON.parse(text), headers: res.headers };
     } catch (err) {
       await new Promise((r) => setTimeout(r, 200)); // let a dying process finish dying
-      return { status: -1, body: { transport_error: String((err as Error).cause ?? err), exit_code: proc.child.exitCode, signal: proc.child.signalCode }, headers: new Headers() };
+      return {
+        status: -1,
+        body: { transport_error: String((err as Error).cause ?? err), exit_code: proc.child.exitCode, signal: proc.child.signalCode },
+        headers: new Headers(),
+      };
     }
   };
 

@@ -9,7 +9,14 @@ describe('cancelling a run', () => {
   beforeAll(async () => {
     t = await startTestSystem();
     for (const [name, steps] of [
-      ['long', [{ name: 'first', type: 'echo', config: { message: 'one' } }, { name: 'wait', type: 'delay', config: { ms: 20_000 } }, { name: 'never', type: 'echo' }]],
+      [
+        'long',
+        [
+          { name: 'first', type: 'echo', config: { message: 'one' } },
+          { name: 'wait', type: 'delay', config: { ms: 20_000 } },
+          { name: 'never', type: 'echo' },
+        ],
+      ],
       ['backoff', [{ name: 'flaky', type: 'fail', retry: { max_retries: 5, retry_delay: '20s' } }]],
       ['quick', [{ name: 'hi', type: 'echo', config: { message: 'hi' } }]],
     ] as const) {
@@ -26,7 +33,9 @@ describe('cancelling a run', () => {
     // find the run and wait until an executor has it
     for (let i = 0; i < 100; i++) {
       const list = await api(t.url, 'GET', `/api/v1/executions?limit=5`);
-      const run = list.body.executions.find((e: { workflow_name: string; status: string }) => e.workflow_name === workflow && e.status === 'running');
+      const run = list.body.executions.find(
+        (e: { workflow_name: string; status: string }) => e.workflow_name === workflow && e.status === 'running',
+      );
       if (run) return { runId: run.run_id as string, waiting };
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -66,7 +75,8 @@ describe('cancelling a run', () => {
     const done = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'quick', input_data: {}, wait: true });
     expect(done.body.status).toBe('completed');
     // the final row is written in batches: wait until GET sees it
-    for (let i = 0; i < 50 && (await api(t.url, 'GET', `/api/v1/executions/${done.body.run_id}`)).body.status !== 'completed'; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 50 && (await api(t.url, 'GET', `/api/v1/executions/${done.body.run_id}`)).body.status !== 'completed'; i++)
+      await new Promise((r) => setTimeout(r, 20));
     const again = await api(t.url, 'POST', `/api/v1/executions/${done.body.run_id}/cancel`);
     expect(again.status).toBe(409);
     expect(again.body.error).toMatchObject({ code: 'E_RUN_FINAL', details: { status: 'completed' } });
@@ -85,7 +95,10 @@ describe('cancelling a queued run before any executor runs', () => {
   afterAll(() => h.stop());
 
   it('is skipped by an executor started after the cancel', async () => {
-    const wf = await api(base, 'POST', '/api/v1/workflows', { name: 'later', definition: { steps: [{ name: 'count', type: 'count-invocations' }] } });
+    const wf = await api(base, 'POST', '/api/v1/workflows', {
+      name: 'later',
+      definition: { steps: [{ name: 'count', type: 'count-invocations' }] },
+    });
     expect(wf.status).toBe(201);
     const cancelled = await api(base, 'POST', '/api/v1/execute', { workflow_id: 'later', input_data: {} });
     const kept = await api(base, 'POST', '/api/v1/execute', { workflow_id: 'later', input_data: {} });
@@ -95,10 +108,15 @@ describe('cancelling a queued run before any executor runs', () => {
     await h.startExecutor('after');
     const sql = testSql(h.config);
     try {
-      const rows = await waitFor(async () => {
-        const r = await sql`SELECT id::text AS id, status, error_code FROM workflow_instances WHERE status IN ('completed', 'failed', 'cancelled')`;
-        return r.length >= 2 ? r : null;
-      }, 30_000, 'both runs to end');
+      const rows = await waitFor(
+        async () => {
+          const r =
+            await sql`SELECT id::text AS id, status, error_code FROM workflow_instances WHERE status IN ('completed', 'failed', 'cancelled')`;
+          return r.length >= 2 ? r : null;
+        },
+        30_000,
+        'both runs to end',
+      );
       const byId = Object.fromEntries(rows.map((r) => [r.id, r]));
       expect(byId[cancelled.body.run_id]).toMatchObject({ status: 'cancelled', error_code: 'E_CANCELLED' });
       expect(byId[kept.body.run_id]).toMatchObject({ status: 'completed' });

@@ -7,7 +7,11 @@ import { api, startTestSystem, type TestSystem } from '../helpers/system.js';
 const ORDER = {
   order_id: 'o-7',
   tier: 'gold',
-  items: [{ sku: 'a', qty: 2 }, { sku: 'b', qty: 1 }, { sku: 'c', qty: 5 }],
+  items: [
+    { sku: 'a', qty: 2 },
+    { sku: 'b', qty: 1 },
+    { sku: 'c', qty: 5 },
+  ],
 };
 
 const FULFIL = {
@@ -22,7 +26,11 @@ const FULFIL = {
             name: 'stock',
             steps: [
               { name: 'wait', type: 'delay', config: { ms: 30 } },
-              { name: 'count', type: 'transform', config: { template: { lines: '{{ steps.load.items.length }}', after_wait: '{{ steps.wait.id }}' } } },
+              {
+                name: 'count',
+                type: 'transform',
+                config: { template: { lines: '{{ steps.load.items.length }}', after_wait: '{{ steps.wait.id }}' } },
+              },
             ],
           },
         ],
@@ -35,7 +43,13 @@ const FULFIL = {
         concurrency: 2,
         steps: [
           { name: 'pick', type: 'delay', config: { ms: 20 } },
-          { name: 'label', type: 'transform', config: { template: { n: '{{ index }}', sku: '{{ item.sku }}', qty: '{{ input.qty }}', fraud: '{{ steps.checks.fraud.score }}' } } },
+          {
+            name: 'label',
+            type: 'transform',
+            config: {
+              template: { n: '{{ index }}', sku: '{{ item.sku }}', qty: '{{ input.qty }}', fraud: '{{ steps.checks.fraud.score }}' },
+            },
+          },
         ],
       },
     },
@@ -43,8 +57,21 @@ const FULFIL = {
       name: 'route',
       choice: {
         branches: [
-          { name: 'risky', when: { path: 'steps.checks.fraud.score', gt: 50 }, steps: [{ name: 'hold', type: 'echo', config: { message: 'held' } }] },
-          { name: 'vip', when: { all: [{ path: 'run.input.tier', in: ['gold', 'platinum'] }, { path: 'steps.pack[2].qty', gte: 5 }] }, steps: [{ name: 'express', type: 'echo', config: { message: 'express {{ run.input.order_id }}' } }] },
+          {
+            name: 'risky',
+            when: { path: 'steps.checks.fraud.score', gt: 50 },
+            steps: [{ name: 'hold', type: 'echo', config: { message: 'held' } }],
+          },
+          {
+            name: 'vip',
+            when: {
+              all: [
+                { path: 'run.input.tier', in: ['gold', 'platinum'] },
+                { path: 'steps.pack[2].qty', gte: 5 },
+              ],
+            },
+            steps: [{ name: 'express', type: 'echo', config: { message: 'express {{ run.input.order_id }}' } }],
+          },
         ],
         default: [{ name: 'standard', type: 'echo', config: { message: 'standard' } }],
       },
@@ -76,15 +103,37 @@ describe('control flow: parallel, map, choice', () => {
     });
 
     const run = await api(t.url, 'GET', `/api/v1/executions/${r.body.run_id}`);
-    const steps = run.body.steps as { name: string; type: string; status: string; index: number; output: unknown; logs: { msg: string }[] | null }[];
+    const steps = run.body.steps as {
+      name: string;
+      type: string;
+      status: string;
+      index: number;
+      output: unknown;
+      logs: { msg: string }[] | null;
+    }[];
     const byName = new Map(steps.map((s) => [s.name, s]));
     expect([...byName.keys()].sort()).toEqual([
-      'checks', 'checks/fraud/score', 'checks/stock/count', 'checks/stock/wait', 'load',
-      'pack', 'pack[0]/label', 'pack[0]/pick', 'pack[1]/label', 'pack[1]/pick', 'pack[2]/label', 'pack[2]/pick',
-      'route', 'route/vip/express',
+      'checks',
+      'checks/fraud/score',
+      'checks/stock/count',
+      'checks/stock/wait',
+      'load',
+      'pack',
+      'pack[0]/label',
+      'pack[0]/pick',
+      'pack[1]/label',
+      'pack[1]/pick',
+      'pack[2]/label',
+      'pack[2]/pick',
+      'route',
+      'route/vip/express',
     ]);
     expect(steps.every((s) => s.status === 'completed')).toBe(true);
-    expect(byName.get('checks')).toMatchObject({ type: 'parallel', index: 1, output: { fraud: { score: 3, order: 'o-7' }, stock: { lines: 3, after_wait: 'o-7' } } });
+    expect(byName.get('checks')).toMatchObject({
+      type: 'parallel',
+      index: 1,
+      output: { fraud: { score: 3, order: 'o-7' }, stock: { lines: 3, after_wait: 'o-7' } },
+    });
     expect(byName.get('checks/stock/count')!.index).toBe(1);
     expect(byName.get('pack')).toMatchObject({ type: 'map', index: 2 });
     expect(byName.get('pack')!.logs![0].msg).toBe('3 items');
@@ -104,15 +153,23 @@ describe('control flow: parallel, map, choice', () => {
     const wf = await api(t.url, 'POST', '/api/v1/workflows', {
       name: 'half-broken',
       definition: {
-        steps: [{
-          name: 'both',
-          parallel: {
-            branches: [
-              { name: 'ok', steps: [{ name: 'slow', type: 'delay', config: { ms: 200 } }, { name: 'never', type: 'echo' }] },
-              { name: 'bad', steps: [{ name: 'boom', type: 'fail', config: { code: 'E_BOOM', retryable: false } }] },
-            ],
+        steps: [
+          {
+            name: 'both',
+            parallel: {
+              branches: [
+                {
+                  name: 'ok',
+                  steps: [
+                    { name: 'slow', type: 'delay', config: { ms: 200 } },
+                    { name: 'never', type: 'echo' },
+                  ],
+                },
+                { name: 'bad', steps: [{ name: 'boom', type: 'fail', config: { code: 'E_BOOM', retryable: false } }] },
+              ],
+            },
           },
-        }],
+        ],
       },
     });
     expect(wf.status).toBe(201);
@@ -123,7 +180,7 @@ describe('control flow: parallel, map, choice', () => {
     const run = await api(t.url, 'GET', `/api/v1/executions/${r.body.run_id}`);
     const names = Object.fromEntries((run.body.steps as { name: string; status: string }[]).map((s) => [s.name, s.status]));
     // the sibling finished the step it was on; nothing after it started
-    expect(names).toEqual({ 'both': 'failed', 'both/ok/slow': 'completed', 'both/bad/boom': 'failed' });
+    expect(names).toEqual({ both: 'failed', 'both/ok/slow': 'completed', 'both/bad/boom': 'failed' });
   });
 
   it('fails a map whose items are not an array with E_STEP_CONFIG', async () => {
@@ -144,11 +201,25 @@ describe('control flow: parallel, map, choice', () => {
       definition: {
         steps: [
           { name: 'odd', type: 'odd-values' },
-          { name: 'pick', choice: { branches: [{ name: 'epoch', when: { all: [
-            { path: 'steps.odd.at', equals: '1970-01-01T00:00:00.000Z' },
-            { path: 'steps.odd.nan', equals: null },
-            { path: 'steps.odd.gone', exists: false },
-          ] }, steps: [{ name: 'yes', type: 'echo', config: { message: 'as stored' } }] }], default: [{ name: 'no', type: 'echo', config: { message: 'as held in memory' } }] } },
+          {
+            name: 'pick',
+            choice: {
+              branches: [
+                {
+                  name: 'epoch',
+                  when: {
+                    all: [
+                      { path: 'steps.odd.at', equals: '1970-01-01T00:00:00.000Z' },
+                      { path: 'steps.odd.nan', equals: null },
+                      { path: 'steps.odd.gone', exists: false },
+                    ],
+                  },
+                  steps: [{ name: 'yes', type: 'echo', config: { message: 'as stored' } }],
+                },
+              ],
+              default: [{ name: 'no', type: 'echo', config: { message: 'as held in memory' } }],
+            },
+          },
         ],
       },
     });
@@ -164,7 +235,15 @@ describe('control flow: parallel, map, choice', () => {
       name: 'bad-flow',
       definition: {
         steps: [
-          { name: 'p', parallel: { branches: [{ name: 'a', steps: [{ name: 'x', type: 'echo' }] }, { name: 'b', steps: [{ name: 'y', type: 'echo', config: { v: '{{ steps.x }}' } }] }] } },
+          {
+            name: 'p',
+            parallel: {
+              branches: [
+                { name: 'a', steps: [{ name: 'x', type: 'echo' }] },
+                { name: 'b', steps: [{ name: 'y', type: 'echo', config: { v: '{{ steps.x }}' } }] },
+              ],
+            },
+          },
           { name: 'm', map: { items: '{{ steps.p.a }}', steps: [{ name: 'z', type: 'no-such-function' }] } },
           { name: 'c', choice: { branches: [{ name: 'k', when: { path: 'steps.p.a', gt: 1, lt: 2 }, steps: [] }] } },
         ],
@@ -201,9 +280,23 @@ describe('control flow is durable across an executor crash', () => {
       name: 'durable-flow',
       definition: {
         steps: [
-          { name: 'fan', parallel: { branches: [{ name: 'a', steps: [count('a1'), count('a2')] }, { name: 'b', steps: [count('b1')] }] } },
+          {
+            name: 'fan',
+            parallel: {
+              branches: [
+                { name: 'a', steps: [count('a1'), count('a2')] },
+                { name: 'b', steps: [count('b1')] },
+              ],
+            },
+          },
           { name: 'each', map: { items: '{{ run.input.items }}', concurrency: 2, steps: [count('item')] } },
-          { name: 'pick', choice: { branches: [{ name: 'many', when: { path: 'run.input.items.length', gte: 4 }, steps: [count('big')] }], default: [count('small')] } },
+          {
+            name: 'pick',
+            choice: {
+              branches: [{ name: 'many', when: { path: 'run.input.items.length', gte: 4 }, steps: [count('big')] }],
+              default: [count('small')],
+            },
+          },
         ],
       },
     });
@@ -220,10 +313,15 @@ describe('control flow is durable across an executor crash', () => {
 
     const sql = testSql(h.config);
     try {
-      await waitFor(async () => {
-        const [{ n }] = await sql`SELECT count(*)::int AS n FROM workflow_steps WHERE status = 'completed' AND step_name LIKE 'each[%'`;
-        return n >= 40;
-      }, 60_000, 'map items to be under way before the kill', 20);
+      await waitFor(
+        async () => {
+          const [{ n }] = await sql`SELECT count(*)::int AS n FROM workflow_steps WHERE status = 'completed' AND step_name LIKE 'each[%'`;
+          return n >= 40;
+        },
+        60_000,
+        'map items to be under way before the kill',
+        20,
+      );
       first.child.kill('SIGKILL');
       await first.exited;
 
@@ -232,19 +330,26 @@ describe('control flow is durable across an executor crash', () => {
       expect(doneBefore).toBeLessThan(RUNS);
 
       await h.startExecutor('after');
-      await waitFor(async () => {
-        const [{ n }] = await sql`SELECT count(*)::int AS n FROM workflow_instances WHERE status IN ('completed', 'failed')`;
-        return n >= RUNS;
-      }, 120_000, 'every run to reach a final state', 250);
+      await waitFor(
+        async () => {
+          const [{ n }] = await sql`SELECT count(*)::int AS n FROM workflow_instances WHERE status IN ('completed', 'failed')`;
+          return n >= RUNS;
+        },
+        120_000,
+        'every run to reach a final state',
+        250,
+      );
 
       const finals = await sql`SELECT status, output_data FROM workflow_instances WHERE id IN ${sql(runIds)}`;
       expect(finals.filter((r) => r.status !== 'completed')).toEqual([]);
       for (const f of finals) expect(f.output_data).toEqual({ step: 'pick/many/big', n: 0 + 1 });
 
       // every leaf once per run, and the parallel/map/choice nodes themselves
-      const [{ n: leaves }] = await sql`SELECT count(*)::int AS n FROM workflow_steps WHERE status = 'completed' AND step_type = 'count-invocations'`;
+      const [{ n: leaves }] =
+        await sql`SELECT count(*)::int AS n FROM workflow_steps WHERE status = 'completed' AND step_type = 'count-invocations'`;
       expect(leaves).toBe(RUNS * LEAVES);
-      const [{ n: nodes }] = await sql`SELECT count(*)::int AS n FROM workflow_steps WHERE status = 'completed' AND step_type IN ('parallel', 'map', 'choice')`;
+      const [{ n: nodes }] =
+        await sql`SELECT count(*)::int AS n FROM workflow_steps WHERE status = 'completed' AND step_type IN ('parallel', 'map', 'choice')`;
       expect(nodes).toBe(RUNS * 3);
 
       const after = h.invocations('after');

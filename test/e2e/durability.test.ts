@@ -32,8 +32,11 @@ describe('durability across an executor crash', () => {
 
     const runIds: string[] = [];
     for (let i = 0; i < RUNS; i += 50) {
-      const batch = await Promise.all(Array.from({ length: Math.min(50, RUNS - i) }, () =>
-        api(base, 'POST', '/api/v1/execute', { workflow_id: wf.body.id, input_data: { n: 0 } })));
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(50, RUNS - i) }, () =>
+          api(base, 'POST', '/api/v1/execute', { workflow_id: wf.body.id, input_data: { n: 0 } }),
+        ),
+      );
       for (const r of batch) {
         expect(r.status).toBe(200);
         runIds.push(r.body.run_id);
@@ -44,10 +47,15 @@ describe('durability across an executor crash', () => {
     const sql = testSql(h.config);
     try {
       // kill while runs are in progress: some done, most not
-      await waitFor(async () => {
-        const [{ n }] = await sql`SELECT count(*)::int AS n FROM workflow_instances WHERE status = 'completed'`;
-        return n >= 100;
-      }, 60_000, '100 runs to complete before the kill', 20);
+      await waitFor(
+        async () => {
+          const [{ n }] = await sql`SELECT count(*)::int AS n FROM workflow_instances WHERE status = 'completed'`;
+          return n >= 100;
+        },
+        60_000,
+        '100 runs to complete before the kill',
+        20,
+      );
       first.child.kill('SIGKILL');
       await first.exited;
 
@@ -57,10 +65,15 @@ describe('durability across an executor crash', () => {
 
       await h.startExecutor('after');
 
-      await waitFor(async () => {
-        const [{ n }] = await sql`SELECT count(*)::int AS n FROM workflow_instances WHERE status IN ('completed', 'failed')`;
-        return n >= RUNS;
-      }, 120_000, 'every run to reach a final state', 250);
+      await waitFor(
+        async () => {
+          const [{ n }] = await sql`SELECT count(*)::int AS n FROM workflow_instances WHERE status IN ('completed', 'failed')`;
+          return n >= RUNS;
+        },
+        120_000,
+        'every run to reach a final state',
+        250,
+      );
 
       const finals = await sql`SELECT id::text AS id, status FROM workflow_instances WHERE id IN ${sql(runIds)}`;
       expect(finals).toHaveLength(RUNS);

@@ -26,11 +26,23 @@ describe('example functions', () => {
   });
 
   it('validates and prices an order', async () => {
-    const order = { order_id: 'o-1', currency: 'eur', items: [{ sku: 'a', quantity: 2, unit_price: 9.99 }, { sku: 'b', quantity: 1, unit_price: 5 }] };
+    const order = {
+      order_id: 'o-1',
+      currency: 'eur',
+      items: [
+        { sku: 'a', quantity: 2, unit_price: 9.99 },
+        { sku: 'b', quantity: 1, unit_price: 5 },
+      ],
+    };
     const r = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'checkout', input_data: order, wait: true });
     expect(r.body.status).toBe('completed');
     expect(r.body.output.input).toEqual({
-      order_id: 'o-1', currency: 'EUR', subtotal_cents: 2498, discount_cents: 250, vat_cents: 450, total_cents: 2698,
+      order_id: 'o-1',
+      currency: 'EUR',
+      subtotal_cents: 2498,
+      discount_cents: 250,
+      vat_cents: 450,
+      total_cents: 2698,
     });
     const run = await api(t.url, 'GET', `/api/v1/executions/${r.body.run_id}`);
     expect(run.body.steps[0].logs[0]).toMatchObject({ level: 'info', msg: 'order valid', data: { items: 2 } });
@@ -46,28 +58,52 @@ describe('example functions', () => {
   });
 
   it('rejects input that does not match the schema with E_INPUT_INVALID and the path', async () => {
-    const r = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'checkout', input_data: { order_id: 'o-3', currency: 'EUR', items: [] }, wait: true });
+    const r = await api(t.url, 'POST', '/api/v1/execute', {
+      workflow_id: 'checkout',
+      input_data: { order_id: 'o-3', currency: 'EUR', items: [] },
+      wait: true,
+    });
     expect(r.body.status).toBe('failed');
     expect(r.body.error.code).toBe('E_INPUT_INVALID');
     expect(r.body.error.message).toContain('/items');
   });
 
-  it('checks compute-price\'s config: at registration when it is literal, before the attempt when it is a template', async () => {
+  it("checks compute-price's config: at registration when it is literal, before the attempt when it is a template", async () => {
     const bad = await api(t.url, 'POST', '/api/v1/workflows', {
-      name: 'bad-vat', definition: { steps: [{ name: 'validate', type: 'validate-order' }, { name: 'price', type: 'compute-price', config: { vat_pct: 150 } }] },
+      name: 'bad-vat',
+      definition: {
+        steps: [
+          { name: 'validate', type: 'validate-order' },
+          { name: 'price', type: 'compute-price', config: { vat_pct: 150 } },
+        ],
+      },
     });
     expect(bad.status).toBe(400);
     expect(bad.body.error.details.problems[0].path).toBe('/definition/steps/1/config/vat_pct');
 
     const wf = await api(t.url, 'POST', '/api/v1/workflows', {
-      name: 'vat-from-input', definition: { steps: [{ name: 'validate', type: 'validate-order' }, { name: 'price', type: 'compute-price', config: { vat_pct: '{{ run.input.vat }}' } }] },
+      name: 'vat-from-input',
+      definition: {
+        steps: [
+          { name: 'validate', type: 'validate-order' },
+          { name: 'price', type: 'compute-price', config: { vat_pct: '{{ run.input.vat }}' } },
+        ],
+      },
     });
     expect(wf.status).toBe(201);
     const order = { order_id: 'o-9', currency: 'EUR', items: [{ sku: 'a', quantity: 1, unit_price: 10 }] };
-    const ok = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'vat-from-input', input_data: { ...order, vat: 10 }, wait: true });
+    const ok = await api(t.url, 'POST', '/api/v1/execute', {
+      workflow_id: 'vat-from-input',
+      input_data: { ...order, vat: 10 },
+      wait: true,
+    });
     expect(ok.body.status).toBe('completed');
     expect(ok.body.output.total_cents).toBe(1100);
-    const r = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'vat-from-input', input_data: { ...order, vat: 'ten' }, wait: true });
+    const r = await api(t.url, 'POST', '/api/v1/execute', {
+      workflow_id: 'vat-from-input',
+      input_data: { ...order, vat: 'ten' },
+      wait: true,
+    });
     expect(r.body.status).toBe('failed');
     expect(r.body.error.code).toBe('E_STEP_CONFIG');
     expect(r.body.error.message).toContain('/vat_pct');
@@ -76,7 +112,10 @@ describe('example functions', () => {
   });
 
   it('refuses to register a workflow naming a function no executor has', async () => {
-    const r = await api(t.url, 'POST', '/api/v1/workflows', { name: 'typo', definition: { steps: [{ name: 'x', type: 'validate-ordr' }] } });
+    const r = await api(t.url, 'POST', '/api/v1/workflows', {
+      name: 'typo',
+      definition: { steps: [{ name: 'x', type: 'validate-ordr' }] },
+    });
     expect(r.status).toBe(400);
     expect(r.body.error.code).toBe('E_WORKFLOW_INVALID');
     expect(r.body.error.details.problems[0].path).toBe('/definition/steps/0/type');
@@ -100,12 +139,18 @@ describe('example functions', () => {
         steps: [
           { name: 'validate', type: 'validate-order' },
           { name: 'price', type: 'compute-price', config: { vat_pct: 20 } },
-          { name: 'summary', type: 'transform', config: { template: {
-            order: '{{ run.input.order_id }}',
-            total: '{{ steps.price.total_cents }}',
-            first_sku: '{{ steps.validate.items[0].sku }}',
-            label: 'Order {{ run.input.order_id }} in {{ input.currency }}',
-          } } },
+          {
+            name: 'summary',
+            type: 'transform',
+            config: {
+              template: {
+                order: '{{ run.input.order_id }}',
+                total: '{{ steps.price.total_cents }}',
+                first_sku: '{{ steps.validate.items[0].sku }}',
+                label: 'Order {{ run.input.order_id }} in {{ input.currency }}',
+              },
+            },
+          },
         ],
       },
     });
@@ -117,7 +162,10 @@ describe('example functions', () => {
   });
 
   it('refuses a template that is not a path at registration, naming the step config', async () => {
-    const r = await api(t.url, 'POST', '/api/v1/workflows', { name: 'bad-template', definition: { steps: [{ name: 't', type: 'transform', config: { template: '{{ input.a * 2 }}' } }] } });
+    const r = await api(t.url, 'POST', '/api/v1/workflows', {
+      name: 'bad-template',
+      definition: { steps: [{ name: 't', type: 'transform', config: { template: '{{ input.a * 2 }}' } }] },
+    });
     expect(r.status).toBe(400);
     expect(r.body.error.code).toBe('E_WORKFLOW_INVALID');
     expect(r.body.error.details.problems[0]).toMatchObject({ path: '/definition/steps/0/config' });
@@ -177,13 +225,21 @@ describe('checkout with a stock reservation and a notification', () => {
       req.on('end', () => {
         const body = JSON.parse(text);
         requests.push({ method: req.method, url: req.url, headers: req.headers, body });
-        const reply = (status: number, json: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(json));
+        const reply = (status: number, json: unknown) =>
+          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(json));
         switch (body.order_id) {
-          case 'o-oos': return reply(409, { error: 'sku a: 1 left' });
-          case 'o-bad': return reply(422, { error: 'unknown sku zz' });
-          case 'o-flaky': if (flaky++ === 0) return reply(503, { error: 'busy' }); break;
-          case 'o-garbled': return reply(200, { ok: true });
-          case 'o-slow': res.on('close', () => dropped.push(body.order_id)); return; // never answers
+          case 'o-oos':
+            return reply(409, { error: 'sku a: 1 left' });
+          case 'o-bad':
+            return reply(422, { error: 'unknown sku zz' });
+          case 'o-flaky':
+            if (flaky++ === 0) return reply(503, { error: 'busy' });
+            break;
+          case 'o-garbled':
+            return reply(200, { ok: true });
+          case 'o-slow':
+            res.on('close', () => dropped.push(body.order_id));
+            return; // never answers
         }
         reply(201, { reservation_id: `r-${body.order_id}`, expires_at: '2030-01-01T00:00:00.000Z' });
       });
@@ -198,7 +254,11 @@ describe('checkout with a stock reservation and a notification', () => {
           { name: 'validate', type: 'validate-order' },
           { name: 'reserve', type: 'reserve-stock', config: { url: `${base}/orders/{{ steps.validate.order_id }}/reservation` } },
           { name: 'price', type: 'compute-price', config: { discount_pct: 10, vat_pct: 20 } },
-          { name: 'notify', type: 'render-notification', config: { to: '{{ run.input.customer.email }}', customer_name: '{{ run.input.customer.name }}' } },
+          {
+            name: 'notify',
+            type: 'render-notification',
+            config: { to: '{{ run.input.customer.email }}', customer_name: '{{ run.input.customer.name }}' },
+          },
         ],
       },
     });
@@ -214,9 +274,21 @@ describe('checkout with a stock reservation and a notification', () => {
     await new Promise((r) => server?.close(r));
   });
 
-  const items = [{ sku: 'a', quantity: 2, unit_price: 9.99 }, { sku: 'b', quantity: 1, unit_price: 5 }];
-  async function checkout(orderId: string, customer: unknown = { name: 'Ada Lovelace', email: 'ada@example.com' }, workflow = 'checkout-reserve') {
-    const r = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: workflow, input_data: { order_id: orderId, currency: 'eur', items, customer }, wait: true, wait_timeout: '20s' });
+  const items = [
+    { sku: 'a', quantity: 2, unit_price: 9.99 },
+    { sku: 'b', quantity: 1, unit_price: 5 },
+  ];
+  async function checkout(
+    orderId: string,
+    customer: unknown = { name: 'Ada Lovelace', email: 'ada@example.com' },
+    workflow = 'checkout-reserve',
+  ) {
+    const r = await api(t.url, 'POST', '/api/v1/execute', {
+      workflow_id: workflow,
+      input_data: { order_id: orderId, currency: 'eur', items, customer },
+      wait: true,
+      wait_timeout: '20s',
+    });
     const run = await api(t.url, 'GET', `/api/v1/executions/${r.body.run_id}`);
     const steps = Object.fromEntries(run.body.steps.map((s: { name: string }) => [s.name, s]));
     return { result: r.body, steps };
@@ -226,14 +298,34 @@ describe('checkout with a stock reservation and a notification', () => {
     const { result, steps } = await checkout('o-1');
     expect(result.status).toBe('completed');
     expect(requests).toHaveLength(1);
-    expect(requests[0]).toMatchObject({ method: 'POST', url: '/orders/o-1/reservation', body: { order_id: 'o-1', items: [{ sku: 'a', quantity: 2 }, { sku: 'b', quantity: 1 }] } });
+    expect(requests[0]).toMatchObject({
+      method: 'POST',
+      url: '/orders/o-1/reservation',
+      body: {
+        order_id: 'o-1',
+        items: [
+          { sku: 'a', quantity: 2 },
+          { sku: 'b', quantity: 1 },
+        ],
+      },
+    });
     expect(requests[0].headers['content-type']).toBe('application/json');
     expect(requests[0].headers['idempotency-key']).toBe(`${result.run_id}/reserve`);
     expect(steps.reserve.output).toEqual({
-      order_id: 'o-1', currency: 'EUR', items, reservation: { reservation_id: 'r-o-1', expires_at: '2030-01-01T00:00:00.000Z' },
+      order_id: 'o-1',
+      currency: 'EUR',
+      items,
+      reservation: { reservation_id: 'r-o-1', expires_at: '2030-01-01T00:00:00.000Z' },
     });
     expect(steps.reserve.logs.map((l: { msg: string }) => l.msg)).toEqual(['reserving stock', 'stock reserved']);
-    expect(steps.price.output).toEqual({ order_id: 'o-1', currency: 'EUR', subtotal_cents: 2498, discount_cents: 250, vat_cents: 450, total_cents: 2698 });
+    expect(steps.price.output).toEqual({
+      order_id: 'o-1',
+      currency: 'EUR',
+      subtotal_cents: 2498,
+      discount_cents: 250,
+      vat_cents: 450,
+      total_cents: 2698,
+    });
     expect(result.output).toEqual({
       to: 'ada@example.com',
       subject: 'Order o-1 confirmed: €26.98',
@@ -251,7 +343,10 @@ describe('checkout with a stock reservation and a notification', () => {
       ].join('\n'),
     });
     expect(Object.values(steps).map((s: any) => [s.name, s.status, s.attempts])).toEqual([
-      ['validate', 'completed', 1], ['reserve', 'completed', 1], ['price', 'completed', 1], ['notify', 'completed', 1],
+      ['validate', 'completed', 1],
+      ['reserve', 'completed', 1],
+      ['price', 'completed', 1],
+      ['notify', 'completed', 1],
     ]);
   });
 
@@ -302,10 +397,12 @@ describe('checkout with a stock reservation and a notification', () => {
   it('aborts the request when the step times out', async () => {
     const wf = await api(t.url, 'POST', '/api/v1/workflows', {
       name: 'reserve-with-short-timeout',
-      definition: { steps: [
-        { name: 'validate', type: 'validate-order' },
-        { name: 'reserve', type: 'reserve-stock', config: { url: `${base}/reservations` }, timeout: '300ms', retry: { max_retries: 0 } },
-      ] },
+      definition: {
+        steps: [
+          { name: 'validate', type: 'validate-order' },
+          { name: 'reserve', type: 'reserve-stock', config: { url: `${base}/reservations` }, timeout: '300ms', retry: { max_retries: 0 } },
+        ],
+      },
     });
     expect(wf.status).toBe(201);
     const { result, steps } = await checkout('o-slow', undefined, 'reserve-with-short-timeout');
@@ -326,7 +423,12 @@ describe('checkout with a stock reservation and a notification', () => {
   it('refuses a url that is not http(s) without retrying', async () => {
     const wf = await api(t.url, 'POST', '/api/v1/workflows', {
       name: 'reserve-from-a-file',
-      definition: { steps: [{ name: 'validate', type: 'validate-order' }, { name: 'reserve', type: 'reserve-stock', config: { url: 'file:///etc/passwd' } }] },
+      definition: {
+        steps: [
+          { name: 'validate', type: 'validate-order' },
+          { name: 'reserve', type: 'reserve-stock', config: { url: 'file:///etc/passwd' } },
+        ],
+      },
     });
     expect(wf.status).toBe(201);
     const { result, steps } = await checkout('o-5', undefined, 'reserve-from-a-file');
@@ -340,6 +442,13 @@ describe('checkout with a stock reservation and a notification', () => {
     const byName = Object.fromEntries(r.body.functions.map((f: { name: string }) => [f.name, f]));
     expect(byName['reserve-stock']).toMatchObject({ kind: 'function', timeout_ms: 5000, retry: { maxAttempts: 3, initialDelayMs: 100 } });
     expect(byName['render-notification']).toMatchObject({ kind: 'function', timeout_ms: 2000 });
-    expect(byName['render-notification'].input_schema.required).toEqual(['order_id', 'currency', 'subtotal_cents', 'discount_cents', 'vat_cents', 'total_cents']);
+    expect(byName['render-notification'].input_schema.required).toEqual([
+      'order_id',
+      'currency',
+      'subtotal_cents',
+      'discount_cents',
+      'vat_cents',
+      'total_cents',
+    ]);
   });
 });

@@ -34,7 +34,15 @@ describe('per-function limits', () => {
 
   /** The most windows open at one instant. */
   function maxOverlap(windows: { start: number; end: number }[]): number {
-    const edges = windows.flatMap((w) => [[w.start, 1], [w.end, -1]] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    const edges = windows
+      .flatMap(
+        (w) =>
+          [
+            [w.start, 1],
+            [w.end, -1],
+          ] as const,
+      )
+      .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     let open = 0;
     let max = 0;
     for (const [, d] of edges) max = Math.max(max, (open += d));

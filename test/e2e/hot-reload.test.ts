@@ -52,11 +52,21 @@ describe('dev mode: hot reload of functions', () => {
         done();
       },
     });
-    t = await startTestSystem({ dev: true, set: [`executor.function_dirs=[steps, ${dir}]`, 'executor.max_retries=0'], log: pino({ level: 'info' }, sink) });
+    t = await startTestSystem({
+      dev: true,
+      set: [`executor.function_dirs=[steps, ${dir}]`, 'executor.max_retries=0'],
+      log: pino({ level: 'info' }, sink),
+    });
     const workflows: [string, unknown[]][] = [
       ['hot', [{ name: 'hot', type: 'hot' }]],
       // the second step starts after the reload: it still runs the code its run started with
-      ['hot-slow', [{ name: 'first', type: 'hot', config: { sleep_ms: 1500 } }, { name: 'second', type: 'hot' }]],
+      [
+        'hot-slow',
+        [
+          { name: 'first', type: 'hot', config: { sleep_ms: 1500 } },
+          { name: 'second', type: 'hot' },
+        ],
+      ],
     ];
     for (const [name, steps] of workflows) {
       const r = await api(t.url, 'POST', '/api/v1/workflows', { name, definition: { steps } });
@@ -73,19 +83,31 @@ describe('dev mode: hot reload of functions', () => {
 
     const slow = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'hot-slow' });
     const runId = slow.body.run_id as string;
-    await waitFor(async () => (await api(t.url, 'GET', `/api/v1/executions/${runId}`)).body.steps?.[0]?.status === 'running', 10_000, 'the slow step to start');
+    await waitFor(
+      async () => (await api(t.url, 'GET', `/api/v1/executions/${runId}`)).body.steps?.[0]?.status === 'running',
+      10_000,
+      'the slow step to start',
+    );
 
     write('hot.js', moduleSource('hot', 2));
     await waitFor(async () => (await described('hot')) === 'v2', 10_000, 'the reload');
     expect((await run('hot')).output).toEqual({ version: 2 });
 
-    const old = await waitFor(async () => {
-      const r = await api(t.url, 'GET', `/api/v1/executions/${runId}`);
-      return r.body.status === 'completed' && r.body;
-    }, 10_000, 'the slow run');
+    const old = await waitFor(
+      async () => {
+        const r = await api(t.url, 'GET', `/api/v1/executions/${runId}`);
+        return r.body.status === 'completed' && r.body;
+      },
+      10_000,
+      'the slow run',
+    );
     expect(old.steps.map((s: { output: unknown }) => s.output)).toEqual([{ version: 1 }, { version: 1 }]);
     // the first generation's pools close once its last run has ended
-    await waitFor(async () => logs.some((l) => l.msg === 'functions generation retired' && l.generation === 0), 10_000, 'the old generation to retire');
+    await waitFor(
+      async () => logs.some((l) => l.msg === 'functions generation retired' && l.generation === 0),
+      10_000,
+      'the old generation to retire',
+    );
   });
 
   it('picks up a new function file: a workflow using it can be registered and run', async () => {
@@ -103,7 +125,15 @@ describe('dev mode: hot reload of functions', () => {
   it('reports a module that fails to load and keeps running the previous code', async () => {
     const errorsBefore = logs.filter((l) => l.level >= 50).length;
     write('hot.js', `${moduleSource('hot', 3)}\n}}} not javascript`);
-    const reported = await waitFor(async () => logs.filter((l) => l.level >= 50).slice(errorsBefore).find((l) => /not reloaded/.test(l.msg)), 10_000, 'the load error');
+    const reported = await waitFor(
+      async () =>
+        logs
+          .filter((l) => l.level >= 50)
+          .slice(errorsBefore)
+          .find((l) => /not reloaded/.test(l.msg)),
+      10_000,
+      'the load error',
+    );
     expect(reported.err?.message).toMatch(/hot\.js/);
     expect((await run('hot')).output).toEqual({ version: 2 });
     expect(await described('hot')).toBe('v2');

@@ -17,7 +17,14 @@ describe('http step', () => {
         if (req.url === '/missing') return res.writeHead(404).end('no such thing');
         if (req.url === '/flaky' && flaky++ < 2) return res.writeHead(503).end('busy');
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ method: req.method, url: req.url, header: req.headers['x-order'] ?? null, body: body ? JSON.parse(body) : null }));
+        res.end(
+          JSON.stringify({
+            method: req.method,
+            url: req.url,
+            header: req.headers['x-order'] ?? null,
+            body: body ? JSON.parse(body) : null,
+          }),
+        );
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -38,9 +45,16 @@ describe('http step', () => {
   }
 
   it('sends method, templated headers and JSON body, and returns status and parsed body', async () => {
-    const { result } = await run('post-order', {
-      method: 'post', url: `${base}/orders`, headers: { 'X-Order': '{{ run.input.id }}' }, body: { id: '{{ input.id }}', n: 2 },
-    }, { id: 'o-1' });
+    const { result } = await run(
+      'post-order',
+      {
+        method: 'post',
+        url: `${base}/orders`,
+        headers: { 'X-Order': '{{ run.input.id }}' },
+        body: { id: '{{ input.id }}', n: 2 },
+      },
+      { id: 'o-1' },
+    );
     expect(result.status).toBe('completed');
     expect(result.output.status).toBe(200);
     expect(result.output.body).toEqual({ method: 'POST', url: '/orders', header: 'o-1', body: { id: 'o-1', n: 2 } });

@@ -8,7 +8,10 @@ describe('idempotent execute', () => {
   beforeAll(async () => {
     t = await startTestSystem();
     for (const name of ['idem-a', 'idem-b']) {
-      const r = await api(t.url, 'POST', '/api/v1/workflows', { name, definition: { steps: [{ name: 'e', type: 'echo', config: { message: name } }] } });
+      const r = await api(t.url, 'POST', '/api/v1/workflows', {
+        name,
+        definition: { steps: [{ name: 'e', type: 'echo', config: { message: name } }] },
+      });
       expect(r.status).toBe(201);
     }
   });
@@ -36,9 +39,16 @@ describe('idempotent execute', () => {
 
     const sql = testSql(t.config);
     try {
-      await waitFor(async () => (await sql`SELECT count(*)::int AS n FROM workflow_instances WHERE status = 'completed'`)[0].n >= 2, 10_000, 'runs to complete');
+      await waitFor(
+        async () => (await sql`SELECT count(*)::int AS n FROM workflow_instances WHERE status = 'completed'`)[0].n >= 2,
+        10_000,
+        'runs to complete',
+      );
       const rows = await sql`SELECT workflow_name, count(*)::int AS n FROM workflow_instances GROUP BY 1 ORDER BY 1`;
-      expect(rows).toEqual([{ workflow_name: 'idem-a', n: 1 }, { workflow_name: 'idem-b', n: 1 }]);
+      expect(rows).toEqual([
+        { workflow_name: 'idem-a', n: 1 },
+        { workflow_name: 'idem-b', n: 1 },
+      ]);
     } finally {
       await sql.end({ timeout: 2 });
     }

@@ -16,8 +16,9 @@ describe('a taken port', () => {
     const port = first.system.port!;
     const { config } = testConfig([`api.address=127.0.0.1:${port}`]);
     try {
-      await expect(startSystem({ role: 'all', config, log: createLogger({ ...config.logging }), metrics: createMetrics(), root: ROOT }))
-        .rejects.toThrow(`cannot listen on 127.0.0.1:${port}`);
+      await expect(
+        startSystem({ role: 'all', config, log: createLogger({ ...config.logging }), metrics: createMetrics(), root: ROOT }),
+      ).rejects.toThrow(`cannot listen on 127.0.0.1:${port}`);
     } finally {
       await cleanup(config);
     }

@@ -29,7 +29,11 @@ describe('execute when the run queue does not store the run', () => {
       const list = await api(t.url, 'GET', '/api/v1/executions');
       expect(list.body.executions.map((e: { run_id: string }) => e.run_id)).toEqual([ok.body.run_id]);
 
-      await jsm.streams.add({ name: t.config.nats.stream_name, subjects: [`${t.config.nats.subject_prefix}.runs`], retention: 'workqueue' as never });
+      await jsm.streams.add({
+        name: t.config.nats.stream_name,
+        subjects: [`${t.config.nats.subject_prefix}.runs`],
+        retention: 'workqueue' as never,
+      });
       const again = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'q' });
       expect(again.status).toBe(200);
     } finally {

@@ -18,7 +18,9 @@ async function runAndWait(t: TestSystem, workflow: string, input: unknown = {}) 
 describe('retries, backoff and timeouts', () => {
   let t: TestSystem;
   beforeAll(async () => {
-    t = await startTestSystem({ set: ['executor.retry_delay=20ms', 'executor.max_retries=3', 'executor.function_dirs=[steps, functions, test/fixtures/functions]'] });
+    t = await startTestSystem({
+      set: ['executor.retry_delay=20ms', 'executor.max_retries=3', 'executor.function_dirs=[steps, functions, test/fixtures/functions]'],
+    });
   });
   afterAll(async () => {
     await t?.stop();
@@ -53,7 +55,9 @@ describe('retries, backoff and timeouts', () => {
   });
 
   it('honours a step-level retry policy over the executor default', async () => {
-    await register(t, 'one-retry', [{ name: 'boom', type: 'fail', config: { code: 'E_BOOM' }, retry: { max_retries: 1, retry_delay: 10 } }]);
+    await register(t, 'one-retry', [
+      { name: 'boom', type: 'fail', config: { code: 'E_BOOM' }, retry: { max_retries: 1, retry_delay: 10 } },
+    ]);
     const { run } = await runAndWait(t, 'one-retry');
     expect(run.steps[0]).toMatchObject({ status: 'failed', attempts: 2 });
   });
@@ -86,7 +90,11 @@ describe('retries, backoff and timeouts', () => {
     ]);
     const { result, run } = await runAndWait(t, 'chain', { start: true });
     expect(result.output).toEqual({ message: 'second', input: { message: 'first', input: { start: true } } });
-    expect(run.steps.map((s: { name: string; status: string }) => `${s.name}:${s.status}`)).toEqual(['a:completed', 'pause:completed', 'b:completed']);
+    expect(run.steps.map((s: { name: string; status: string }) => `${s.name}:${s.status}`)).toEqual([
+      'a:completed',
+      'pause:completed',
+      'b:completed',
+    ]);
   });
 
   it('answers 202 with the current status when wait times out, and the run still completes', async () => {

@@ -42,10 +42,14 @@ describe('seed functional test', () => {
     const runId = runs.body.executions[0].run_id;
     expect(runId).toBe(exec.body.run_id);
 
-    const run = await waitFor(async () => {
-      const r = await api(t.url, 'GET', `/api/v1/executions/${runId}`);
-      return r.status === 200 && r.body.status === 'completed' ? r.body : null;
-    }, 10_000, 'the run to complete');
+    const run = await waitFor(
+      async () => {
+        const r = await api(t.url, 'GET', `/api/v1/executions/${runId}`);
+        return r.status === 200 && r.body.status === 'completed' ? r.body : null;
+      },
+      10_000,
+      'the run to complete',
+    );
     expect(run.input).toEqual({ test: 'value' });
     expect(run.output.message).toBe('Hello POC');
     expect(run.started_at).toBeTruthy();
@@ -86,7 +90,12 @@ describe('seed functional test', () => {
     const res = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'Test Workflow', input_data: {}, wait: true });
     expect(res.body.workflow_version).toBe('2.0.0');
     expect(res.body.output.message).toBe('v2');
-    const pinned = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'Test Workflow', version: '1.0.0', input_data: {}, wait: true });
+    const pinned = await api(t.url, 'POST', '/api/v1/execute', {
+      workflow_id: 'Test Workflow',
+      version: '1.0.0',
+      input_data: {},
+      wait: true,
+    });
     expect(pinned.body.output.message).toBe('Hello POC');
   });
 

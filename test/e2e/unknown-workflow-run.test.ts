@@ -24,14 +24,26 @@ describe('a queued run of a workflow that does not exist', () => {
     const runId = uuidv7();
     const missingWorkflow = uuidv7();
     try {
-      await nc.jetstream().publish(`${t.config.nats.subject_prefix}.runs`, encode({ v: 1, run_id: runId, workflow_id: missingWorkflow, input: {}, accepted_at: Date.now() }));
+      await nc
+        .jetstream()
+        .publish(
+          `${t.config.nats.subject_prefix}.runs`,
+          encode({ v: 1, run_id: runId, workflow_id: missingWorkflow, input: {}, accepted_at: Date.now() }),
+        );
     } finally {
       await nc.close();
     }
-    await api(t.url, 'POST', '/api/v1/workflows', { name: 'after', definition: { steps: [{ name: 'e', type: 'echo', config: { message: 'ok' } }] } });
+    await api(t.url, 'POST', '/api/v1/workflows', {
+      name: 'after',
+      definition: { steps: [{ name: 'e', type: 'echo', config: { message: 'ok' } }] },
+    });
     const sql = testSql(t.config);
     try {
-      const row = await waitFor(async () => (await sql`SELECT status, error_code, error_message, workflow_id FROM workflow_instances WHERE id = ${runId}`)[0], 10_000, 'the run to be recorded');
+      const row = await waitFor(
+        async () => (await sql`SELECT status, error_code, error_message, workflow_id FROM workflow_instances WHERE id = ${runId}`)[0],
+        10_000,
+        'the run to be recorded',
+      );
       expect(row).toMatchObject({ status: 'failed', error_code: 'E_WORKFLOW_NOT_FOUND', workflow_id: null });
       expect(row.error_message).toContain(missingWorkflow);
       for (let i = 0; i < 5; i++) {

@@ -30,7 +30,13 @@ export function testConfig(set: string[] = []): { id: string; config: Readonly<C
 
 /** Drops the database, the stream and the Redis keys of a test file. */
 export async function cleanup(config: Readonly<Config>): Promise<void> {
-  const admin = postgres({ host: config.database.host, port: config.database.port, user: config.database.username, database: 'postgres', onnotice: () => {} });
+  const admin = postgres({
+    host: config.database.host,
+    port: config.database.port,
+    user: config.database.username,
+    database: 'postgres',
+    onnotice: () => {},
+  });
   try {
     await admin.unsafe(`DROP DATABASE IF EXISTS "${config.database.database}" WITH (FORCE)`);
   } finally {
@@ -54,10 +60,21 @@ export async function cleanup(config: Readonly<Config>): Promise<void> {
 
 /** A postgres client on a test file's database, for assertions. */
 export function testSql(config: Readonly<Config>) {
-  return postgres({ host: config.database.host, port: config.database.port, user: config.database.username, database: config.database.database, onnotice: () => {} });
+  return postgres({
+    host: config.database.host,
+    port: config.database.port,
+    user: config.database.username,
+    database: config.database.database,
+    onnotice: () => {},
+  });
 }
 
-export async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, timeoutMs: number, what: string, everyMs = 100): Promise<T> {
+export async function waitFor<T>(
+  fn: () => Promise<T | null | undefined | false>,
+  timeoutMs: number,
+  what: string,
+  everyMs = 100,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

@@ -27,7 +27,13 @@ export async function startTestSystem(opts: { role?: Role; set?: string[]; dev?:
   };
 }
 
-export async function api(base: string, method: string, path: string, body?: unknown, raw?: string): Promise<{ status: number; body: any; headers: Headers }> {
+export async function api(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  raw?: string,
+): Promise<{ status: number; body: any; headers: Headers }> {
   const res = await fetch(base + path, {
     method,
     headers: body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : {},

@@ -11,14 +11,39 @@ let workflowId: string;
 
 function run(id: string, over: Partial<InstanceRow> = {}): InstanceRow {
   return {
-    id, workflow_id: workflowId, workflow_name: 'w', workflow_version: '1', status: 'running', input_data: { a: 1 }, output_data: null,
-    error_message: null, error_code: null, started_at: new Date(), completed_at: null, accepted_at: new Date(), deliveries: 1, executor_host: 'test', ...over,
+    id,
+    workflow_id: workflowId,
+    workflow_name: 'w',
+    workflow_version: '1',
+    status: 'running',
+    input_data: { a: 1 },
+    output_data: null,
+    error_message: null,
+    error_code: null,
+    started_at: new Date(),
+    completed_at: null,
+    accepted_at: new Date(),
+    deliveries: 1,
+    executor_host: 'test',
+    ...over,
   };
 }
 function step(runId: string, name: string, over: Partial<StepRow> = {}): StepRow {
   return {
-    instance_id: runId, step_name: name, step_index: 0, step_type: 'echo', status: 'running', input_data: null, output_data: null,
-    error_message: null, error_code: null, retry_count: 0, started_at: new Date(), completed_at: null, logs: null, ...over,
+    instance_id: runId,
+    step_name: name,
+    step_index: 0,
+    step_type: 'echo',
+    status: 'running',
+    input_data: null,
+    output_data: null,
+    error_message: null,
+    error_code: null,
+    retry_count: 0,
+    started_at: new Date(),
+    completed_at: null,
+    logs: null,
+    ...over,
   };
 }
 
@@ -36,10 +61,12 @@ describe('BatchWriter against Postgres', () => {
   it('writes many runs and steps in few multi-row flushes, preserving JSON payloads', async () => {
     const w = new BatchWriter(sql, { batchSize: 500, flushIntervalMs: 5, shards: 2 }, log);
     const ids = Array.from({ length: 1200 }, () => uuidv7());
-    await Promise.all(ids.flatMap((id, i) => [
-      w.writeRun(run(id, { status: 'completed', output_data: { i, nested: { s: 'x' } }, completed_at: new Date() })),
-      w.writeStep(step(id, 'only', { status: 'completed', output_data: [i, 'two', null] })),
-    ]));
+    await Promise.all(
+      ids.flatMap((id, i) => [
+        w.writeRun(run(id, { status: 'completed', output_data: { i, nested: { s: 'x' } }, completed_at: new Date() })),
+        w.writeStep(step(id, 'only', { status: 'completed', output_data: [i, 'two', null] })),
+      ]),
+    );
     const [{ n }] = await sql`SELECT count(*)::int AS n FROM workflow_instances WHERE id IN ${sql(ids)} AND status = 'completed'`;
     expect(n).toBe(1200);
     const [row] = await sql`SELECT output_data FROM workflow_instances WHERE id = ${ids[7]}`;
@@ -86,7 +113,8 @@ describe('BatchWriter against Postgres', () => {
       w.writeRun(run(good, { status: 'completed', output_data: { ok: true } })),
       w.writeRun(run(bad, { status: 'completed', output_data: { text: 'nul \u0000 inside' } })),
     ]);
-    const rows = await sql`SELECT id::text, status, error_code, output_data FROM workflow_instances WHERE id IN ${sql([good, bad])} ORDER BY id`;
+    const rows =
+      await sql`SELECT id::text, status, error_code, output_data FROM workflow_instances WHERE id IN ${sql([good, bad])} ORDER BY id`;
     const byId = Object.fromEntries(rows.map((r) => [r.id, r]));
     expect(byId[good]).toMatchObject({ status: 'completed', output_data: { ok: true } });
     expect(byId[bad]).toMatchObject({ status: 'failed', error_code: 'E_STORE_REJECTED', output_data: null });

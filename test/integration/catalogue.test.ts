@@ -7,7 +7,8 @@ import { loadCatalogue } from '../../dist/runtime/executor/index.js';
 import { ROOT } from '../helpers/env.js';
 
 const SDK = pathToFileURL(join(ROOT, 'dist/runtime/sdk/index.js')).href;
-const module = (name: string) => `import { defineFunction } from '${SDK}';\nexport default defineFunction({ name: '${name}', handler: () => ({}) });\n`;
+const module = (name: string) =>
+  `import { defineFunction } from '${SDK}';\nexport default defineFunction({ name: '${name}', handler: () => ({}) });\n`;
 
 describe('loadCatalogue', () => {
   const root = mkdtempSync(join(tmpdir(), 'wf-catalogue-'));

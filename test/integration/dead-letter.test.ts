@@ -29,8 +29,12 @@ describe('engine: dead letters', () => {
     const runId = uuidv7();
     const sql = testSql(t.config);
     try {
-      const [wf] = await sql`INSERT INTO workflows (id, name, definition, version) VALUES (${uuidv7()}, 'dl', ${sql.json({ steps: [] })}, '1') RETURNING id::text`;
-      await js.publish(`${t.config.nats.subject_prefix}.runs`, encode({ v: 1, run_id: runId, workflow_id: wf.id, input: { a: 1 }, accepted_at: Date.now() }));
+      const [wf] =
+        await sql`INSERT INTO workflows (id, name, definition, version) VALUES (${uuidv7()}, 'dl', ${sql.json({ steps: [] })}, '1') RETURNING id::text`;
+      await js.publish(
+        `${t.config.nats.subject_prefix}.runs`,
+        encode({ v: 1, run_id: runId, workflow_id: wf.id, input: { a: 1 }, accepted_at: Date.now() }),
+      );
       const consumer = await js.consumers.get(t.config.nats.stream_name, t.config.nats.consumer_name);
       for (let i = 0; i < 2; i++) {
         const m = await consumer.next({ expires: 5000 });
@@ -39,15 +43,23 @@ describe('engine: dead letters', () => {
       }
       // the server gives up (and advises) when the next pull would be the third delivery
       expect(await consumer.next({ expires: 2000 })).toBeNull();
-      const row = await waitFor(async () => {
-        const [r] = await sql`SELECT status, error_code, deliveries, input_data FROM workflow_instances WHERE id = ${runId}`;
-        return r;
-      }, 10_000, 'the engine to record the dead letter');
+      const row = await waitFor(
+        async () => {
+          const [r] = await sql`SELECT status, error_code, deliveries, input_data FROM workflow_instances WHERE id = ${runId}`;
+          return r;
+        },
+        10_000,
+        'the engine to record the dead letter',
+      );
       expect(row).toMatchObject({ status: 'failed', error_code: 'E_MAX_DELIVERIES', deliveries: 2, input_data: { a: 1 } });
-      const info = await waitFor(async () => {
-        const s = await jsm.streams.info(t.config.nats.stream_name);
-        return s.state.messages === 0 ? s : null;
-      }, 5000, 'the message to be removed');
+      const info = await waitFor(
+        async () => {
+          const s = await jsm.streams.info(t.config.nats.stream_name);
+          return s.state.messages === 0 ? s : null;
+        },
+        5000,
+        'the message to be removed',
+      );
       expect(info.state.messages).toBe(0);
     } finally {
       await sql.end({ timeout: 2 });

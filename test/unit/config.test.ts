@@ -48,7 +48,10 @@ describe('loadConfig: defaults', () => {
 
   it('returns a new object each time and never mutates DEFAULTS', () => {
     const before = structuredClone(DEFAULTS);
-    const a = loadConfig({ env: { DATABASE_URL: 'postgres://x@h/db', NATS_URL: 'nats://a:1' }, set: ['api.max_body_bytes=77', 'executor.function_dirs=[only]'] });
+    const a = loadConfig({
+      env: { DATABASE_URL: 'postgres://x@h/db', NATS_URL: 'nats://a:1' },
+      set: ['api.max_body_bytes=77', 'executor.function_dirs=[only]'],
+    });
     expect(a.api.max_body_bytes).toBe(77);
     expect(DEFAULTS).toEqual(before);
     const b = loadConfig({ env: {} });
@@ -66,20 +69,22 @@ describe('loadConfig: defaults', () => {
 
 describe('loadConfig: YAML file', () => {
   it('overrides defaults key by key and keeps the keys it does not mention', () => {
-    const file = yamlFile([
-      'api:',
-      '  address: "127.0.0.1:9999"',
-      '  debug: true',
-      'database:',
-      '  host: db.example',
-      '  port: 6543',
-      '  writer:',
-      '    batch_size: 42',
-      'nats:',
-      '  urls: ["nats://n1:4222", "nats://n2:4222"]',
-      'logging:',
-      '  level: debug',
-    ].join('\n'));
+    const file = yamlFile(
+      [
+        'api:',
+        '  address: "127.0.0.1:9999"',
+        '  debug: true',
+        'database:',
+        '  host: db.example',
+        '  port: 6543',
+        '  writer:',
+        '    batch_size: 42',
+        'nats:',
+        '  urls: ["nats://n1:4222", "nats://n2:4222"]',
+        'logging:',
+        '  level: debug',
+      ].join('\n'),
+    );
     const c = loadConfig({ file, env: {} });
     expect(c.api.address).toBe('127.0.0.1:9999');
     expect(c.api.debug).toBe(true);
@@ -180,7 +185,13 @@ describe('loadConfig: --set overrides', () => {
   it('sets numbers, booleans, lists and strings by key path', () => {
     const c = loadConfig({
       env: {},
-      set: ['api.max_body_bytes=2048', 'api.debug=true', 'nats.urls=[nats://x:1, nats://y:2]', 'database.writer.shards=5', 'logging.level=error'],
+      set: [
+        'api.max_body_bytes=2048',
+        'api.debug=true',
+        'nats.urls=[nats://x:1, nats://y:2]',
+        'database.writer.shards=5',
+        'logging.level=error',
+      ],
     });
     expect(c.api.max_body_bytes).toBe(2048);
     expect(c.api.debug).toBe(true);
@@ -190,7 +201,10 @@ describe('loadConfig: --set overrides', () => {
   });
 
   it('string keys keep their text as given (no YAML re-reading)', () => {
-    const c = loadConfig({ env: {}, set: ['redis.key_prefix=wf:a:', 'database.password=123', 'database.username=true', 'api.address=127.0.0.1:0'] });
+    const c = loadConfig({
+      env: {},
+      set: ['redis.key_prefix=wf:a:', 'database.password=123', 'database.username=true', 'api.address=127.0.0.1:0'],
+    });
     expect(c.redis.key_prefix).toBe('wf:a:');
     expect(c.database.password).toBe('123');
     expect(c.database.username).toBe('true');
@@ -219,19 +233,21 @@ describe('loadConfig: --set overrides', () => {
 
 describe('loadConfig: durations', () => {
   it('converts "100ms", "30s", "5m", "1h", "1.5s" and digit strings to milliseconds', () => {
-    const file = yamlFile([
-      'executor:',
-      '  queue_poll_interval: 100ms',
-      '  retry_delay: 30s',
-      '  step_timeout: "1.5s"',
-      'registry:',
-      '  cache_ttl: 5m',
-      'redis:',
-      '  ttl: 1h',
-      '  command_timeout: "250"',
-      'nats:',
-      '  duplicate_window: 700',
-    ].join('\n'));
+    const file = yamlFile(
+      [
+        'executor:',
+        '  queue_poll_interval: 100ms',
+        '  retry_delay: 30s',
+        '  step_timeout: "1.5s"',
+        'registry:',
+        '  cache_ttl: 5m',
+        'redis:',
+        '  ttl: 1h',
+        '  command_timeout: "250"',
+        'nats:',
+        '  duplicate_window: 700',
+      ].join('\n'),
+    );
     const c = loadConfig({ file, env: {} });
     expect(c.executor.queue_poll_interval).toBe(100);
     expect(c.executor.retry_delay).toBe(30_000);
@@ -276,7 +292,9 @@ describe('loadConfig: validation errors', () => {
   it('an unknown key in the YAML file is an E_CONFIG error naming the full key', () => {
     expect(configError(() => loadConfig({ file: yamlFile('api:\n  adress: ":1"\n'), env: {} }))).toContain('"api.adress"');
     expect(configError(() => loadConfig({ file: yamlFile('databse:\n  port: 1\n'), env: {} }))).toContain('"databse"');
-    expect(configError(() => loadConfig({ file: yamlFile('database:\n  writer:\n    batchsize: 1\n'), env: {} }))).toContain('"database.writer.batchsize"');
+    expect(configError(() => loadConfig({ file: yamlFile('database:\n  writer:\n    batchsize: 1\n'), env: {} }))).toContain(
+      '"database.writer.batchsize"',
+    );
   });
 
   it('an unknown key in --set is an E_CONFIG error naming the key', () => {
@@ -321,10 +339,18 @@ describe('loadConfig: the result is frozen', () => {
 
   it('assignments throw (ESM is strict mode) and leave the value unchanged', () => {
     const c = loadConfig({ env: {} }) as any;
-    expect(() => { c.api.max_body_bytes = 1; }).toThrow(TypeError);
-    expect(() => { c.database.writer.shards = 9; }).toThrow(TypeError);
-    expect(() => { c.nats.urls.push('nats://evil'); }).toThrow(TypeError);
-    expect(() => { c.newKey = 1; }).toThrow(TypeError);
+    expect(() => {
+      c.api.max_body_bytes = 1;
+    }).toThrow(TypeError);
+    expect(() => {
+      c.database.writer.shards = 9;
+    }).toThrow(TypeError);
+    expect(() => {
+      c.nats.urls.push('nats://evil');
+    }).toThrow(TypeError);
+    expect(() => {
+      c.newKey = 1;
+    }).toThrow(TypeError);
     expect(c.api.max_body_bytes).toBe(1024 * 1024);
     expect(c.database.writer.shards).toBe(2);
     expect(c.nats.urls).toEqual(['nats://127.0.0.1:4222']);

@@ -11,7 +11,9 @@ describe('defineFunction options', () => {
 
   it.each([0, -1, 1.5, Number.NaN, '2'])('refuses concurrency %s with a TypeError naming the option', (v) => {
     expect(() => defineFunction({ name: 'x', concurrency: v as number, handler })).toThrow(TypeError);
-    expect(() => defineFunction({ name: 'x', concurrency: v as number, handler })).toThrow(/defineFunction \(x\): concurrency must be a positive integer/);
+    expect(() => defineFunction({ name: 'x', concurrency: v as number, handler })).toThrow(
+      /defineFunction \(x\): concurrency must be a positive integer/,
+    );
   });
 
   it.each([0, 8, 64.5, '64'])('refuses memoryMb %s with a TypeError naming the option', (v) => {

@@ -14,7 +14,12 @@ describe('validateDefinition', () => {
   it('accepts every optional field in its valid form', () => {
     const def = {
       steps: [
-        { name: 'a', type: 'echo', timeout: '1.5s', retry: { max_retries: 2, retry_delay: '100ms', max_delay: 5000, backoff_coefficient: 1.5 } },
+        {
+          name: 'a',
+          type: 'echo',
+          timeout: '1.5s',
+          retry: { max_retries: 2, retry_delay: '100ms', max_delay: 5000, backoff_coefficient: 1.5 },
+        },
         { name: 'B_2 :x.y-z', type: 'http', config: {}, timeout: 250 },
       ],
     };
@@ -62,19 +67,35 @@ describe('validateDefinition', () => {
       { path: '/definition/steps/0/foo', message: 'Unexpected property' },
     ]);
     expect(validateDefinition({ ...SEED, extra: true }, KNOWN)).toEqual([{ path: '/definition/extra', message: 'Unexpected property' }]);
-    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', retry: { attempts: 3 } }] }, KNOWN)[0].path).toBe('/definition/steps/0/retry/attempts');
+    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', retry: { attempts: 3 } }] }, KNOWN)[0].path).toBe(
+      '/definition/steps/0/retry/attempts',
+    );
   });
 
   it('rejects wrong types of optional fields', () => {
     expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', config: 'x' }] }, KNOWN)[0].path).toBe('/definition/steps/0/config');
-    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', timeout: 'soon' }] }, KNOWN)[0].path).toBe('/definition/steps/0/timeout');
+    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', timeout: 'soon' }] }, KNOWN)[0].path).toBe(
+      '/definition/steps/0/timeout',
+    );
     expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', timeout: -1 }] }, KNOWN)[0].path).toBe('/definition/steps/0/timeout');
-    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', retry: { max_retries: -1 } }] }, KNOWN)[0].path).toBe('/definition/steps/0/retry/max_retries');
-    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', retry: { backoff_coefficient: 0.5 } }] }, KNOWN)[0].path).toBe('/definition/steps/0/retry/backoff_coefficient');
+    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', retry: { max_retries: -1 } }] }, KNOWN)[0].path).toBe(
+      '/definition/steps/0/retry/max_retries',
+    );
+    expect(validateDefinition({ steps: [{ name: 'a', type: 'echo', retry: { backoff_coefficient: 0.5 } }] }, KNOWN)[0].path).toBe(
+      '/definition/steps/0/retry/backoff_coefficient',
+    );
   });
 
   it('rejects duplicate step names at the second occurrence', () => {
-    const p = validateDefinition({ steps: [{ name: 'same', type: 'echo' }, { name: 'same', type: 'echo' }] }, KNOWN);
+    const p = validateDefinition(
+      {
+        steps: [
+          { name: 'same', type: 'echo' },
+          { name: 'same', type: 'echo' },
+        ],
+      },
+      KNOWN,
+    );
     expect(p).toHaveLength(1);
     expect(p[0].path).toBe('/definition/steps/1/name');
     expect(p[0].message).toContain('duplicate step name "same"');
@@ -82,12 +103,30 @@ describe('validateDefinition', () => {
   });
 
   it('reports each later duplicate, by its own index', () => {
-    const p = validateDefinition({ steps: [{ name: 'x', type: 'echo' }, { name: 'y', type: 'echo' }, { name: 'x', type: 'echo' }, { name: 'x', type: 'echo' }] }, KNOWN);
+    const p = validateDefinition(
+      {
+        steps: [
+          { name: 'x', type: 'echo' },
+          { name: 'y', type: 'echo' },
+          { name: 'x', type: 'echo' },
+          { name: 'x', type: 'echo' },
+        ],
+      },
+      KNOWN,
+    );
     expect(p.map((x) => x.path)).toEqual(['/definition/steps/2/name', '/definition/steps/3/name']);
   });
 
   it('rejects an unknown step type when knownTypes is given, naming the known types', () => {
-    const p = validateDefinition({ steps: [{ name: 'a', type: 'echo' }, { name: 'b', type: 'nope' }] }, KNOWN);
+    const p = validateDefinition(
+      {
+        steps: [
+          { name: 'a', type: 'echo' },
+          { name: 'b', type: 'nope' },
+        ],
+      },
+      KNOWN,
+    );
     expect(p).toHaveLength(1);
     expect(p[0].path).toBe('/definition/steps/1/type');
     expect(p[0].message).toContain('unknown step type "nope"');
@@ -96,7 +135,15 @@ describe('validateDefinition', () => {
 
   it('skips the type check when knownTypes is null (but still checks names)', () => {
     expect(validateDefinition({ steps: [{ name: 'a', type: 'anything-goes' }] }, null)).toEqual([]);
-    const dup = validateDefinition({ steps: [{ name: 'a', type: 'x' }, { name: 'a', type: 'y' }] }, null);
+    const dup = validateDefinition(
+      {
+        steps: [
+          { name: 'a', type: 'x' },
+          { name: 'a', type: 'y' },
+        ],
+      },
+      null,
+    );
     expect(dup.map((x) => x.path)).toEqual(['/definition/steps/1/name']);
   });
 
@@ -125,14 +172,32 @@ describe('validateDefinition: control flow', () => {
           parallel: {
             branches: [
               { name: 'a', steps: [leaf('a1', { config: { x: '{{ steps.load.id }}' } }), leaf('a2', { config: { y: '{{ steps.a1 }}' } })] },
-              { name: 'b', steps: [{ name: 'each', map: { items: '{{ steps.load.items }}', concurrency: 4, steps: [leaf('one', { config: { sku: '{{ item.sku }}', i: '{{ index }}' } })] } }] },
+              {
+                name: 'b',
+                steps: [
+                  {
+                    name: 'each',
+                    map: {
+                      items: '{{ steps.load.items }}',
+                      concurrency: 4,
+                      steps: [leaf('one', { config: { sku: '{{ item.sku }}', i: '{{ index }}' } })],
+                    },
+                  },
+                ],
+              },
             ],
           },
         },
         {
           name: 'route',
           choice: {
-            branches: [{ name: 'big', when: { all: [{ path: 'steps.fan.a.total', gte: 10 }, { not: { path: 'run.input.test', equals: true } }] }, steps: [leaf('review')] }],
+            branches: [
+              {
+                name: 'big',
+                when: { all: [{ path: 'steps.fan.a.total', gte: 10 }, { not: { path: 'run.input.test', equals: true } }] },
+                steps: [leaf('review')],
+              },
+            ],
             default: [],
           },
         },
@@ -149,27 +214,80 @@ describe('validateDefinition: control flow', () => {
   });
 
   it('config, timeout and retry belong on the steps inside a control-flow node', () => {
-    expect(paths({ steps: [{ name: 'p', timeout: '1s', parallel: { branches: [{ name: 'a', steps: [leaf('x')] }] } }] })).toEqual(['/definition/steps/0/timeout']);
+    expect(paths({ steps: [{ name: 'p', timeout: '1s', parallel: { branches: [{ name: 'a', steps: [leaf('x')] }] } }] })).toEqual([
+      '/definition/steps/0/timeout',
+    ]);
   });
 
   it('names are unique across the definition, nested ones included; branch names within their node', () => {
-    const p = validateDefinition({ steps: [leaf('x'), { name: 'p', parallel: { branches: [{ name: 'a', steps: [leaf('x')] }, { name: 'a', steps: [leaf('z')] }] } }] }, KNOWN);
-    expect(p.map((x) => x.path).sort()).toEqual(['/definition/steps/1/parallel/branches/0/steps/0/name', '/definition/steps/1/parallel/branches/1/name']);
+    const p = validateDefinition(
+      {
+        steps: [
+          leaf('x'),
+          {
+            name: 'p',
+            parallel: {
+              branches: [
+                { name: 'a', steps: [leaf('x')] },
+                { name: 'a', steps: [leaf('z')] },
+              ],
+            },
+          },
+        ],
+      },
+      KNOWN,
+    );
+    expect(p.map((x) => x.path).sort()).toEqual([
+      '/definition/steps/1/parallel/branches/0/steps/0/name',
+      '/definition/steps/1/parallel/branches/1/name',
+    ]);
     expect(p.find((x) => x.path.endsWith('steps/0/name'))!.message).toContain('also at /definition/steps/0');
   });
 
   it('checks step types inside nested nodes, with the full path', () => {
-    expect(paths({ steps: [{ name: 'm', map: { items: [1], steps: [{ name: 'c', choice: { branches: [{ name: 'b', when: { path: 'item', equals: 1 }, steps: [{ name: 'q', type: 'nope' }] }] } }] } }] }))
-      .toEqual(['/definition/steps/0/map/steps/0/choice/branches/0/steps/0/type']);
+    expect(
+      paths({
+        steps: [
+          {
+            name: 'm',
+            map: {
+              items: [1],
+              steps: [
+                {
+                  name: 'c',
+                  choice: { branches: [{ name: 'b', when: { path: 'item', equals: 1 }, steps: [{ name: 'q', type: 'nope' }] }] },
+                },
+              ],
+            },
+          },
+        ],
+      }),
+    ).toEqual(['/definition/steps/0/map/steps/0/choice/branches/0/steps/0/type']);
   });
 
   it('refuses references to a sibling branch, to steps inside another node, and to later steps', () => {
-    const sibling = first({ steps: [{ name: 'p', parallel: { branches: [{ name: 'a', steps: [leaf('a1')] }, { name: 'b', steps: [leaf('b1', { config: { v: '{{ steps.a1 }}' } })] }] } }] });
+    const sibling = first({
+      steps: [
+        {
+          name: 'p',
+          parallel: {
+            branches: [
+              { name: 'a', steps: [leaf('a1')] },
+              { name: 'b', steps: [leaf('b1', { config: { v: '{{ steps.a1 }}' } })] },
+            ],
+          },
+        },
+      ],
+    });
     expect(sibling.path).toBe('/definition/steps/0/parallel/branches/1/steps/0/config');
     expect(sibling.message).toContain('inside another parallel, map or choice');
-    const outside = first({ steps: [{ name: 'm', map: { items: [1], steps: [leaf('one')] } }, leaf('after', { config: { v: '{{ steps.one }}' } })] });
+    const outside = first({
+      steps: [{ name: 'm', map: { items: [1], steps: [leaf('one')] } }, leaf('after', { config: { v: '{{ steps.one }}' } })],
+    });
     expect(outside.path).toBe('/definition/steps/1/config');
-    const later = first({ steps: [{ name: 'p', parallel: { branches: [{ name: 'a', steps: [leaf('a1', { config: { v: '{{ steps.z }}' } })] }] } }, leaf('z')] });
+    const later = first({
+      steps: [{ name: 'p', parallel: { branches: [{ name: 'a', steps: [leaf('a1', { config: { v: '{{ steps.z }}' } })] }] } }, leaf('z')],
+    });
     expect(later.message).toContain('comes later');
     const self = first({ steps: [{ name: 'm', map: { items: '{{ steps.m }}', steps: [leaf('one')] } }] });
     expect(self.path).toBe('/definition/steps/0/map/items');
@@ -179,13 +297,19 @@ describe('validateDefinition: control flow', () => {
     const p = first({ steps: [leaf('a', { config: { v: '{{ item.sku }}' } })] });
     expect(p.path).toBe('/definition/steps/0/config');
     expect(p.message).toContain('only inside a map');
-    expect(paths({ steps: [{ name: 'm', map: { items: '{{ item }}', steps: [leaf('one')] } }] })).toEqual(['/definition/steps/0/map/items']);
+    expect(paths({ steps: [{ name: 'm', map: { items: '{{ item }}', steps: [leaf('one')] } }] })).toEqual([
+      '/definition/steps/0/map/items',
+    ]);
   });
 
   it('map items is one template or an array; concurrency 1..100', () => {
-    expect(paths({ steps: [{ name: 'm', map: { items: 'x {{ input.list }}', steps: [leaf('one')] } }] })).toEqual(['/definition/steps/0/map/items']);
+    expect(paths({ steps: [{ name: 'm', map: { items: 'x {{ input.list }}', steps: [leaf('one')] } }] })).toEqual([
+      '/definition/steps/0/map/items',
+    ]);
     expect(paths({ steps: [{ name: 'm', map: { items: {}, steps: [leaf('one')] } }] })[0]).toBe('/definition/steps/0/map/items');
-    expect(paths({ steps: [{ name: 'm', map: { items: [], concurrency: 0, steps: [leaf('one')] } }] })).toEqual(['/definition/steps/0/map/concurrency']);
+    expect(paths({ steps: [{ name: 'm', map: { items: [], concurrency: 0, steps: [leaf('one')] } }] })).toEqual([
+      '/definition/steps/0/map/concurrency',
+    ]);
   });
 
   it('a condition is a path with exactly one test, or one combinator', () => {
@@ -200,10 +324,12 @@ describe('validateDefinition: control flow', () => {
     expect(c({ path: 'input.x', between: 1 })).toEqual([`${at}/between`]);
   });
 
-  it('checks the references of a step\'s input template like its config', () => {
+  it("checks the references of a step's input template like its config", () => {
     ok({ steps: [leaf('a'), leaf('b', { input: { x: '{{ steps.a }}' } })] });
     expect(first({ steps: [leaf('a', { input: '{{ steps.b }}' }), leaf('b')] })).toMatchObject({ path: '/definition/steps/0/input' });
-    expect(paths({ steps: [{ name: 'm', input: '{{ item }}', map: { items: [], steps: [leaf('one')] } }] })).toEqual(['/definition/steps/0/input']);
+    expect(paths({ steps: [{ name: 'm', input: '{{ item }}', map: { items: [], steps: [leaf('one')] } }] })).toEqual([
+      '/definition/steps/0/input',
+    ]);
   });
 
   it('limits nesting depth and the recorded name length', () => {
@@ -213,19 +339,29 @@ describe('validateDefinition: control flow', () => {
     expect(p).toHaveLength(1);
     expect(p[0].message).toContain('nest at most 4 deep');
     const long = 'n'.repeat(200);
-    expect(first({ steps: [{ name: long, map: { items: [], steps: [leaf(long.replace(/^n/, 'm'))] } }] }).message).toContain('longer than 255');
+    expect(first({ steps: [{ name: long, map: { items: [], steps: [leaf(long.replace(/^n/, 'm'))] } }] }).message).toContain(
+      'longer than 255',
+    );
   });
 
   it('refuses what would always fail at run time: padded map items, condition paths with filters or spaces', () => {
-    expect(paths({ steps: [{ name: 'm', map: { items: ' {{ input.list }} ', steps: [leaf('one')] } }] })).toEqual(['/definition/steps/0/map/items']);
-    const c = (path: string) => paths({ steps: [{ name: 'c', choice: { branches: [{ name: 'b', when: { path, exists: true }, steps: [] }] } }] });
+    expect(paths({ steps: [{ name: 'm', map: { items: ' {{ input.list }} ', steps: [leaf('one')] } }] })).toEqual([
+      '/definition/steps/0/map/items',
+    ]);
+    const c = (path: string) =>
+      paths({ steps: [{ name: 'c', choice: { branches: [{ name: 'b', when: { path, exists: true }, steps: [] }] } }] });
     expect(c('input.v | default: 0')).toEqual(['/definition/steps/0/choice/branches/0/when/path']);
     expect(c('input.v ')).toEqual(['/definition/steps/0/choice/branches/0/when/path']);
     expect(c('input.v')).toEqual([]);
   });
 
   it('accepts several indexes on a root (input[0][1], item[2][0])', () => {
-    ok({ steps: [leaf('a', { config: { v: '{{ input[0][1] }}' } }), { name: 'm', map: { items: [[1]], steps: [leaf('b', { config: { v: '{{ item[0][0] }}' } })] } }] });
+    ok({
+      steps: [
+        leaf('a', { config: { v: '{{ input[0][1] }}' } }),
+        { name: 'm', map: { items: [[1]], steps: [leaf('b', { config: { v: '{{ item[0][0] }}' } })] } },
+      ],
+    });
   });
 
   it('answers a definition nested thousands of levels deep with a problem, not a crash', () => {
@@ -236,14 +372,25 @@ describe('validateDefinition: control flow', () => {
   });
 
   it('a choice branch may not be named "default" when there is a default list', () => {
-    expect(paths({ steps: [{ name: 'c', choice: { branches: [{ name: 'default', when: { path: 'input', exists: true }, steps: [] }], default: [] } }] }))
-      .toEqual(['/definition/steps/0/choice/default']);
+    expect(
+      paths({
+        steps: [{ name: 'c', choice: { branches: [{ name: 'default', when: { path: 'input', exists: true }, steps: [] }], default: [] } }],
+      }),
+    ).toEqual(['/definition/steps/0/choice/default']);
   });
 });
 
-describe('validateDefinition: a function\'s config schema', () => {
+describe("validateDefinition: a function's config schema", () => {
   const known = new Map([
-    ['price', { config: Type.Object({ vat_pct: Type.Number({ maximum: 100 }), note: Type.Optional(Type.String()) }, { additionalProperties: false }) }],
+    [
+      'price',
+      {
+        config: Type.Object(
+          { vat_pct: Type.Number({ maximum: 100 }), note: Type.Optional(Type.String()) },
+          { additionalProperties: false },
+        ),
+      },
+    ],
     ['echo', {}],
   ]);
 
@@ -254,7 +401,9 @@ describe('validateDefinition: a function\'s config schema', () => {
     expect(over[0].path).toBe('/definition/steps/0/config/vat_pct');
     expect(over[0].message).toContain('the config schema of "price"');
     expect(validateDefinition({ steps: [{ name: 'p', type: 'price' }] }, known)[0].path).toBe('/definition/steps/0/config/vat_pct');
-    expect(validateDefinition({ steps: [{ name: 'p', type: 'price', config: { vat_pct: 1, extra: 1 } }] }, known)[0].path).toBe('/definition/steps/0/config/extra');
+    expect(validateDefinition({ steps: [{ name: 'p', type: 'price', config: { vat_pct: 1, extra: 1 } }] }, known)[0].path).toBe(
+      '/definition/steps/0/config/extra',
+    );
   });
 
   it('leaves a config with templates to the executor (checked after rendering), and steps without a schema alone', () => {

@@ -16,7 +16,11 @@ describe('resolvePolicy', () => {
   });
 
   it('the function options override the config', () => {
-    const p = resolvePolicy({ name: 's', type: 'x' }, { timeoutMs: 5000, retry: { maxAttempts: 7, initialDelayMs: 50, maxDelayMs: 400, backoff: 'fixed', nonRetryable: ['E_MINE'] } }, DEFAULTS);
+    const p = resolvePolicy(
+      { name: 's', type: 'x' },
+      { timeoutMs: 5000, retry: { maxAttempts: 7, initialDelayMs: 50, maxDelayMs: 400, backoff: 'fixed', nonRetryable: ['E_MINE'] } },
+      DEFAULTS,
+    );
     expect(p.timeoutMs).toBe(5000);
     expect(p.maxAttempts).toBe(7);
     expect(p.initialDelayMs).toBe(50);

@@ -25,7 +25,7 @@ describe('toPlain: non-Error thrown values', () => {
   it('a plain object without message is serialised into the message', () => {
     expect(toPlain({ foo: 1 })).toEqual({ code: 'E_INTERNAL', message: '{"foo":1}' });
     expect(toPlain({ message: 42 })).toEqual({ code: 'E_INTERNAL', message: '{"message":42}' });
-    expect(toPlain({ message: '' , x: 1 })).toEqual({ code: 'E_INTERNAL', message: '{"message":"","x":1}' });
+    expect(toPlain({ message: '', x: 1 })).toEqual({ code: 'E_INTERNAL', message: '{"message":"","x":1}' });
   });
 
   it('a circular object does not make toPlain throw', () => {
@@ -37,7 +37,11 @@ describe('toPlain: non-Error thrown values', () => {
   });
 
   it('an object carrying a known code, message and details keeps them', () => {
-    expect(toPlain({ code: 'E_STEP_TIMEOUT', message: 'too slow', details: { ms: 5 } })).toEqual({ code: 'E_STEP_TIMEOUT', message: 'too slow', details: { ms: 5 } });
+    expect(toPlain({ code: 'E_STEP_TIMEOUT', message: 'too slow', details: { ms: 5 } })).toEqual({
+      code: 'E_STEP_TIMEOUT',
+      message: 'too slow',
+      details: { ms: 5 },
+    });
   });
 
   it('an unknown or non-string code falls back', () => {
@@ -81,7 +85,11 @@ describe('toPlain: Errors', () => {
   it('a RuntimeError gives its code, message and details (details only when present)', () => {
     expect(toPlain(new RuntimeError('E_VALIDATION', 'bad field'))).toEqual({ code: 'E_VALIDATION', message: 'bad field' });
     expect('details' in toPlain(new RuntimeError('E_VALIDATION', 'bad field'))).toBe(false);
-    expect(toPlain(new RuntimeError('E_WORKFLOW_INVALID', 'dup', { problems: [1] }))).toEqual({ code: 'E_WORKFLOW_INVALID', message: 'dup', details: { problems: [1] } });
+    expect(toPlain(new RuntimeError('E_WORKFLOW_INVALID', 'dup', { problems: [1] }))).toEqual({
+      code: 'E_WORKFLOW_INVALID',
+      message: 'dup',
+      details: { problems: [1] },
+    });
   });
 });
 

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateCondition, MAX_RUN_STEPS_IN_FLIGHT, runDefinition, type NodeEvent, type Unit, type UnitResult } from '../../dist/runtime/engine/index.js';
+import {
+  evaluateCondition,
+  MAX_RUN_STEPS_IN_FLIGHT,
+  runDefinition,
+  type NodeEvent,
+  type Unit,
+  type UnitResult,
+} from '../../dist/runtime/engine/index.js';
 import { validateDefinition } from '../../dist/runtime/registry/index.js';
 
 // The interpreter is pure logic: steps run through an injected runner, here one that
@@ -12,26 +19,31 @@ function harness(script: Script = (u) => ({ ok: true, output: `${u.name}:out` })
   let inFlight = 0;
   let maxInFlight = 0;
   return {
-    ran, nodes,
+    ran,
+    nodes,
     get maxInFlight() {
       return maxInFlight;
     },
     names: () => ran.map((u) => u.name),
     run: (def: any, input: unknown = { x: 1 }, done: Map<string, unknown> = new Map()) => {
       expect(validateDefinition(def, null), 'the test definition is valid').toEqual([]);
-      return runDefinition(def, { runId: 'r-1', input, done }, {
-        step: async (u) => {
-          ran.push(u);
-          maxInFlight = Math.max(maxInFlight, ++inFlight);
-          try {
-            await new Promise((r) => setImmediate(r)); // let siblings start
-            return await script(u);
-          } finally {
-            inFlight--;
-          }
+      return runDefinition(
+        def,
+        { runId: 'r-1', input, done },
+        {
+          step: async (u) => {
+            ran.push(u);
+            maxInFlight = Math.max(maxInFlight, ++inFlight);
+            try {
+              await new Promise((r) => setImmediate(r)); // let siblings start
+              return await script(u);
+            } finally {
+              inFlight--;
+            }
+          },
+          node: (e) => nodes.push(e),
         },
-        node: (e) => nodes.push(e),
-      });
+      );
     },
   };
 }
@@ -53,7 +65,14 @@ describe('runDefinition: plain lists', () => {
 
   it('skips what an earlier delivery completed, feeding its recorded output forward', async () => {
     const h = harness();
-    const r = await h.run(def, 'in', new Map<string, unknown>([['a', 'A'], ['b', 0]]));
+    const r = await h.run(
+      def,
+      'in',
+      new Map<string, unknown>([
+        ['a', 'A'],
+        ['b', 0],
+      ]),
+    );
     expect(h.names()).toEqual(['c']);
     expect(h.ran[0].input).toBe(0);
     expect(h.ran[0].roots.steps).toEqual({ a: 'A', b: 0 });
@@ -89,10 +108,14 @@ describe('runDefinition: a node that picks its input', () => {
     // (validation refuses this at registration; the interpreter must still not run the step)
     let ran = 0;
     const nodes: NodeEvent[] = [];
-    const out = await runDefinition({ steps: [{ name: 'a', type: 't', input: '{{ input | upper }}' }] }, { runId: 'r', input: 1, done: new Map() }, {
-      step: async () => ({ ok: true, output: ++ran }),
-      node: (e) => nodes.push(e),
-    });
+    const out = await runDefinition(
+      { steps: [{ name: 'a', type: 't', input: '{{ input | upper }}' }] },
+      { runId: 'r', input: 1, done: new Map() },
+      {
+        step: async () => ({ ok: true, output: ++ran }),
+        node: (e) => nodes.push(e),
+      },
+    );
     expect(out).toMatchObject({ ok: false, step: 'a', error: { code: 'E_STEP_CONFIG' } });
     expect(ran).toBe(0);
     expect(nodes).toMatchObject([{ name: 'a', kind: 't', status: 'failed', error: { code: 'E_STEP_CONFIG' } }]);
@@ -103,7 +126,15 @@ describe('runDefinition: parallel', () => {
   const def = {
     steps: [
       leaf('first'),
-      { name: 'fan', parallel: { branches: [{ name: 'left', steps: [leaf('l1'), leaf('l2')] }, { name: 'right', steps: [leaf('r1')] }] } },
+      {
+        name: 'fan',
+        parallel: {
+          branches: [
+            { name: 'left', steps: [leaf('l1'), leaf('l2')] },
+            { name: 'right', steps: [leaf('r1')] },
+          ],
+        },
+      },
       leaf('after'),
     ],
   };
@@ -125,19 +156,37 @@ describe('runDefinition: parallel', () => {
     expect(after.input).toEqual({ left: 'fan/left/l2<"fan/left/l1<\\"first<\\\\\\"in\\\\\\"\\""', right: 'fan/right/r1<"first<\\"in\\""' });
     expect(after.roots.steps.fan).toEqual(after.input);
     expect(r.ok).toBe(true);
-    expect(h.nodes.map((n) => [n.name, n.kind, n.status])).toEqual([['fan', 'parallel', 'running'], ['fan', 'parallel', 'completed']]);
+    expect(h.nodes.map((n) => [n.name, n.kind, n.status])).toEqual([
+      ['fan', 'parallel', 'running'],
+      ['fan', 'parallel', 'completed'],
+    ]);
     expect(h.nodes[1].output).toEqual(after.input);
   });
 
   it('on resume runs only the branch steps that did not complete, and skips a completed parallel entirely', async () => {
     const h = harness();
-    await h.run(def, 'in', new Map<string, unknown>([['first', 'F'], ['fan/left/l1', 'L1'], ['fan/right/r1', 'R1']]));
+    await h.run(
+      def,
+      'in',
+      new Map<string, unknown>([
+        ['first', 'F'],
+        ['fan/left/l1', 'L1'],
+        ['fan/right/r1', 'R1'],
+      ]),
+    );
     expect(h.names()).toEqual(['fan/left/l2', 'after']);
     expect(h.ran[0].input).toBe('L1');
     expect(h.ran[1].input).toEqual({ left: 'fan/left/l2:out', right: 'R1' });
 
     const h2 = harness();
-    await h2.run(def, 'in', new Map<string, unknown>([['first', 'F'], ['fan', { left: 1, right: 2 }]]));
+    await h2.run(
+      def,
+      'in',
+      new Map<string, unknown>([
+        ['first', 'F'],
+        ['fan', { left: 1, right: 2 }],
+      ]),
+    );
     expect(h2.names()).toEqual(['after']);
     expect(h2.ran[0].input).toEqual({ left: 1, right: 2 });
   });
@@ -170,7 +219,19 @@ describe('runDefinition: limits and stopping', () => {
       await new Promise((r) => setTimeout(r, 20));
       return { ok: false, error: { code: 'E_BOOM', message: 'boom' } };
     });
-    const r = await h.run({ steps: [{ name: 'p', parallel: { branches: [{ name: 'slow', steps: [leaf('wait')] }, { name: 'bad', steps: [leaf('boom')] }] } }] });
+    const r = await h.run({
+      steps: [
+        {
+          name: 'p',
+          parallel: {
+            branches: [
+              { name: 'slow', steps: [leaf('wait')] },
+              { name: 'bad', steps: [leaf('boom')] },
+            ],
+          },
+        },
+      ],
+    });
     expect(woke).toEqual([true]);
     expect(r).toMatchObject({ ok: false, step: 'p/bad/boom', error: { code: 'E_BOOM' } });
   });
@@ -196,7 +257,18 @@ describe('runDefinition: limits and stopping', () => {
   it('caps the map items of a run in all, across nested maps', async () => {
     const h = harness();
     const items = Array.from({ length: 200 }, () => Array.from({ length: 60 }, (_, i) => i));
-    const r = await h.run({ steps: [{ name: 'outer', map: { items, concurrency: 100, steps: [{ name: 'inner', map: { items: '{{ item }}', concurrency: 100, steps: [leaf('leaf')] } }] } }] });
+    const r = await h.run({
+      steps: [
+        {
+          name: 'outer',
+          map: {
+            items,
+            concurrency: 100,
+            steps: [{ name: 'inner', map: { items: '{{ item }}', concurrency: 100, steps: [leaf('leaf')] } }],
+          },
+        },
+      ],
+    });
     expect(r).toMatchObject({ ok: false, error: { code: 'E_STEP_CONFIG' } });
     expect((r as { error: { message: string } }).error.message).toContain('at most 10000 items in all');
     expect(h.ran.length).toBeLessThan(10_000);
@@ -208,18 +280,28 @@ describe('runDefinition: cancellation', () => {
     const ac = new AbortController();
     const ran: string[] = [];
     let sawSignal = false;
-    const out = runDefinition({ steps: [{ name: 'a', type: 't' }, { name: 'b', type: 't' }, { name: 'c', type: 't' }] }, { runId: 'r', input: 1, done: new Map(), cancelled: ac.signal }, {
-      step: async (u) => {
-        ran.push(u.name);
-        if (u.name === 'b') {
-          ac.abort();
-          sawSignal = u.cancelled?.aborted === true;
-          return { ok: false, error: { code: 'E_CANCELLED', message: 'stopped' } };
-        }
-        return { ok: true, output: u.name };
+    const out = runDefinition(
+      {
+        steps: [
+          { name: 'a', type: 't' },
+          { name: 'b', type: 't' },
+          { name: 'c', type: 't' },
+        ],
       },
-      node: () => {},
-    });
+      { runId: 'r', input: 1, done: new Map(), cancelled: ac.signal },
+      {
+        step: async (u) => {
+          ran.push(u.name);
+          if (u.name === 'b') {
+            ac.abort();
+            sawSignal = u.cancelled?.aborted === true;
+            return { ok: false, error: { code: 'E_CANCELLED', message: 'stopped' } };
+          }
+          return { ok: true, output: u.name };
+        },
+        node: () => {},
+      },
+    );
     expect(await out).toMatchObject({ ok: false, error: { code: 'E_CANCELLED', message: 'the run was cancelled' } });
     expect(ran).toEqual(['a', 'b']);
     expect(sawSignal).toBe(true);
@@ -229,10 +311,14 @@ describe('runDefinition: cancellation', () => {
     const ac = new AbortController();
     ac.abort();
     let ran = 0;
-    const out = await runDefinition({ steps: [{ name: 'a', type: 't' }] }, { runId: 'r', input: 1, done: new Map(), cancelled: ac.signal }, {
-      step: async () => ({ ok: true, output: ++ran }),
-      node: () => {},
-    });
+    const out = await runDefinition(
+      { steps: [{ name: 'a', type: 't' }] },
+      { runId: 'r', input: 1, done: new Map(), cancelled: ac.signal },
+      {
+        step: async () => ({ ok: true, output: ++ran }),
+        node: () => {},
+      },
+    );
     expect(out).toMatchObject({ ok: false, error: { code: 'E_CANCELLED' } });
     expect(ran).toBe(0);
   });
@@ -242,7 +328,10 @@ describe('runDefinition: map', () => {
   const def = (items: unknown, concurrency?: number) => ({
     steps: [
       leaf('load'),
-      { name: 'each', map: { items, ...(concurrency ? { concurrency } : {}), steps: [leaf('double', { config: { n: '{{ item.n }}' } }), leaf('label')] } },
+      {
+        name: 'each',
+        map: { items, ...(concurrency ? { concurrency } : {}), steps: [leaf('double', { config: { n: '{{ item.n }}' } }), leaf('label')] },
+      },
     ],
   });
 
@@ -250,18 +339,29 @@ describe('runDefinition: map', () => {
     const items = Array.from({ length: 7 }, (_, i) => ({ n: i }));
     const h = harness(async (u) => {
       await new Promise((r) => setTimeout(r, u.roots.index === 0 ? 15 : 1)); // item 0 finishes last
-      return { ok: true, output: u.step.name === 'double' ? (u.input as { n: number }).n * 2 : `#${String(u.roots.index)}:${String(u.input)}` };
+      return {
+        ok: true,
+        output: u.step.name === 'double' ? (u.input as { n: number }).n * 2 : `#${String(u.roots.index)}:${String(u.input)}`,
+      };
     });
     const r = await h.run(def('{{ steps.load }}', 3), 'in', new Map([['load', items]]));
     expect(h.maxInFlight).toBe(3);
-    expect(h.names().filter((n) => n.endsWith('/double')).sort()).toEqual(items.map((_, i) => `each[${i}]/double`).sort());
+    expect(
+      h
+        .names()
+        .filter((n) => n.endsWith('/double'))
+        .sort(),
+    ).toEqual(items.map((_, i) => `each[${i}]/double`).sort());
     const d3 = h.ran.find((u) => u.name === 'each[3]/double')!;
     expect(d3.roots.item).toEqual({ n: 3 });
     expect(d3.roots.index).toBe(3);
     expect(d3.input).toEqual({ n: 3 });
     expect(h.ran.find((u) => u.name === 'each[3]/label')!.roots.steps).toEqual({ load: items, double: 6 });
     expect(r).toEqual({ ok: true, output: items.map((_, i) => `#${i}:${i * 2}`) });
-    expect(h.nodes.map((n) => [n.status, n.note])).toEqual([['running', '7 items'], ['completed', '7 items']]);
+    expect(h.nodes.map((n) => [n.status, n.note])).toEqual([
+      ['running', '7 items'],
+      ['completed', '7 items'],
+    ]);
   });
 
   it('defaults to 10 at once, accepts a literal array, and gives [] for an empty one', async () => {
@@ -284,7 +384,12 @@ describe('runDefinition: map', () => {
 
   it('resumes item by item: completed items and steps are not run again', async () => {
     const h = harness();
-    const done = new Map<string, unknown>([['load', [{ n: 0 }, { n: 1 }, { n: 2 }]], ['each[0]/double', 0], ['each[0]/label', 'L0'], ['each[2]/double', 4]]);
+    const done = new Map<string, unknown>([
+      ['load', [{ n: 0 }, { n: 1 }, { n: 2 }]],
+      ['each[0]/double', 0],
+      ['each[0]/label', 'L0'],
+      ['each[2]/double', 4],
+    ]);
     const r = await h.run(def('{{ steps.load }}'), 'in', done);
     expect(h.names().sort()).toEqual(['each[1]/double', 'each[1]/label', 'each[2]/label']);
     expect(h.ran.find((u) => u.name === 'each[2]/label')!.input).toBe(4);
@@ -293,7 +398,14 @@ describe('runDefinition: map', () => {
 
   it('a failing item stops new items from starting', async () => {
     const h = harness((u) => (u.roots.index === 1 ? { ok: false, error: { code: 'E_I', message: 'item 1' } } : { ok: true, output: 0 }));
-    const r = await h.run(def(Array.from({ length: 50 }, (_, i) => i), 2), 'in', new Map([['load', null]]));
+    const r = await h.run(
+      def(
+        Array.from({ length: 50 }, (_, i) => i),
+        2,
+      ),
+      'in',
+      new Map([['load', null]]),
+    );
     expect(r).toMatchObject({ ok: false, step: 'each[1]/double', error: { code: 'E_I' } });
     expect(h.ran.length).toBeLessThan(6);
   });
@@ -308,7 +420,16 @@ describe('runDefinition: choice', () => {
         choice: {
           branches: [
             { name: 'large', when: { path: 'steps.price.total', gte: 1000 }, steps: [leaf('review'), leaf('notify-large')] },
-            { name: 'vip', when: { any: [{ path: 'run.input.tier', equals: 'gold' }, { path: 'run.input.tags', exists: true }] }, steps: [leaf('perk')] },
+            {
+              name: 'vip',
+              when: {
+                any: [
+                  { path: 'run.input.tier', equals: 'gold' },
+                  { path: 'run.input.tags', exists: true },
+                ],
+              },
+              steps: [leaf('perk')],
+            },
             { name: 'skip', when: { path: 'steps.price.total', equals: 0 }, steps: [] },
           ],
           default: [leaf('standard')],
@@ -328,7 +449,10 @@ describe('runDefinition: choice', () => {
     const { h } = await runWith(5000, { tier: 'gold' });
     expect(h.names()).toEqual(['route/large/review', 'route/large/notify-large', 'done']);
     expect(h.ran[2].input).toBe('route/large/notify-large:out');
-    expect(h.nodes.map((n) => [n.status, n.note])).toEqual([['running', 'branch "large"'], ['completed', 'branch "large"']]);
+    expect(h.nodes.map((n) => [n.status, n.note])).toEqual([
+      ['running', 'branch "large"'],
+      ['completed', 'branch "large"'],
+    ]);
   });
 
   it('evaluates any/exists, falls back to default, and passes the input through for an empty branch', async () => {
@@ -341,7 +465,9 @@ describe('runDefinition: choice', () => {
   });
 
   it('passes the input through when nothing matches and there is no default', async () => {
-    const noDefault = { steps: [{ name: 'c', choice: { branches: [{ name: 'a', when: { path: 'input.go', equals: true }, steps: [leaf('x')] }] } }] };
+    const noDefault = {
+      steps: [{ name: 'c', choice: { branches: [{ name: 'a', when: { path: 'input.go', equals: true }, steps: [leaf('x')] }] } }],
+    };
     const h = harness();
     expect(await h.run(noDefault, { go: false })).toEqual({ ok: true, output: { go: false } });
     expect(h.ran).toHaveLength(0);
@@ -350,7 +476,14 @@ describe('runDefinition: choice', () => {
 
   it('takes the same branch on resume (the condition reads recorded data)', async () => {
     const h = harness();
-    await h.run(def, {}, new Map<string, unknown>([['price', { total: 2000 }], ['route/large/review', 'R']]));
+    await h.run(
+      def,
+      {},
+      new Map<string, unknown>([
+        ['price', { total: 2000 }],
+        ['route/large/review', 'R'],
+      ]),
+    );
     expect(h.names()).toEqual(['route/large/notify-large', 'done']);
     expect(h.ran[0].input).toBe('R');
   });
@@ -385,9 +518,30 @@ describe('evaluateCondition', () => {
   });
 
   it('combines with all, any and not', () => {
-    expect(ev({ all: [{ path: 'input.n', gt: 1 }, { path: 'input.s', equals: 'b' }] })).toBe(true);
-    expect(ev({ all: [{ path: 'input.n', gt: 1 }, { path: 'input.s', equals: 'x' }] })).toBe(false);
-    expect(ev({ any: [{ path: 'input.n', gt: 100 }, { path: 'input.s', equals: 'b' }] })).toBe(true);
+    expect(
+      ev({
+        all: [
+          { path: 'input.n', gt: 1 },
+          { path: 'input.s', equals: 'b' },
+        ],
+      }),
+    ).toBe(true);
+    expect(
+      ev({
+        all: [
+          { path: 'input.n', gt: 1 },
+          { path: 'input.s', equals: 'x' },
+        ],
+      }),
+    ).toBe(false);
+    expect(
+      ev({
+        any: [
+          { path: 'input.n', gt: 100 },
+          { path: 'input.s', equals: 'b' },
+        ],
+      }),
+    ).toBe(true);
     expect(ev({ not: { path: 'input.n', gt: 100 } })).toBe(true);
   });
 

@@ -8,10 +8,12 @@ describe('Limiter (defineFunction concurrency)', () => {
     const l = new Limiter(2);
     const started: number[] = [];
     const release: (() => void)[] = [];
-    const runs = [0, 1, 2, 3, 4].map((i) => l.run(() => {
-      started.push(i);
-      return new Promise<number>((r) => release[i] = () => r(i));
-    }));
+    const runs = [0, 1, 2, 3, 4].map((i) =>
+      l.run(() => {
+        started.push(i);
+        return new Promise<number>((r) => (release[i] = () => r(i)));
+      }),
+    );
     await tick();
     expect(started).toEqual([0, 1]);
     expect(l.queued).toBe(3);

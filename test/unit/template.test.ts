@@ -2,20 +2,31 @@ import { describe, expect, it } from 'vitest';
 import { renderTemplate, TemplateError } from '../../dist/runtime/sdk/index.js';
 
 const root = {
-  input: { currency: 'EUR', items: [{ sku: 'a', qty: 2 }, { sku: 'b', qty: 1 }] },
+  input: {
+    currency: 'EUR',
+    items: [
+      { sku: 'a', qty: 2 },
+      { sku: 'b', qty: 1 },
+    ],
+  },
   run: { input: { order_id: 'o-7', note: null } },
   steps: { price: { total_cents: 2698, parts: { vat: 450 } } },
 };
 
 describe('renderTemplate', () => {
   it('keeps the type of a whole-string path and reads nested names and indexes', () => {
-    expect(renderTemplate({
-      total: '{{ steps.price.total_cents }}',
-      parts: '{{steps.price.parts}}',
-      sku: '{{ input.items[1].sku }}',
-      n: 3,
-      list: ['{{ run.input.order_id }}', true],
-    }, root)).toEqual({ total: 2698, parts: { vat: 450 }, sku: 'b', n: 3, list: ['o-7', true] });
+    expect(
+      renderTemplate(
+        {
+          total: '{{ steps.price.total_cents }}',
+          parts: '{{steps.price.parts}}',
+          sku: '{{ input.items[1].sku }}',
+          n: 3,
+          list: ['{{ run.input.order_id }}', true],
+        },
+        root,
+      ),
+    ).toEqual({ total: 2698, parts: { vat: 450 }, sku: 'b', n: 3, list: ['o-7', true] });
   });
 
   it('interpolates inside longer strings, objects as JSON and missing as empty', () => {
@@ -28,7 +39,7 @@ describe('renderTemplate', () => {
     expect(renderTemplate('{{ input.items[9] | default: 0 }}', root)).toBe(0);
   });
 
-  it('reads own properties only: nothing from the prototype (an array\'s length is its own)', () => {
+  it("reads own properties only: nothing from the prototype (an array's length is its own)", () => {
     expect(renderTemplate('{{ input.constructor }}', root)).toBeNull();
     expect(renderTemplate('{{ input.__proto__ }}', root)).toBeNull();
     expect(renderTemplate('{{ input.currency.toString }}', root)).toBeNull();
@@ -37,7 +48,9 @@ describe('renderTemplate', () => {
 
   it('percent-encodes with the url filter, after a default', () => {
     const r = { input: { id: 'a/b c?&', n: 7, none: null } };
-    expect(renderTemplate('https://x.test/orders/{{ input.id | url }}?n={{ input.n | url }}', r)).toBe('https://x.test/orders/a%2Fb%20c%3F%26?n=7');
+    expect(renderTemplate('https://x.test/orders/{{ input.id | url }}?n={{ input.n | url }}', r)).toBe(
+      'https://x.test/orders/a%2Fb%20c%3F%26?n=7',
+    );
     expect(renderTemplate('{{ input.none | default: "zz z" | url }}', r)).toBe('zz%20z');
     expect(renderTemplate('{{ input.missing | url }}', r)).toBe(null);
   });

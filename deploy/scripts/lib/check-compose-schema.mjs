@@ -30,19 +30,30 @@ for (const line of readFileSync(`${DEPLOY}.env.example`, 'utf8').split('\n')) {
   const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
   if (m) env[m[1]] = m[2] || 'dummy';
 }
-const interp = (v) => (typeof v === 'string'
-  ? v.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?]([^}]*))?\}/g, (m, n, d) => (m === '$$' ? '$' : env[n] || d || 'dummy'))
-  : Array.isArray(v) ? v.map(interp)
-    : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, interp(x)])) : v);
+const interp = (v) =>
+  typeof v === 'string'
+    ? v.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?]([^}]*))?\}/g, (m, n, d) => (m === '$$' ? '$' : env[n] || d || 'dummy'))
+    : Array.isArray(v)
+      ? v.map(interp)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, interp(x)]))
+        : v;
 
 let failed = 0;
-for (const f of readdirSync(DEPLOY).filter((x) => /^docker-compose.*\.ya?ml$/.test(x)).sort()) {
+for (const f of readdirSync(DEPLOY)
+  .filter((x) => /^docker-compose.*\.ya?ml$/.test(x))
+  .sort()) {
   const doc = interp(YAML.parse(readFileSync(`${DEPLOY}${f}`, 'utf8'), { merge: true }));
   delete doc.name;
   if (validate(doc)) console.log(`  ok    ${f}: valid against the compose-spec schema`);
   else {
     failed++;
-    console.log(`  FAIL  ${f}: ${validate.errors.slice(0, 5).map((e) => `${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`).join('; ')}`);
+    console.log(
+      `  FAIL  ${f}: ${validate.errors
+        .slice(0, 5)
+        .map((e) => `${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`)
+        .join('; ')}`,
+    );
   }
 }
 process.exit(failed ? 1 : 0);
