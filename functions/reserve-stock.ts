@@ -1,4 +1,4 @@
-import { defineFunction, NonRetryableError, Type } from '../runtime/sdk/index.js';
+import { defineFunction, NonRetryableError, RetryableError, Type } from '../runtime/sdk/index.js';
 
 const Line = Type.Object({ sku: Type.String(), quantity: Type.Integer() });
 
@@ -31,7 +31,7 @@ export default defineFunction({
   input: Type.Object({ order_id: Type.String({ minLength: 1 }), items: Type.Array(Line, { minItems: 1 }) }),
   output: Type.Object({ order_id: Type.String(), items: Type.Array(Line), reservation: Reservation }),
   timeoutMs: 5_000,
-  retry: { maxAttempts: 3, initialDelayMs: 100 },
+  retry: { maxRetries: 2, initialDelayMs: 100 },
   handler: async (order, ctx) => {
     const url = httpUrl(ctx.config.url);
     ctx.log.info('reserving stock', { items: order.items.length, attempt: ctx.attempt });
@@ -48,7 +48,7 @@ export default defineFunction({
     }
     if (!res.ok) {
       ctx.log.warn('inventory unavailable', { status: res.status, attempt: ctx.attempt });
-      throw Object.assign(new Error(`inventory answered ${res.status}: ${text.slice(0, 200)}`), { code: 'E_INVENTORY_UNAVAILABLE' });
+      throw new RetryableError('E_INVENTORY_UNAVAILABLE', `inventory answered ${res.status}: ${text.slice(0, 200)}`);
     }
     const reservation = parseJson(text); // its shape is checked against the output schema
     ctx.log.info('stock reserved', { reservation_id: (reservation as { reservation_id?: unknown })?.reservation_id ?? null });

@@ -12,12 +12,13 @@ import {
   type Route,
 } from './api/index.js';
 import { parseAddress, type Config } from './config/index.js';
-import { startRecoverySweep } from './engine/index.js';
+import { RedisCache, type Cache } from './cache/index.js';
+import { startDeadLetterHandler } from './engine/index.js';
 import { loadCatalogue, startExecutor, type CatalogueEntry, type Executor } from './executor/index.js';
 import type { Logger, Metrics } from './observability/index.js';
-import { Queue, type RunResult } from './queue/index.js';
-import { Registry, type RegistryChange } from './registry/index.js';
-import { BatchWriter, HotState, openPostgres, type Sql } from './store/index.js';
+import { JetStreamQueue, type Queue } from './queue/index.js';
+import { Registry } from './registry/index.js';
+import { BatchWriter, openPostgres, pingPostgres, RunRecords, WorkflowRecords, type Sql } from './store/index.js';
 
 export const ROLES = ['all', 'api', 'registry', 'engine', 'executor'] as const;
 export type Role = (typeof ROLES)[number];
@@ -62,9 +63,10 @@ export async function startSystem(o: SystemOptions): Promise<System> {
   try {
     const sql: Sql = await openPostgres(c.database, log);
     stops.push(() => sql.end({ timeout: 5 }));
-    const hot = new HotState(c.redis, log);
-    stops.push(() => hot.close());
-    const queue = await Queue.connect(c.nats, log, `workflow-${role}-${process.pid}`);
+    const runs = new RunRecords(sql);
+    const cache: Cache = new RedisCache(c.redis, log);
+    stops.push(() => cache.close());
+    const queue: Queue = await JetStreamQueue.connect(c.nats, log, `workflow-${role}-${process.pid}`);
     stops.push(() => queue.close());
 
     const loaded: Map<string, CatalogueEntry> = await loadCatalogue(root, c.executor.function_dirs);
@@ -72,15 +74,14 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     // in dev mode the executor reloads the functions: the registry and GET /functions follow it
     const catalogue = (): ReadonlyMap<string, CatalogueEntry> => executor?.catalogue() ?? loaded;
     const registry = new Registry({
-      sql,
-      hot,
+      workflows: new WorkflowRecords(sql),
+      cache,
       log,
       cacheTtlMs: c.registry.cache_ttl,
       knownTypes: () => (catalogue().size ? new Map([...catalogue().values()].map((e) => [e.name, { config: e.fn.config }])) : null),
-      broadcast: (ch) => queue.publish(queue.registrySubject, ch),
+      broadcast: (ch) => queue.publishWorkflowChange(ch),
     });
-    const regSub = queue.subscribe<RegistryChange>(queue.registrySubject, (ch) => registry.invalidate(ch));
-    stops.push(() => regSub.unsubscribe());
+    stops.push(queue.onWorkflowChange((ch) => registry.invalidate(ch)));
 
     let writer: BatchWriter | null = null;
     if (has('executor') || has('engine')) {
@@ -89,17 +90,17 @@ export async function startSystem(o: SystemOptions): Promise<System> {
       const wr = writer;
       stops.push(() => wr.close());
     }
-    if (has('engine')) stops.push(startRecoverySweep(queue, writer!, log, metrics));
+    if (has('engine')) stops.push(startDeadLetterHandler(queue, writer!, log, metrics));
 
     if (has('executor')) {
       executor = await startExecutor({
         config: c,
         root,
-        sql,
+        runs,
         queue,
         registry,
         writer: writer!,
-        hot,
+        cache,
         catalogue: loaded,
         dev: o.dev,
         log,
@@ -110,25 +111,24 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     }
 
     const checks: Record<string, ReadinessCheck> = {
-      postgres: async () => (await sql`SELECT 1 AS ok`).length === 1,
-      redis: () => hot.ping(),
+      postgres: () => pingPostgres(sql),
+      redis: () => cache.ping(),
       nats: () => queue.ready(),
     };
     const routes: Route[] = opsRoutes(role, checks, metrics, c.metrics.path);
     if (has('registry') || has('api')) routes.push(...workflowRoutes(registry), ...functionRoutes(() => catalogue().values()));
     if (has('api')) {
       const waiters = new Waiters();
-      const resultSubject = queue.resultSubject(randomUUID());
-      const sub = queue.subscribe<RunResult>(resultSubject, (r) => waiters.deliver(r));
-      stops.push(() => sub.unsubscribe());
+      const resultAddress = queue.resultAddress(randomUUID());
+      stops.push(queue.onResults(resultAddress, (r) => waiters.deliver(r)));
       routes.push(
         ...executionRoutes({
           registry,
           queue,
-          sql,
-          hot,
+          runs,
+          cache,
           waiters,
-          resultSubject,
+          resultAddress,
           metrics,
           waitTimeoutMs: c.api.wait_timeout,
           maxWaitTimeoutMs: c.api.max_wait_timeout,

@@ -1,4 +1,4 @@
-import { defineFunction, NonRetryableError } from '../runtime/sdk/index.js';
+import { defineFunction, NonRetryableError, RetryableError } from '../runtime/sdk/index.js';
 
 /**
  * `fail`: fails on purpose, for testing retries and error handling.
@@ -21,6 +21,6 @@ export default defineFunction({
     const code = typeof ctx.config.code === 'string' ? ctx.config.code : 'E_STEP_FAILED';
     const message = typeof ctx.config.message === 'string' ? ctx.config.message : `failing on purpose (attempt ${ctx.attempt})`;
     if (ctx.config.retryable === false) throw new NonRetryableError(code, message);
-    throw Object.assign(new Error(message), { code });
+    throw new RetryableError(code, message);
   },
 });

@@ -1,4 +1,4 @@
-import { defineFunction, NonRetryableError } from '../runtime/sdk/index.js';
+import { defineFunction, NonRetryableError, RetryableError } from '../runtime/sdk/index.js';
 
 /**
  * `http`: one HTTP request. config: `url` (required), `method` (GET), `headers`, `body` (JSON,
@@ -49,7 +49,7 @@ export default defineFunction({
       const message = `${method} ${c.url} answered ${res.status}${expected ? ` (expected ${expected.join(', ')})` : ''}: ${text.slice(0, 200)}`;
       if (res.status >= 400 && res.status < 500 && res.status !== 429 && res.status !== 408)
         throw new NonRetryableError('E_HTTP_STATUS', message);
-      throw Object.assign(new Error(message), { code: 'E_HTTP_STATUS' });
+      throw new RetryableError('E_HTTP_STATUS', message);
     }
     return { status: res.status, headers: Object.fromEntries(res.headers), body: parsed };
   },

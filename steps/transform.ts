@@ -2,7 +2,7 @@ import { defineFunction, NonRetryableError } from '../runtime/sdk/index.js';
 
 /**
  * `transform`: builds its output from the run's data with a template (see
- * runtime/sdk/template.ts): any JSON whose strings may hold `{{ path }}`,
+ * runtime/engine/template.ts): any JSON whose strings may hold `{{ path }}`,
  * read from `input` (the step's input), `run.input` (the run's input) and
  * `steps.<name>` (earlier steps' outputs), `item` and `index` inside a map
  * (docs/workflows.md). No expressions, no eval.

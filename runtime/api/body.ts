@@ -1,7 +1,8 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { ErrorCodes, isErrorCode, RuntimeError, toPlain } from '../errors/index.js';
-import { Duration } from '../registry/index.js';
+import { Duration } from '../engine/index.js';
+import { compiled } from '../schema/index.js';
+import { findNul } from '../store/index.js';
 import type { Reply, Request } from './http-server.js';
 
 export const CreateWorkflowBody = Type.Object(
@@ -28,8 +29,6 @@ export const ExecuteBody = Type.Object(
   { additionalProperties: false },
 );
 
-const compiled = new Map<TSchema, ReturnType<typeof TypeCompiler.Compile>>();
-
 /** Parses a JSON body and checks it against a schema; errors name the offending path. */
 export function parseBody<T extends TSchema>(req: Request, schema: T): Static<T> {
   if (!req.body || req.body.length === 0) throw new RuntimeError('E_VALIDATION', 'request body is empty; send a JSON object');
@@ -44,15 +43,14 @@ export function parseBody<T extends TSchema>(req: Request, schema: T): Static<T>
   }
   // PostgreSQL cannot store NUL in text or JSON: refuse it here rather than fail later
   if (req.body.includes('u0000')) {
-    const where = findNul(value, '');
+    const where = findNul(value);
     if (where !== null)
       throw new RuntimeError(
         'E_VALIDATION',
         `invalid request body: ${where || '/'} contains a NUL character (\\u0000), which cannot be stored`,
       );
   }
-  let c = compiled.get(schema);
-  if (!c) compiled.set(schema, (c = TypeCompiler.Compile(schema)));
+  const c = compiled(schema);
   if (!c.Check(value)) {
     const errors = [...c.Errors(value)].slice(0, 5).map((e) => ({ path: e.path || '/', message: e.message }));
     const first = errors[0];
@@ -83,18 +81,6 @@ export function errorReply(err: unknown): Reply {
   const status = isErrorCode(plain.code) ? ErrorCodes[plain.code].status : 500;
   if (status >= 500 && plain.code === 'E_INTERNAL') plain.message = 'internal error; the server log has the details';
   return json(status, { error: plain });
-}
-
-function findNul(v: unknown, path: string): string | null {
-  if (typeof v === 'string') return v.includes('\u0000') ? path : null;
-  if (typeof v !== 'object' || v === null) return null;
-  for (const [k, x] of Object.entries(v)) {
-    const p = `${path}/${k}`;
-    if (k.includes('\u0000')) return p;
-    const found = findNul(x, p);
-    if (found !== null) return found;
-  }
-  return null;
 }
 
 /** Connection-level failures of Postgres (or another store): the caller should retry, not report a bug. */

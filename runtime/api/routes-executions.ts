@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import { uuidv7 } from 'uuidv7';
 import { RuntimeError } from '../errors/index.js';
 import type { Metrics } from '../observability/index.js';
-import type { CancelMessage, Queue, RunMessage, RunResult } from '../queue/index.js';
-import { durationMs, isUuid, type Registry } from '../registry/index.js';
-import { FINAL_RUN_STATUSES, getRun, getRunSteps, listRuns, type HotState, type Sql } from '../store/index.js';
+import type { Cache } from '../cache/index.js';
+import type { Queue, RunMessage, RunResult } from '../queue/index.js';
+import { durationMs } from '../engine/index.js';
+import { isUuid, type Registry } from '../registry/index.js';
+import { FINAL_RUN_STATUSES, type RunRecords } from '../store/index.js';
 import { ExecuteBody, intParam, json, parseBody } from './body.js';
 import type { Route } from './http-server.js';
 import { hotRunSummary, hotRunView, runSummary, runView } from './views.js';
@@ -13,11 +15,11 @@ import type { Waiters } from './waiters.js';
 export interface ExecutionDeps {
   registry: Registry;
   queue: Queue;
-  sql: Sql;
-  hot: HotState;
+  runs: RunRecords;
+  cache: Cache;
   waiters: Waiters;
-  /** this process's result subject, for execute with wait=true */
-  resultSubject: string;
+  /** this process's result address, for execute with wait=true */
+  resultAddress: string;
   waitTimeoutMs: number;
   idempotencyTtlMs: number;
   maxWaitTimeoutMs: number;
@@ -44,7 +46,7 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
         const status = req.query.get('status') || undefined;
         if (before && !isUuid(before)) throw new RuntimeError('E_VALIDATION', '"before" must be a run_id from a previous page');
         if (workflowId && !isUuid(workflowId)) throw new RuntimeError('E_VALIDATION', '"workflow_id" must be a workflow id (UUID)');
-        const rows = await listRuns(d.sql, { limit, before, workflow_id: workflowId, status });
+        const rows = await d.runs.list({ limit, before, workflow_id: workflowId, status });
         const executions: { run_id: string }[] = rows.map(runSummary);
         if (!before && !workflowId && !status) {
           executions.push(...(await notYetStored(d, rows, limit)));
@@ -72,8 +74,8 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
         }
         // every executor hears it: the one running the run stops it, and one that takes it from the
         // queue later skips it; Redis remembers it for executors that start later
-        await d.hot.runCancelled(view.run_id);
-        d.queue.publish(d.queue.cancelSubject, { run_id: view.run_id } satisfies CancelMessage);
+        await d.cache.runCancelled(view.run_id);
+        d.queue.publishCancel(view.run_id);
         return json(202, { run_id: view.run_id, status: 'cancelling' });
       },
     },
@@ -96,11 +98,11 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
   const wait = body.wait ?? (waitParam === 'true' || waitParam === '1');
   const runId = uuidv7();
   const acceptedAt = Date.now();
-  const msg: RunMessage = { v: 1, run_id: runId, workflow_id: wf.id, input: body.input_data ?? {}, accepted_at: acceptedAt };
+  const msg: RunMessage = { run_id: runId, workflow_id: wf.id, input: body.input_data ?? {}, accepted_at: acceptedAt };
   const waitMs = Math.min(durationMs(body.wait_timeout, d.waitTimeoutMs), d.maxWaitTimeoutMs);
   let waiter: ReturnType<Waiters['wait']> | null = null;
   if (wait) {
-    msg.reply = d.resultSubject;
+    msg.reply = d.resultAddress;
     waiter = d.waiters.wait(runId, waitMs); // before publishing: a fast run must not beat it
   }
   const accepted = new Date(acceptedAt).toISOString();
@@ -115,10 +117,10 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
     if (idemKey.length > 255 || idemKey.includes('\u0000'))
       throw new RuntimeError('E_VALIDATION', 'Idempotency-Key must be 1 to 255 characters');
     const scoped = `${wf.name}:${idemKey}`;
-    const holder = await d.hot.claimIdempotencyKey(scoped, runId, d.idempotencyTtlMs);
+    const holder = await d.cache.claimIdempotencyKey(scoped, runId, d.idempotencyTtlMs);
     if (holder) {
       waiter?.cancel();
-      const status = (await getRun(d.sql, holder))?.status ?? (await d.hot.getRunStatus(holder))?.status ?? 'queued';
+      const status = (await d.runs.get(holder))?.status ?? (await d.cache.runStatus(holder))?.status ?? 'queued';
       return json(200, { ...head, run_id: holder, status, deduplicated: true });
     }
     if (holder === null) claimed = scoped;
@@ -127,20 +129,20 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
 
   const t0 = performance.now();
   // the hot status is written alongside the publish (one round trip, not two) and undone if it fails
-  const hot = d.hot.runAccepted({ run_id: runId, status: 'queued', workflow_id: wf.id, accepted_at: accepted });
+  const hot = d.cache.runAccepted({ run_id: runId, status: 'queued', workflow_id: wf.id, accepted_at: accepted });
   let duplicate: boolean;
   try {
     duplicate = (await d.queue.publishRun(msg, msgId)).duplicate;
   } catch (err) {
     waiter?.cancel();
     d.metrics.publishErrors.inc();
-    void hot.then(() => d.hot.del(`run:${runId}`, ...(claimed ? [`idem:${claimed}`] : [])));
+    void hot.then(() => d.cache.forgetAcceptedRun(runId, claimed ?? undefined));
     throw err;
   }
   if (duplicate) {
     // Redis could not tell, but JetStream stored a run under this key moments ago
     waiter?.cancel();
-    void hot.then(() => d.hot.del(`run:${runId}`));
+    void hot.then(() => d.cache.forgetAcceptedRun(runId));
     throw new RuntimeError(
       'E_IDEMPOTENCY_CONFLICT',
       'a run with this idempotency key was accepted moments ago; its run_id cannot be looked up right now (Redis is not answering); list the executions to find it',
@@ -153,7 +155,7 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
 
   const result = await waiter.promise;
   if (!result) {
-    const hot = await d.hot.getRunStatus(runId);
+    const hot = await d.cache.runStatus(runId);
     return json(202, { ...head, status: hot?.status ?? 'queued', accepted_at: accepted, wait_timed_out: true });
   }
   return json(200, { ...head, ...(await resultView(d, result)), accepted_at: accepted });
@@ -161,7 +163,7 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
 
 async function resultView(d: ExecutionDeps, r: RunResult) {
   let output = r.output;
-  if (output === undefined && r.status === 'completed') output = (await getRun(d.sql, r.run_id))?.output_data; // too large for NATS
+  if (output === undefined && r.status === 'completed') output = (await d.runs.get(r.run_id))?.output_data; // too large for NATS
   return {
     status: r.status,
     output: output ?? null,
@@ -174,9 +176,9 @@ async function resultView(d: ExecutionDeps, r: RunResult) {
 
 /** Postgres is the truth; Redis answers for a run accepted but not yet written. */
 async function loadRun(d: ExecutionDeps, id: string) {
-  const run = await getRun(d.sql, id);
-  if (run) return runView(run, await getRunSteps(d.sql, id));
-  const hot = await d.hot.getRunStatus(id);
+  const run = await d.runs.get(id);
+  if (run) return runView(run, await d.runs.steps(id));
+  const hot = await d.cache.runStatus(id);
   return hot ? hotRunView(hot) : null;
 }
 
@@ -188,7 +190,7 @@ async function loadRun(d: ExecutionDeps, id: string) {
 async function notYetStored(d: ExecutionDeps, rows: { id: string }[], limit: number) {
   const stored = new Set(rows.map((r) => r.id));
   const oldest = rows.length === limit ? rows.at(-1)!.id : '';
-  const ids = (await d.hot.recentRunIds(RECENT_WINDOW_MS, limit)).filter((id) => !stored.has(id) && id > oldest);
-  const statuses = await d.hot.getRunStatuses(ids);
+  const ids = (await d.cache.recentRunIds(RECENT_WINDOW_MS, limit)).filter((id) => !stored.has(id) && id > oldest);
+  const statuses = await d.cache.runStatuses(ids);
   return statuses.filter((s) => s !== null).map((s) => hotRunSummary(s));
 }

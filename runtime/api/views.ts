@@ -1,4 +1,5 @@
-import type { HotRunStatus, RunRecord, StepRecord } from '../store/index.js';
+import type { HotRunStatus } from '../cache/index.js';
+import type { RunRecord, StepRecord } from '../store/index.js';
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 const span = (a: Date | null | undefined, b: Date | null | undefined) => (a && b ? b.getTime() - a.getTime() : null);

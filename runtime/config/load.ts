@@ -2,13 +2,12 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import ms from 'ms';
 import YAML from 'yaml';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { RuntimeError } from '../errors/index.js';
+import { compiled } from '../schema/index.js';
 import { ConfigSchema, DURATION_KEYS, type Config } from './schema.js';
 import { DEFAULTS } from './defaults.js';
 
 type Tree = Record<string, unknown>;
-const checker = TypeCompiler.Compile(ConfigSchema);
 
 export interface LoadOptions {
   /** Path of a YAML file; relative paths resolve against `cwd`. */
@@ -33,7 +32,7 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
   applyEnv(tree, env);
   for (const kv of opts.set ?? []) applySet(tree, kv);
   convertDurations(tree, '');
-  const errors = [...checker.Errors(tree)];
+  const errors = [...compiled(ConfigSchema).Errors(tree)];
   if (errors.length) {
     const lines = errors
       .slice(0, 10)

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { Condition } from '../registry/index.js';
-import { readPath } from '../sdk/index.js';
+import type { Condition } from './definition.js';
+import { readPath } from './template.js';
 
 /**
  * Whether a `choice` condition holds for the run's data (the same roots as

@@ -1,4 +1,21 @@
+export {
+  WorkflowDefinition,
+  StepDefinition,
+  Condition,
+  RetryPolicy,
+  Duration,
+  validateDefinition,
+  durationMs,
+  childName,
+  MAX_MAP_ITEMS,
+  MAX_DEPTH,
+  type LeafStep,
+  type DefinitionProblem,
+  type KnownTypes,
+} from './definition.js';
+export { renderTemplate, hasTemplate, templatePaths, readPath, TemplateError } from './template.js';
 export { resolvePolicy, backoffDelay, shouldRetry, type StepPolicy, type PolicyDefaults } from './policy.js';
+export { runAttempts, MAX_LOG_LINES, type AttemptLoop, type AttemptResult, type AttemptRecord, type LogLine } from './attempts.js';
 export {
   runDefinition,
   MAX_RUN_STEPS_IN_FLIGHT,
@@ -11,5 +28,5 @@ export {
   type DataRoots,
 } from './interpreter.js';
 export { evaluateCondition } from './conditions.js';
-export { startRecoverySweep } from './recovery.js';
+export { startDeadLetterHandler } from './dead-letters.js';
 export { Limiter } from './limiter.js';

@@ -1,6 +1,6 @@
 import type { PlainError } from '../errors/index.js';
-import { childName, MAX_MAP_ITEMS, type LeafStep, type StepDefinition, type WorkflowDefinition } from '../registry/index.js';
-import { renderTemplate } from '../sdk/index.js';
+import { childName, MAX_MAP_ITEMS, type LeafStep, type StepDefinition, type WorkflowDefinition } from './definition.js';
+import { renderTemplate } from './template.js';
 import { evaluateCondition } from './conditions.js';
 import { Limiter } from './limiter.js';
 
@@ -23,9 +23,9 @@ export interface Unit {
   input: unknown;
   roots: DataRoots;
   /** true once another part of the run has failed: finish the current attempt, do not retry */
-  stopped(): boolean;
+  stopped: () => boolean;
   /** Waits `ms` (a retry's backoff), or less if the run fails meanwhile; true when it did. */
-  sleepUnlessStopped(ms: number): Promise<boolean>;
+  sleepUnlessStopped: (ms: number) => Promise<boolean>;
   /** fires when the run is cancelled: abort the attempt in flight */
   cancelled?: AbortSignal;
 }

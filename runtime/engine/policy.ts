@@ -1,14 +1,20 @@
-import { durationMs, type StepDefinition } from '../registry/index.js';
+import { ErrorCodes } from '../errors/index.js';
+import { durationMs, type StepDefinition } from './definition.js';
 import type { RetryOptions } from '../sdk/index.js';
 
-/** How one step is run: its timeout and its retries. */
+/**
+ * How one step is run: its timeout and its retries. Counts are retries after the first
+ * attempt everywhere (the seed's `executor.max_retries`, a step's `retry.max_retries`, a
+ * function's `retry.maxRetries`, the record's `retry_count`): 3 retries is up to 4 attempts.
+ */
 export interface StepPolicy {
   timeoutMs: number;
-  /** attempts in all, including the first */
-  maxAttempts: number;
+  /** retries after the first attempt */
+  maxRetries: number;
   initialDelayMs: number;
   maxDelayMs: number;
   coefficient: number;
+  /** codes that are never retried: the catalogue's non-retryable ones and the function's `nonRetryable` */
   nonRetryable: ReadonlySet<string>;
 }
 
@@ -19,8 +25,10 @@ export interface PolicyDefaults {
   step_timeout: number;
 }
 
-/** Codes that no retry can fix. */
-const NEVER_RETRY = ['E_INPUT_INVALID', 'E_OUTPUT_INVALID', 'E_STEP_UNKNOWN', 'E_STEP_CONFIG', 'E_STORE_REJECTED'];
+/** The catalogue's codes that no retry can fix (its `retryable: false` column). */
+const CATALOGUE_NON_RETRYABLE: readonly string[] = Object.entries(ErrorCodes)
+  .filter(([, e]) => !e.retryable)
+  .map(([code]) => code);
 
 /**
  * Resolves a step's policy. Precedence: the step in the workflow definition,
@@ -34,14 +42,13 @@ export function resolvePolicy(
 ): StepPolicy {
   const r = step.retry;
   const fr = fn?.retry;
-  const maxAttempts = r?.max_retries !== undefined ? r.max_retries + 1 : (fr?.maxAttempts ?? d.max_retries + 1);
   return {
     timeoutMs: durationMs(step.timeout, fn?.timeoutMs ?? d.step_timeout),
-    maxAttempts: Math.max(1, maxAttempts),
+    maxRetries: Math.max(0, r?.max_retries ?? fr?.maxRetries ?? d.max_retries),
     initialDelayMs: durationMs(r?.retry_delay, fr?.initialDelayMs ?? d.retry_delay),
     maxDelayMs: durationMs(r?.max_delay, fr?.maxDelayMs ?? d.max_retry_delay),
     coefficient: r?.backoff_coefficient ?? (fr?.backoff === 'fixed' ? 1 : 2),
-    nonRetryable: new Set([...NEVER_RETRY, ...(fr?.nonRetryable ?? [])]),
+    nonRetryable: new Set([...CATALOGUE_NON_RETRYABLE, ...(fr?.nonRetryable ?? [])]),
   };
 }
 
@@ -51,9 +58,13 @@ export function backoffDelay(p: StepPolicy, nextAttempt: number): number {
   return Math.min(p.maxDelayMs, Math.round(raw));
 }
 
-/** Whether a failed attempt should be retried. */
+/**
+ * Whether failed attempt number `attempt` (1 = the first) should be retried: retries remain,
+ * the error did not say `retryable: false` (NonRetryableError), and its code is not one that
+ * never retries (the catalogue's non-retryable codes, the function's `nonRetryable`).
+ */
 export function shouldRetry(p: StepPolicy, attempt: number, error: { code: string; retryable?: boolean }): boolean {
-  if (attempt >= p.maxAttempts) return false;
+  if (attempt > p.maxRetries) return false;
   if (error.retryable === false) return false;
   return !p.nonRetryable.has(error.code);
 }

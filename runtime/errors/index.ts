@@ -8,7 +8,6 @@ export const ErrorCodes = {
   E_VALIDATION: { status: 400, retryable: false },
   E_BODY_TOO_LARGE: { status: 413, retryable: false },
   E_READ_TIMEOUT: { status: 408, retryable: true },
-  E_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false },
   E_NOT_FOUND: { status: 404, retryable: false },
   E_METHOD_NOT_ALLOWED: { status: 405, retryable: false },
   E_WORKFLOW_NOT_FOUND: { status: 404, retryable: false },
@@ -22,7 +21,6 @@ export const ErrorCodes = {
   // dependencies
   E_QUEUE_UNAVAILABLE: { status: 503, retryable: true },
   E_STORE_UNAVAILABLE: { status: 503, retryable: true },
-  E_NOT_READY: { status: 503, retryable: true },
   E_INTERNAL: { status: 500, retryable: false },
   // step execution
   E_STEP_FAILED: { status: 500, retryable: true },

@@ -1,24 +1,8 @@
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import type { TSchema } from '@sinclair/typebox';
+import { MAX_LOG_LINES } from '../engine/index.js';
 import { toPlain } from '../errors/index.js';
+import { schemaProblem } from '../schema/index.js';
 import type { CatalogueEntry } from './catalogue.js';
 import { cancelledError, type StepLogLine, type StepOutcome, type StepTask } from './protocol.js';
-
-const checks = new Map<TSchema, TypeCheck<TSchema>>();
-
-function checker(schema: TSchema): TypeCheck<TSchema> {
-  let c = checks.get(schema);
-  if (!c) checks.set(schema, (c = TypeCompiler.Compile(schema)));
-  return c;
-}
-
-function schemaProblem(schema: TSchema | undefined, value: unknown): string | null {
-  if (!schema) return null;
-  const c = checker(schema);
-  if (c.Check(value)) return null;
-  const e = c.Errors(value).First();
-  return e ? `${e.path || '/'}: ${e.message}` : 'does not match the schema';
-}
 
 /**
  * One step attempt: checks the input against the function's schema, runs the
@@ -77,7 +61,7 @@ export async function attempt(
   });
   cancelled.catch(() => {});
   const log = (level: StepLogLine['level']) => (msg: string, data?: unknown) => {
-    if (logs.length < 100)
+    if (logs.length < MAX_LOG_LINES)
       logs.push(data === undefined ? { t: Date.now(), level, msg: String(msg) } : { t: Date.now(), level, msg: String(msg), data });
   };
   try {
@@ -118,8 +102,8 @@ export async function attempt(
     const e = err as { code?: unknown; retryable?: unknown };
     // a function's own error codes are kept as they are (the catalogue knows only the runtime's)
     if (typeof e?.code === 'string' && plain.code === 'E_STEP_FAILED') plain.code = e.code;
-    const nonRetryable = e?.retryable === false || (typeof e?.code === 'string' && fn.retry?.nonRetryable?.includes(e.code));
-    return { ok: false, error: { ...plain, retryable: !nonRetryable }, logs };
+    // whether it is retried is the policy's to decide (engine/policy.ts); the error only says when it must not be
+    return { ok: false, error: e?.retryable === false ? { ...plain, retryable: false } : plain, logs };
   } finally {
     clearTimeout(timer);
   }

@@ -1,3 +1,5 @@
+import { CANCEL_MEMORY_MS } from '../cache/index.js';
+
 /**
  * The runs this executor host has been told to cancel (a broadcast on NATS
  * from `POST /api/v1/executions/:run_id/cancel`), and the runs it is driving.
@@ -10,7 +12,7 @@ export class Cancellations {
   private readonly active = new Map<string, AbortController>();
 
   constructor(
-    private readonly rememberMs = 3_600_000,
+    private readonly rememberMs = CANCEL_MEMORY_MS,
     private readonly maxRemembered = 100_000,
   ) {}
 

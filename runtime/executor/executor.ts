@@ -1,9 +1,10 @@
 import type { Config } from '../config/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
-import type { CancelMessage, Queue } from '../queue/index.js';
+import type { Queue } from '../queue/index.js';
 import { Cancellations } from './cancellations.js';
 import type { Registry } from '../registry/index.js';
-import type { BatchWriter, HotState, Sql } from '../store/index.js';
+import type { Cache } from '../cache/index.js';
+import type { BatchWriter, RunRecords } from '../store/index.js';
 import type { CatalogueEntry } from './catalogue.js';
 import { Generations } from './generations.js';
 import { watchFunctionDirs } from './hot-reload.js';
@@ -13,11 +14,11 @@ import { createStepRunner } from './step-runner.js';
 export interface ExecutorDeps {
   config: Readonly<Config>;
   root: string;
-  sql: Sql;
+  runs: RunRecords;
   queue: Queue;
   registry: Registry;
   writer: BatchWriter;
-  hot: HotState;
+  cache: Cache;
   catalogue: ReadonlyMap<string, CatalogueEntry>;
   /** dev mode: reload the functions when their compiled files change (see hot-reload.ts) */
   dev?: boolean;
@@ -51,16 +52,14 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
   const gens = new Generations(runnerFor(d.catalogue), d.log);
   const cancellations = new Cancellations();
   // cancels sent before this host started (the broadcast below only brings the ones from now on)
-  for (const id of await d.hot.recentCancels()) cancellations.cancel(id);
-  const cancelSub = d.queue.subscribe<CancelMessage>(d.queue.cancelSubject, (c) => {
-    if (typeof c?.run_id === 'string') cancellations.cancel(c.run_id);
-  });
+  for (const id of await d.cache.recentCancels()) cancellations.cancel(id);
+  const stopHearingCancels = d.queue.onCancel((runId) => cancellations.cancel(runId));
   const stopConsuming = await d.queue.consumeRuns(x.max_concurrent_workflows, async (delivery) => {
     // a run keeps the functions it started with to its end, even if dev mode reloads them meanwhile
     const g = gens.enter();
     try {
       await driveRun(delivery, {
-        sql: d.sql,
+        runs: d.runs,
         registry: d.registry,
         writer: d.writer,
         runAttempt: g.runner.runAttempt,
@@ -128,7 +127,7 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
     async stop() {
       clearInterval(gauges);
       stopWatching();
-      cancelSub.unsubscribe();
+      stopHearingCancels();
       await stopConsuming();
       await gens.close();
     },

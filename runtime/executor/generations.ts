@@ -32,10 +32,6 @@ export class Generations {
     return this.current.runner.catalogue;
   }
 
-  get version(): number {
-    return this.current.version;
-  }
-
   get runner(): StepRunner {
     return this.current.runner;
   }

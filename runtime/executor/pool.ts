@@ -40,7 +40,7 @@ const BLOCKED_AFTER_MS = 75;
  * the host stays up.
  */
 export class StepPool {
-  readonly piscina: Piscina;
+  private readonly piscina: Piscina;
   private seq = 0;
   private readonly watch: WatchReader;
   private readonly timedOut = new Set<number>();

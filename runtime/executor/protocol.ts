@@ -1,3 +1,4 @@
+import type { AttemptResult, LogLine } from '../engine/index.js';
 import type { PlainError } from '../errors/index.js';
 
 /** One step attempt, sent to a worker thread (msgpack-encoded). */
@@ -18,16 +19,10 @@ export interface StepTask {
   deadline: number;
 }
 
-export interface StepLogLine {
-  t: number;
-  level: 'info' | 'warn' | 'error';
-  msg: string;
-  data?: unknown;
-}
+export type StepLogLine = LogLine;
 
 /** What a worker thread answers (msgpack-encoded); errors are data, never thrown. */
-export type StepOutcome =
-  { ok: true; output: unknown; logs: StepLogLine[] } | { ok: false; error: PlainError & { retryable?: boolean }; logs: StepLogLine[] };
+export type StepOutcome = AttemptResult;
 
 export interface WorkerInit {
   root: string;

@@ -1,9 +1,11 @@
 import { hostname } from 'node:os';
 import {
-  backoffDelay,
+  hasTemplate,
+  renderTemplate,
   resolvePolicy,
+  runAttempts,
   runDefinition,
-  shouldRetry,
+  type LeafStep,
   type NodeEvent,
   type PolicyDefaults,
   type Unit,
@@ -12,30 +14,21 @@ import {
 import type { PlainError } from '../errors/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Delivery, RunMessage, RunResult } from '../queue/index.js';
-import type { LeafStep, Registry, Workflow } from '../registry/index.js';
-import { hasTemplate, renderTemplate } from '../sdk/index.js';
-import {
-  FINAL_RUN_STATUSES,
-  getRunProgress,
-  type BatchWriter,
-  type InstanceRow,
-  type RunStatus,
-  type Sql,
-  type StepRow,
-} from '../store/index.js';
+import type { Registry, Workflow } from '../registry/index.js';
+import { FINAL_RUN_STATUSES, type BatchWriter, type InstanceRow, type RunRecords, type RunStatus, type StepRow } from '../store/index.js';
 import type { Cancellations } from './cancellations.js';
 import type { CatalogueEntry } from './catalogue.js';
-import type { StepLogLine, StepTask } from './protocol.js';
+import type { StepOutcome, StepTask } from './protocol.js';
 
 export interface RunDriverDeps {
-  sql: Sql;
+  runs: RunRecords;
   registry: Registry;
   writer: BatchWriter;
   /** runs one attempt: inline for trusted built-ins, else on the pool */
-  runAttempt: (task: Omit<StepTask, 'seq' | 'deadline'>, cancelled?: AbortSignal) => Promise<import('./protocol.js').StepOutcome>;
+  runAttempt: (task: Omit<StepTask, 'seq' | 'deadline'>, cancelled?: AbortSignal) => Promise<StepOutcome>;
   cancellations: Cancellations;
   isInline: (type: string) => boolean;
-  publishResult: (subject: string, r: RunResult) => void;
+  publishResult: (address: string, r: RunResult) => void;
   catalogue: () => ReadonlyMap<string, CatalogueEntry>;
   defaults: PolicyDefaults;
   ackWaitMs: number;
@@ -62,7 +55,7 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
     const done = new Map<string, unknown>();
     if (d.deliveryCount > 1) {
       metrics.redeliveries.inc();
-      const prior = await getRunProgress(deps.sql, m.run_id);
+      const prior = await deps.runs.progress(m.run_id);
       if (prior.run && (FINAL_RUN_STATUSES as string[]).includes(prior.run.status)) {
         d.ack(); // finished before; the ack was lost
         return;
@@ -109,7 +102,7 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
         wf.definition,
         { runId: m.run_id, input: m.input, done, cancelled },
         {
-          step: (u) => runStep(deps, m, wf, u),
+          step: (u) => runUnit(deps, m, wf, u),
           node: (e) => void deps.writer.writeStep(nodeRow(m, e)),
         },
       );
@@ -162,12 +155,11 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
   }
 }
 
-/** Runs one step with its retries and timeouts, recording each attempt. */
-async function runStep(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit): Promise<UnitResult> {
+/** Runs one step (a unit of the definition) with its retries and timeouts, recording each attempt. */
+async function runUnit(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit): Promise<UnitResult> {
   const { step, input } = u;
   const fn = deps.catalogue().get(step.type)?.fn;
   const policy = resolvePolicy(step, fn, deps.defaults);
-  const earlier = u.roots.steps;
   const firstStart = new Date();
   const rowOf = (attempt: number) => ({
     instance_id: m.run_id,
@@ -197,86 +189,57 @@ async function runStep(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit
       return { ok: false, error };
     }
   }
-  // the logs of earlier attempts and why they failed, kept in the record when a later attempt runs
-  let history: LogLine[] | null = null;
-  for (let attempt = 1; ; attempt++) {
-    const row = rowOf(attempt);
-    if (!deps.isInline(step.type)) {
-      // visible while it runs (an inline step finishes before the row could be flushed)
+  return runAttempts({
+    policy,
+    stopped: u.stopped,
+    sleepUnlessStopped: u.sleepUnlessStopped,
+    attempt: async (attempt) => {
+      if (!deps.isInline(step.type)) {
+        // visible while it runs (an inline step finishes before the row could be flushed)
+        void deps.writer.writeStep({
+          ...rowOf(attempt),
+          status: 'running',
+          output_data: null,
+          error_code: null,
+          error_message: null,
+          completed_at: null,
+          logs: null,
+        });
+      }
+      const t0 = performance.now();
+      const outcome = await deps.runAttempt(
+        {
+          type: step.type,
+          input,
+          config,
+          runId: m.run_id,
+          workflowId: wf.id,
+          stepName: u.name,
+          attempt,
+          runInput: m.input,
+          steps: u.roots.steps,
+          timeoutMs: policy.timeoutMs,
+        },
+        u.cancelled,
+      );
+      deps.metrics.stepDuration.observe({ type: step.type, status: outcome.ok ? 'completed' : 'failed' }, (performance.now() - t0) / 1000);
+      return outcome.ok ? { ...outcome, output: asStored(outcome.output) } : outcome;
+    },
+    record: (r) =>
       void deps.writer.writeStep({
-        ...row,
-        status: 'running',
-        output_data: null,
-        error_code: null,
-        error_message: null,
-        completed_at: null,
-        logs: null,
-      });
-    }
-    const t0 = performance.now();
-    const outcome = await deps.runAttempt(
-      {
-        type: step.type,
-        input,
-        config,
-        runId: m.run_id,
-        workflowId: wf.id,
-        stepName: u.name,
-        attempt,
-        runInput: m.input,
-        steps: earlier,
-        timeoutMs: policy.timeoutMs,
-      },
-      u.cancelled,
-    );
-    deps.metrics.stepDuration.observe({ type: step.type, status: outcome.ok ? 'completed' : 'failed' }, (performance.now() - t0) / 1000);
-    const logs = withHistory(history, outcome.logs, attempt);
-    if (outcome.ok) {
-      const output = asStored(outcome.output);
-      void deps.writer.writeStep({
-        ...row,
-        status: 'completed',
-        output_data: output,
-        error_code: null,
-        error_message: null,
-        completed_at: new Date(),
-        logs,
-      });
-      return { ok: true, output };
-    }
-    // once another branch or item has failed the run, nothing is retried
-    const retry = shouldRetry(policy, attempt, outcome.error) && !u.stopped();
-    void deps.writer.writeStep({
-      ...row,
-      status: retry ? 'running' : 'failed',
-      output_data: null,
-      error_code: outcome.error.code,
-      error_message: outcome.error.message,
-      completed_at: retry ? null : new Date(),
-      logs,
-    });
-    if (!retry) return { ok: false, error: outcome.error };
-    history = [
-      ...(history ? (logs ?? []) : outcome.logs.map((l) => ({ ...l, attempt }))),
-      { t: Date.now(), level: 'warn', msg: `attempt ${attempt} failed: ${outcome.error.code}: ${outcome.error.message}`, attempt },
-    ];
-    deps.metrics.stepRetries.inc({ type: step.type });
-    const delay = backoffDelay(policy, attempt + 1);
-    deps.log.debug({ run_id: m.run_id, step: u.name, attempt, delay, code: outcome.error.code }, 'step failed; retrying');
-    if (await u.sleepUnlessStopped(delay)) {
-      // another branch or item failed the run during the backoff: this step ends with its last error
-      void deps.writer.writeStep({
-        ...row,
-        status: 'failed',
-        output_data: null,
-        error_code: outcome.error.code,
-        error_message: outcome.error.message,
-        completed_at: new Date(),
-        logs: history,
-      });
-      return { ok: false, error: outcome.error };
-    }
-  }
+        ...rowOf(r.attempt),
+        status: r.status,
+        output_data: r.output,
+        error_code: r.error?.code ?? null,
+        error_message: r.error?.message ?? null,
+        completed_at: r.completedAt,
+        logs: r.logs,
+      }),
+    retrying: (attempt, delay, error) => {
+      deps.metrics.stepRetries.inc({ type: step.type });
+      deps.log.debug({ run_id: m.run_id, step: u.name, attempt, delay, code: error.code }, 'step failed; retrying');
+    },
+  });
 }
 
 /**
@@ -292,20 +255,6 @@ function asStored(v: unknown): unknown {
   } catch {
     return v; // not serializable (a cycle, a BigInt): the writer reports what it stores
   }
-}
-
-const MAX_LOG_LINES = 200;
-
-/**
- * A step record's logs: the current attempt's lines, after those of earlier attempts and
- * their failures once there was a retry (each line then carries its attempt number).
- */
-type LogLine = StepLogLine & { attempt?: number };
-
-function withHistory(history: LogLine[] | null, lines: StepLogLine[], attempt: number): LogLine[] | null {
-  if (!history) return lines.length ? lines : null;
-  const all = history.concat(lines.map((l) => ({ ...l, attempt })));
-  return all.length > MAX_LOG_LINES ? all.slice(-MAX_LOG_LINES) : all;
 }
 
 /** Whether a step's config holds `{{ }}`, once per step definition (definitions never change). */

@@ -17,6 +17,7 @@
  * its handler, so a thread found blocked is blamed on the right step.
  */
 import { threadId, workerData } from 'node:worker_threads';
+import { MAX_LOG_LINES } from '../engine/index.js';
 import { toPlain } from '../errors/index.js';
 import { decode, encode } from '../queue/index.js';
 import { attempt } from './attempt.js';
@@ -41,7 +42,7 @@ process.exit = (code?: number | string | null) => {
 function stray(err: unknown, what: string): void {
   try {
     const message = `${what} on this worker thread, outside any step's handler (${toPlain(err, 'E_STEP_FAILED').message}); the step it came from ends at its timeout`;
-    for (const { logs } of running.values()) if (logs.length < 100) logs.push({ t: Date.now(), level: 'warn', msg: message });
+    for (const { logs } of running.values()) if (logs.length < MAX_LOG_LINES) logs.push({ t: Date.now(), level: 'warn', msg: message });
     process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), threadId, msg: message })}\n`);
   } catch {
     /* never let the handler itself throw */
@@ -50,7 +51,7 @@ function stray(err: unknown, what: string): void {
 process.on('uncaughtException', (err) => stray(err, 'an exception thrown in a callback'));
 process.on('unhandledRejection', (err) => stray(err, 'a promise rejection that nothing handled'));
 
-export default async function runStep(buf: Uint8Array): Promise<Uint8Array> {
+export default async function runTask(buf: Uint8Array): Promise<Uint8Array> {
   const t = decode<StepTask>(buf);
   const logs: StepLogLine[] = [];
   if (watch.wasCancelled(t.seq)) {

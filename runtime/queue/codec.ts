@@ -1,14 +1,13 @@
 import { Packr } from 'msgpackr';
 
-/** A run as queued on JetStream: everything an executor needs to start or resume it. */
+/** A run as queued: everything an executor needs to start or resume it. */
 export interface RunMessage {
-  v: 1;
   run_id: string;
   workflow_id: string;
   input: unknown;
   /** ms since epoch, when the API accepted the run */
   accepted_at: number;
-  /** core NATS subject to publish the result on (execute with wait=true) */
+  /** the result address of the API process whose caller waits for the result (execute with wait=true) */
   reply?: string;
 }
 
@@ -25,6 +24,12 @@ export interface RunResult {
 /** A request to cancel a run, broadcast to every executor. */
 export interface CancelMessage {
   run_id: string;
+}
+
+/** A workflow whose latest version or status changed, broadcast to every process. */
+export interface WorkflowChange {
+  id: string;
+  name: string;
 }
 
 // One Packr per process; plain maps (no record extension) so that any version

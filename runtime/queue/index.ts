@@ -1,2 +1,3 @@
-export { Queue, type Delivery } from './nats.js';
-export { encode, decode, type RunMessage, type RunResult, type CancelMessage } from './codec.js';
+export { JetStreamQueue } from './jetstream.js';
+export type { Queue, Delivery, Unsubscribe } from './port.js';
+export { encode, decode, type RunMessage, type RunResult, type CancelMessage, type WorkflowChange } from './codec.js';

@@ -1,19 +1,11 @@
 import { uuidv7 } from 'uuidv7';
 import { RuntimeError } from '../errors/index.js';
 import type { Logger } from '../observability/index.js';
-import {
-  getLatestWorkflowByName,
-  getWorkflowById,
-  getWorkflowByNameVersion,
-  insertWorkflow,
-  listWorkflows,
-  setWorkflowStatus,
-  type HotState,
-  type Sql,
-  type WorkflowRow,
-} from '../store/index.js';
+import type { Cache } from '../cache/index.js';
+import type { WorkflowRecords, WorkflowRow } from '../store/index.js';
 import { TtlCache } from './cache.js';
-import { validateDefinition, type KnownTypes, type WorkflowDefinition } from './definition.js';
+import { validateDefinition, type KnownTypes, type WorkflowDefinition } from '../engine/index.js';
+import type { WorkflowChange } from '../queue/index.js';
 
 /** A workflow version as the runtime uses it. Definitions of a version never change. */
 export interface Workflow {
@@ -37,20 +29,15 @@ export interface NewWorkflowInput {
   created_by?: string;
 }
 
-export interface RegistryChange {
-  id: string;
-  name: string;
-}
-
 export interface RegistryDeps {
-  sql: Sql;
-  hot: HotState;
+  workflows: WorkflowRecords;
+  cache: Cache;
   log: Logger;
   cacheTtlMs: number;
   /** step types executors can run; null skips that check */
   knownTypes: () => KnownTypes | null;
   /** tells other processes that a name's latest version or a status changed */
-  broadcast?: (c: RegistryChange) => void;
+  broadcast?: (c: WorkflowChange) => void;
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -79,7 +66,7 @@ export class Registry {
       });
     }
     const version = input.version ?? '1.0.0';
-    const row = await insertWorkflow(this.d.sql, {
+    const row = await this.d.workflows.insert({
       id: uuidv7(),
       name: input.name,
       description: input.description ?? null,
@@ -100,7 +87,7 @@ export class Registry {
 
   async list(q: { limit: number; name?: string; status?: string; before?: string }): Promise<Workflow[]> {
     if (q.before && !UUID_RE.test(q.before)) throw new RuntimeError('E_VALIDATION', '"before" must be a workflow id from a previous page');
-    return (await listWorkflows(this.d.sql, q)).map(toWorkflow);
+    return (await this.d.workflows.list(q)).map(toWorkflow);
   }
 
   /**
@@ -122,10 +109,10 @@ export class Registry {
   async find(idOrName: string, version?: string): Promise<Workflow | null> {
     if (UUID_RE.test(idOrName) && !version) return this.getById(idOrName.toLowerCase());
     if (version) {
-      const row = await getWorkflowByNameVersion(this.d.sql, idOrName, version);
+      const row = await this.d.workflows.byNameVersion(idOrName, version);
       return row ? this.remember(toWorkflow(row)) : null;
     }
-    const cachedId = this.byName.get(idOrName) ?? (await this.d.hot.getJson<string>(`wf:name:${idOrName}`));
+    const cachedId = this.byName.get(idOrName) ?? (await this.d.cache.cachedWorkflowId(idOrName));
     if (cachedId) {
       const wf = await this.getById(cachedId);
       if (wf && wf.status === 'active') {
@@ -133,34 +120,34 @@ export class Registry {
         return wf;
       }
     }
-    const row = await getLatestWorkflowByName(this.d.sql, idOrName);
+    const row = await this.d.workflows.latestByName(idOrName);
     if (!row) return null;
     const wf = this.remember(toWorkflow(row));
     this.byName.set(idOrName, wf.id);
-    await this.d.hot.setJson(`wf:name:${idOrName}`, wf.id, this.d.cacheTtlMs);
+    await this.d.cache.cacheWorkflowId(idOrName, wf.id, this.d.cacheTtlMs);
     return wf;
   }
 
   async getById(id: string): Promise<Workflow | null> {
     const hit = this.byId.get(id);
     if (hit) return hit;
-    const cached = await this.d.hot.getJson<Workflow>(`wf:id:${id}`);
+    const cached = await this.d.cache.cachedWorkflow<Workflow>(id);
     if (cached) {
       this.byId.set(id, cached);
       return cached;
     }
-    const row = await getWorkflowById(this.d.sql, id);
+    const row = await this.d.workflows.byId(id);
     if (!row) return null;
     const wf = toWorkflow(row);
     this.byId.set(id, wf);
-    await this.d.hot.setJson(`wf:id:${id}`, wf, this.d.cacheTtlMs);
+    await this.d.cache.cacheWorkflow(id, wf, this.d.cacheTtlMs);
     return wf;
   }
 
   /** Archives a version: it can no longer be started; runs in flight finish. */
   async setStatus(id: string, status: 'active' | 'archived', by?: string): Promise<Workflow> {
     if (!UUID_RE.test(id)) throw new RuntimeError('E_VALIDATION', 'workflow id must be a UUID');
-    const row = await setWorkflowStatus(this.d.sql, id, status, by ?? null);
+    const row = await this.d.workflows.setStatus(id, status, by ?? null);
     if (!row) throw new RuntimeError('E_WORKFLOW_NOT_FOUND', `no workflow with id ${id}`);
     const wf = toWorkflow(row);
     this.changed({ id: wf.id, name: wf.name });
@@ -168,14 +155,14 @@ export class Registry {
   }
 
   /** Drops cached entries after a change here or in another process. */
-  invalidate(c: RegistryChange): void {
+  invalidate(c: WorkflowChange): void {
     this.byId.delete(c.id);
     this.byName.delete(c.name);
   }
 
-  private changed(c: RegistryChange): void {
+  private changed(c: WorkflowChange): void {
     this.invalidate(c);
-    void this.d.hot.del(`wf:id:${c.id}`, `wf:name:${c.name}`);
+    void this.d.cache.forgetWorkflow(c.id, c.name);
     this.d.broadcast?.(c);
   }
 

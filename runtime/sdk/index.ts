@@ -1,7 +1,6 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 
 export { Type } from '@sinclair/typebox';
-export { renderTemplate, hasTemplate, templatePaths, readPath, TemplateError } from './template.js';
 export type { Static, TSchema } from '@sinclair/typebox';
 
 /** What a step's handler receives besides its input. */
@@ -35,8 +34,11 @@ export interface StepLogger {
 }
 
 export interface RetryOptions {
-  /** Attempts in all, including the first. */
-  maxAttempts?: number;
+  /**
+   * Retries after the first attempt: 3 means up to 4 attempts in all. The same count as a
+   * workflow step's `retry.max_retries` and the config's `executor.max_retries`.
+   */
+  maxRetries?: number;
   /** Delay before the first retry, in ms; doubles each retry (`backoff: 'exponential'`). */
   initialDelayMs?: number;
   maxDelayMs?: number;
@@ -127,10 +129,30 @@ export function defineFunction<I extends TSchema, O extends TSchema, C extends T
   if (def.concurrency !== undefined && !(Number.isInteger(def.concurrency) && def.concurrency >= 1)) {
     throw new TypeError(`${where}: concurrency must be a positive integer, got ${String(def.concurrency)}`);
   }
+  if ((def.retry as { maxAttempts?: unknown } | undefined)?.maxAttempts !== undefined) {
+    throw new TypeError(
+      `${where}: retry.maxAttempts is now retry.maxRetries, the retries after the first attempt (maxAttempts 3 = maxRetries 2)`,
+    );
+  }
+  if (def.retry?.maxRetries !== undefined && !(Number.isInteger(def.retry.maxRetries) && def.retry.maxRetries >= 0)) {
+    throw new TypeError(`${where}: retry.maxRetries must be an integer of at least 0, got ${String(def.retry.maxRetries)}`);
+  }
   if (def.memoryMb !== undefined && !(Number.isInteger(def.memoryMb) && def.memoryMb >= MIN_MEMORY_MB)) {
     throw new TypeError(`${where}: memoryMb must be an integer of at least ${MIN_MEMORY_MB}, got ${String(def.memoryMb)}`);
   }
   return Object.freeze({ ...def, kind: 'workflow-function' as const });
+}
+
+/** An error with a code of the function's own and whether a retry may help (the base of the two below). */
+export class CodedError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
 }
 
 /**
@@ -141,16 +163,28 @@ export function defineFunction<I extends TSchema, O extends TSchema, C extends T
  * if (!input.sku) throw new NonRetryableError('E_NO_SKU', 'order has no sku');
  * ```
  */
-export class NonRetryableError extends Error {
-  readonly code: string;
-  readonly retryable = false;
+export class NonRetryableError extends CodedError {
   constructor(code: string, message: string) {
-    super(message);
-    this.name = 'NonRetryableError';
-    this.code = code;
+    super(code, message, false);
   }
 }
 
+/**
+ * Throw to fail an attempt with a code of your own and have it retried per the step's
+ * retry policy (a plain `Error` with a `code` does the same; this one says so).
+ *
+ * @example
+ * ```ts
+ * if (res.status === 503) throw new RetryableError('E_UPSTREAM_BUSY', 'the stock service is busy');
+ * ```
+ */
+export class RetryableError extends CodedError {
+  constructor(code: string, message: string) {
+    super(code, message, true);
+  }
+}
+
+/** Whether a module's default export was made by `defineFunction` (the runtime's catalogue uses it). */
 export function isDefinedFunction(v: unknown): v is DefinedFunction {
   return typeof v === 'object' && v !== null && (v as { kind?: unknown }).kind === 'workflow-function';
 }

@@ -1,6 +1,10 @@
 import type { Sql } from 'postgres';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { InstanceRow, StepRow } from './rows.js';
+import { findNul } from './storable.js';
+
+/** A step row's key in a batch: its run and its recorded name (NUL cannot occur in either). */
+const stepKey = (row: StepRow) => `${row.instance_id}\u0000${row.step_name}`;
 
 export interface BatchWriterOptions {
   batchSize: number;
@@ -43,7 +47,7 @@ export class BatchWriter {
   }
 
   writeStep(row: StepRow): Promise<StepRow | undefined> {
-    return this.shardOf(row.instance_id).add(`${row.instance_id}\u0000${row.step_name}`, null, row) as Promise<StepRow | undefined>;
+    return this.shardOf(row.instance_id).add(stepKey(row), null, row) as Promise<StepRow | undefined>;
   }
 
   /** Flushes what is pending and stops the timers. */
@@ -180,7 +184,7 @@ function storable<R extends Row>(row: R, replaced: Map<string, Row | typeof REFU
   const payloads = isRun ? [row.input_data, row.output_data] : [row.input_data, row.output_data, 'logs' in row ? row.logs : null];
   let out: R = { ...row, error_code: cut(row.error_code, 64) };
   if (isRun) (out as InstanceRow).executor_host = cut((out as InstanceRow).executor_host, 255);
-  if (!payloads.some(hasNul)) return out;
+  if (payloads.every((v) => findNul(v) === null)) return out;
   const why = 'its data holds a NUL character (\\u0000), which PostgreSQL cannot store in JSON';
   if (isRun) {
     const r = out as InstanceRow;
@@ -191,7 +195,7 @@ function storable<R extends Row>(row: R, replaced: Map<string, Row | typeof REFU
     const st = out as StepRow;
     log.error({ run_id: st.instance_id, step: st.step_name }, 'step data cannot be stored; storing the step without payloads');
     out = bareStep(st, `the step's ${why}`) as R;
-    replaced.set(`${st.instance_id}\u0000${st.step_name}`, out);
+    replaced.set(stepKey(st), out);
   }
   return out;
 }
@@ -229,7 +233,7 @@ async function writeRunByRun(
       try {
         await writeBatch(sql, bare, bareSteps);
         for (const r of bare) replaced.set(r.id, r);
-        for (const st of bareSteps) replaced.set(`${st.instance_id}\u0000${st.step_name}`, st);
+        for (const st of bareSteps) replaced.set(stepKey(st), st);
       } catch (again) {
         if (!isDataError(again)) throw again;
         // retrying cannot help and must not block the runs behind it; the run's write rejects,
@@ -269,14 +273,6 @@ function bareStep(st: StepRow, why: string): StepRow {
     error_code: st.error_code ?? 'E_STORE_REJECTED',
     error_message: st.error_message ?? why,
   };
-}
-
-/** Whether a JSON value holds a NUL character in a string or a key. */
-function hasNul(v: unknown): boolean {
-  if (typeof v === 'string') return v.includes('\u0000');
-  if (typeof v !== 'object' || v === null) return false;
-  for (const [k, x] of Object.entries(v)) if (k.includes('\u0000') || hasNul(x)) return true;
-  return false;
 }
 
 /**

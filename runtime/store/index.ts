@@ -1,7 +1,7 @@
-export { openPostgres, type Sql } from './postgres.js';
+export { openPostgres, pingPostgres, type Sql } from './postgres.js';
 export { migrate, MIGRATIONS } from './migrations.js';
 export { BatchWriter, type BatchWriterOptions } from './batch-writer.js';
-export { HotState, type HotRunStatus } from './redis.js';
 export * from './rows.js';
-export * from './workflows.js';
-export * from './runs.js';
+export { findNul } from './storable.js';
+export { WorkflowRecords, type NewWorkflow, type WorkflowListQuery } from './workflows.js';
+export { RunRecords, type RunRecord, type StepRecord, type RunListQuery, type RunProgress } from './runs.js';

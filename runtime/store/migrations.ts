@@ -83,6 +83,16 @@ ALTER TABLE workflow_steps
 CREATE UNIQUE INDEX IF NOT EXISTS idx_workflow_steps_instance_step ON workflow_steps (instance_id, step_name);
 `,
   },
+  {
+    version: 3,
+    name: 'drop run indexes no query uses',
+    // runs are listed by id (UUIDv7, acceptance order) and nothing scans for stale runs:
+    // these two only cost every run write
+    sql: `
+DROP INDEX IF EXISTS idx_workflow_instances_created_at;
+DROP INDEX IF EXISTS idx_workflow_instances_stale;
+`,
+  },
 ];
 
 const LOCK_KEY = 74_210_551; // arbitrary, constant: serialises migrations across processes

@@ -41,3 +41,8 @@ function connect(url: string, c: Config['database']): Sql {
     connection: { application_name: 'workflow-runtime' },
   });
 }
+
+/** Whether PostgreSQL answers (readiness). */
+export async function pingPostgres(sql: Sql): Promise<boolean> {
+  return (await sql`SELECT 1 AS ok`).length === 1;
+}

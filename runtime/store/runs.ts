@@ -11,28 +11,6 @@ export interface StepRecord extends StepRow {
   updated_at: Date;
 }
 
-export async function getRun(sql: Sql, id: string): Promise<RunRecord | null> {
-  const rows = await sql<RunRecord[]>`SELECT * FROM workflow_instances WHERE id = ${id}`;
-  return rows[0] ?? null;
-}
-
-export async function getRunSteps(sql: Sql, runId: string): Promise<StepRecord[]> {
-  return sql<StepRecord[]>`
-    SELECT * FROM workflow_steps WHERE instance_id = ${runId}
-    ORDER BY step_index, started_at`;
-}
-
-/** What a resumed run needs: its row's status and its completed steps' outputs. */
-export async function getRunProgress(sql: Sql, runId: string) {
-  const [run, steps] = await Promise.all([
-    sql<{ status: string }[]>`SELECT status FROM workflow_instances WHERE id = ${runId}`,
-    sql<{ step_name: string; output_data: unknown }[]>`
-      SELECT step_name, output_data FROM workflow_steps
-      WHERE instance_id = ${runId} AND status = 'completed'`,
-  ]);
-  return { run: run[0] ?? null, completed: steps };
-}
-
 export interface RunListQuery {
   limit: number;
   status?: string;
@@ -40,16 +18,49 @@ export interface RunListQuery {
   before?: string;
 }
 
-/** Newest first; run ids are UUIDv7, so id order is acceptance order. */
-export async function listRuns(sql: Sql, q: RunListQuery): Promise<RunRecord[]> {
-  return sql<RunRecord[]>`
-    SELECT id, workflow_id, workflow_name, workflow_version, status, error_code, error_message,
-           started_at, completed_at, accepted_at, created_at, updated_at, deliveries
-    FROM workflow_instances
-    WHERE true
-      ${q.status ? sql`AND status = ${q.status}` : sql``}
-      ${q.workflow_id ? sql`AND workflow_id = ${q.workflow_id}` : sql``}
-      ${q.before ? sql`AND id < ${q.before}` : sql``}
-    ORDER BY id DESC
-    LIMIT ${q.limit}`;
+/** What a resumed run needs: its row's status and its completed steps' outputs. */
+export interface RunProgress {
+  run: { status: string } | null;
+  completed: { step_name: string; output_data: unknown }[];
+}
+
+/** Reads of run and step records (writes go through the BatchWriter). */
+export class RunRecords {
+  constructor(private readonly sql: Sql) {}
+
+  async get(id: string): Promise<RunRecord | null> {
+    const rows = await this.sql<RunRecord[]>`SELECT * FROM workflow_instances WHERE id = ${id}`;
+    return rows[0] ?? null;
+  }
+
+  async steps(runId: string): Promise<StepRecord[]> {
+    return this.sql<StepRecord[]>`
+      SELECT * FROM workflow_steps WHERE instance_id = ${runId}
+      ORDER BY step_index, started_at`;
+  }
+
+  async progress(runId: string): Promise<RunProgress> {
+    const [run, steps] = await Promise.all([
+      this.sql<{ status: string }[]>`SELECT status FROM workflow_instances WHERE id = ${runId}`,
+      this.sql<{ step_name: string; output_data: unknown }[]>`
+        SELECT step_name, output_data FROM workflow_steps
+        WHERE instance_id = ${runId} AND status = 'completed'`,
+    ]);
+    return { run: run[0] ?? null, completed: steps };
+  }
+
+  /** Newest first; run ids are UUIDv7, so id order is acceptance order. */
+  async list(q: RunListQuery): Promise<RunRecord[]> {
+    const sql = this.sql;
+    return sql<RunRecord[]>`
+      SELECT id, workflow_id, workflow_name, workflow_version, status, error_code, error_message,
+             started_at, completed_at, accepted_at, created_at, updated_at, deliveries
+      FROM workflow_instances
+      WHERE true
+        ${q.status ? sql`AND status = ${q.status}` : sql``}
+        ${q.workflow_id ? sql`AND workflow_id = ${q.workflow_id}` : sql``}
+        ${q.before ? sql`AND id < ${q.before}` : sql``}
+      ORDER BY id DESC
+      LIMIT ${q.limit}`;
+  }
 }

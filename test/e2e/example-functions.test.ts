@@ -440,7 +440,7 @@ describe('checkout with a stock reservation and a notification', () => {
   it('lists both functions with their policies', async () => {
     const r = await api(t.url, 'GET', '/api/v1/functions');
     const byName = Object.fromEntries(r.body.functions.map((f: { name: string }) => [f.name, f]));
-    expect(byName['reserve-stock']).toMatchObject({ kind: 'function', timeout_ms: 5000, retry: { maxAttempts: 3, initialDelayMs: 100 } });
+    expect(byName['reserve-stock']).toMatchObject({ kind: 'function', timeout_ms: 5000, retry: { maxRetries: 2, initialDelayMs: 100 } });
     expect(byName['render-notification']).toMatchObject({ kind: 'function', timeout_ms: 2000 });
     expect(byName['render-notification'].input_schema.required).toEqual([
       'order_id',

@@ -28,7 +28,7 @@ describe('a queued run of a workflow that does not exist', () => {
         .jetstream()
         .publish(
           `${t.config.nats.subject_prefix}.runs`,
-          encode({ v: 1, run_id: runId, workflow_id: missingWorkflow, input: {}, accepted_at: Date.now() }),
+          encode({ run_id: runId, workflow_id: missingWorkflow, input: {}, accepted_at: Date.now() }),
         );
     } finally {
       await nc.close();

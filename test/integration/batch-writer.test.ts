@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uuidv7 } from 'uuidv7';
 import { createLogger } from '../../dist/runtime/observability/index.js';
-import { BatchWriter, insertWorkflow, openPostgres, type InstanceRow, type Sql, type StepRow } from '../../dist/runtime/store/index.js';
+import { BatchWriter, openPostgres, WorkflowRecords, type InstanceRow, type Sql, type StepRow } from '../../dist/runtime/store/index.js';
 import { cleanup, testConfig } from '../helpers/env.js';
 
 const { config } = testConfig();
@@ -51,7 +51,14 @@ describe('BatchWriter against Postgres', () => {
   beforeAll(async () => {
     sql = await openPostgres(config.database, log);
     workflowId = uuidv7();
-    await insertWorkflow(sql, { id: workflowId, name: 'w', description: null, definition: { steps: [] }, version: '1', created_by: null });
+    await new WorkflowRecords(sql).insert({
+      id: workflowId,
+      name: 'w',
+      description: null,
+      definition: { steps: [] },
+      version: '1',
+      created_by: null,
+    });
   });
   afterAll(async () => {
     await sql?.end({ timeout: 2 });

@@ -33,7 +33,7 @@ describe('engine: dead letters', () => {
         await sql`INSERT INTO workflows (id, name, definition, version) VALUES (${uuidv7()}, 'dl', ${sql.json({ steps: [] })}, '1') RETURNING id::text`;
       await js.publish(
         `${t.config.nats.subject_prefix}.runs`,
-        encode({ v: 1, run_id: runId, workflow_id: wf.id, input: { a: 1 }, accepted_at: Date.now() }),
+        encode({ run_id: runId, workflow_id: wf.id, input: { a: 1 }, accepted_at: Date.now() }),
       );
       const consumer = await js.consumers.get(t.config.nats.stream_name, t.config.nats.consumer_name);
       for (let i = 0; i < 2; i++) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Type } from '@sinclair/typebox';
-import { durationMs, validateDefinition } from '../../dist/runtime/registry/index.js';
+import { durationMs, validateDefinition } from '../../dist/runtime/engine/index.js';
 
 const SEED = { steps: [{ name: 'echo-step', type: 'echo', config: { message: 'Hello POC' } }] };
 const KNOWN = new Set(['echo', 'http']);

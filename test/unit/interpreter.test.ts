@@ -7,7 +7,7 @@ import {
   type Unit,
   type UnitResult,
 } from '../../dist/runtime/engine/index.js';
-import { validateDefinition } from '../../dist/runtime/registry/index.js';
+import { validateDefinition } from '../../dist/runtime/engine/index.js';
 
 // The interpreter is pure logic: steps run through an injected runner, here one that
 // records what it was asked to run and answers from a script.

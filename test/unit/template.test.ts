@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderTemplate, TemplateError } from '../../dist/runtime/sdk/index.js';
+import { renderTemplate, TemplateError } from '../../dist/runtime/engine/index.js';
 
 const root = {
   input: {

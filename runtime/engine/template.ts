@@ -1,6 +1,6 @@
 /**
- * The template syntax of `transform` (and, later, of data references in a
- * step's config): any JSON value whose strings may hold `{{ path }}`.
+ * The template syntax of data references (a step's `config` and `input`, a map's `items`,
+ * `transform`'s template): any JSON value whose strings may hold `{{ path }}`.
  *
  * - A string that is exactly one `{{ path }}` becomes the value at that path,
  *   keeping its type (object, number, ...); a missing path gives `null`.

@@ -3,14 +3,15 @@ import type { BatchWriter } from '../store/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 
 /**
- * The engine role's recovery duty. A run whose executor dies is redelivered by
- * JetStream after `nats.ack_wait` and resumed by the next executor from its
+ * The engine role's dead-letter handler. A run whose executor dies is
+ * redelivered after `nats.ack_wait` and resumed by the next executor from its
  * recorded steps. A run that keeps killing its executors uses up
- * `nats.max_deliver`; this marks it failed (E_MAX_DELIVERIES) in Postgres and
- * removes its message, so that it neither vanishes nor loops forever.
+ * `nats.max_deliver`; this marks it failed (E_MAX_DELIVERIES) in PostgreSQL and
+ * the queue removes it, so that it neither vanishes nor loops forever.
+ * Returns a stop function.
  */
-export function startRecoverySweep(queue: Queue, writer: BatchWriter, log: Logger, metrics: Metrics): () => void {
-  const sub = queue.onDeadLetter(async (run, deliveries) => {
+export function startDeadLetterHandler(queue: Queue, writer: BatchWriter, log: Logger, metrics: Metrics): () => void {
+  return queue.onDeadLetter(async (run, deliveries) => {
     log.error({ run_id: run.run_id, deliveries }, 'run exhausted its deliveries; marking it failed');
     metrics.deadLetters.inc();
     metrics.runsFailed.inc();
@@ -32,5 +33,4 @@ export function startRecoverySweep(queue: Queue, writer: BatchWriter, log: Logge
       executor_host: null,
     });
   });
-  return () => sub.unsubscribe();
 }

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
 import ms from 'ms';
-import { hasTemplate, templatePaths } from '../sdk/index.js';
+import { compiled } from '../schema/index.js';
+import { hasTemplate, templatePaths } from './template.js';
 import type { TSchema } from '@sinclair/typebox';
 
 /** A duration: milliseconds, or a string such as "500ms", "30s", "5m". */
@@ -141,8 +141,6 @@ export const MAX_DEPTH = 4;
 /** Nodes in one definition, nested ones included. */
 export const MAX_NODES = 1000;
 
-const check = TypeCompiler.Compile(WorkflowDefinition);
-
 export interface DefinitionProblem {
   path: string;
   message: string;
@@ -174,7 +172,7 @@ export type KnownTypes = ReadonlySet<string> | ReadonlyMap<string, { config?: TS
 export function validateDefinition(def: unknown, knownTypes: KnownTypes | null, base = '/definition'): DefinitionProblem[] {
   const problems: DefinitionProblem[] = [];
   try {
-    for (const e of check.Errors(def)) {
+    for (const e of compiled(WorkflowDefinition).Errors(def)) {
       problems.push({ path: base + e.path, message: e.message });
       if (problems.length >= 10) return problems;
     }
@@ -301,7 +299,9 @@ class Checker {
         return;
       case 'parallel':
         this.branchNames(s.parallel!.branches, `${path}/parallel/branches`);
-        s.parallel!.branches.forEach((b, i) => this.list(b.steps, `${path}/parallel/branches/${i}/steps`, inner(`${recorded}/${b.name}/`)));
+        s.parallel!.branches.forEach((b, i) =>
+          this.list(b.steps, `${path}/parallel/branches/${i}/steps`, inner(childName.branch(recorded, b.name, ''))),
+        );
         return;
       case 'map': {
         const m = s.map!;
@@ -309,7 +309,11 @@ class Checker {
         if (typeof m.items === 'string' && !/^\{\{[^}]*\}\}$/.test(m.items)) {
           this.problem(`${path}/map/items`, 'items is an array, or one template that reads an array, such as "{{ steps.validate.items }}"');
         }
-        this.list(m.steps, `${path}/map/steps`, inner(`${recorded}[${MAX_MAP_ITEMS - 1}]/`, new Set([...scope.roots, 'item', 'index'])));
+        this.list(
+          m.steps,
+          `${path}/map/steps`,
+          inner(childName.item(recorded, MAX_MAP_ITEMS - 1, ''), new Set([...scope.roots, 'item', 'index'])),
+        );
         return;
       }
       case 'choice': {
@@ -317,7 +321,7 @@ class Checker {
         this.branchNames(c.branches, `${path}/choice/branches`);
         c.branches.forEach((b, i) => {
           this.condition(b.when, `${path}/choice/branches/${i}/when`, scope);
-          this.list(b.steps, `${path}/choice/branches/${i}/steps`, inner(`${recorded}/${b.name}/`));
+          this.list(b.steps, `${path}/choice/branches/${i}/steps`, inner(childName.branch(recorded, b.name, '')));
         });
         if (c.default) {
           if (c.branches.some((b) => b.name === 'default'))
@@ -325,7 +329,7 @@ class Checker {
               `${path}/choice/default`,
               'a branch named "default" and a default list would share recorded names; rename the branch',
             );
-          this.list(c.default, `${path}/choice/default`, inner(`${recorded}/default/`));
+          this.list(c.default, `${path}/choice/default`, inner(childName.branch(recorded, 'default', '')));
         }
       }
     }
@@ -416,13 +420,6 @@ class Checker {
       );
     }
   }
-}
-
-const compiledSchemas = new WeakMap<TSchema, ReturnType<typeof TypeCompiler.Compile>>();
-function compiled(schema: TSchema): ReturnType<typeof TypeCompiler.Compile> {
-  let c = compiledSchemas.get(schema);
-  if (!c) compiledSchemas.set(schema, (c = TypeCompiler.Compile(schema)));
-  return c;
 }
 
 const CONDITION_TESTS = ['equals', 'not_equals', 'gt', 'gte', 'lt', 'lte', 'in', 'exists'] as const;

@@ -10,34 +10,24 @@ import {
   type JetStreamManager,
   type JsMsg,
   type NatsConnection,
-  type Subscription,
 } from 'nats';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
 import { RuntimeError } from '../errors/index.js';
-import { decode, encode, type RunMessage, type RunResult } from './codec.js';
-import { JetStreamPublisher } from './publisher.js';
-
-/** A delivered run message, with the transport kept out of the executor's sight. */
-export interface Delivery {
-  data: RunMessage;
-  /** 1 on first delivery */
-  deliveryCount: number;
-  ack(): void;
-  /** tell the server we are still working on it (resets ack_wait) */
-  working(): void;
-}
+import { decode, encode, type CancelMessage, type RunMessage, type RunResult, type WorkflowChange } from './codec.js';
+import { JetStreamPublisher } from './jetstream-publisher.js';
+import type { Delivery, Queue, Unsubscribe } from './port.js';
 
 /**
- * Everything the runtime does with NATS: the run stream (a JetStream work
- * queue), its durable pull consumer shared by every executor host, and core
- * NATS subjects for run results (execute with wait) and registry changes.
+ * The queue on NATS: the run stream (a JetStream work queue), its durable
+ * pull consumer shared by every executor host, and core NATS subjects for run
+ * results (execute with wait), cancels and registry changes.
  */
-export class Queue {
+export class JetStreamQueue implements Queue {
   private readonly publisher: JetStreamPublisher;
 
   private constructor(
-    readonly nc: NatsConnection,
+    private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly c: Config['nats'],
@@ -46,7 +36,7 @@ export class Queue {
     this.publisher = new JetStreamPublisher(nc, c.connect_timeout);
   }
 
-  static async connect(c: Config['nats'], log: Logger, name: string): Promise<Queue> {
+  static async connect(c: Config['nats'], log: Logger, name: string): Promise<JetStreamQueue> {
     const nc = await connect({
       servers: [...c.urls],
       name,
@@ -61,25 +51,21 @@ export class Queue {
           log.warn({ nats: s.type, data: String(s.data as string) }, 'nats status');
       }
     })().catch(() => {});
-    const q = new Queue(nc, nc.jetstream(), await nc.jetstreamManager(), c, log);
+    const q = new JetStreamQueue(nc, nc.jetstream(), await nc.jetstreamManager(), c, log);
     await q.ensureStream();
     return q;
   }
 
-  get runSubject(): string {
+  private get runSubject(): string {
     return `${this.c.subject_prefix}.runs`;
   }
 
-  resultSubject(processId: string): string {
-    return `${this.c.subject_prefix}.results.${processId}`;
-  }
-
   /** Run cancellations, broadcast to every executor (core NATS: executors keep what they hear for a while). */
-  get cancelSubject(): string {
+  private get cancelSubject(): string {
     return `${this.c.subject_prefix}.cancel`;
   }
 
-  get registrySubject(): string {
+  private get registrySubject(): string {
     return `${this.c.subject_prefix}.registry.changed`;
   }
 
@@ -195,10 +181,10 @@ export class Queue {
    * Calls `cb` with each run message that used up its deliveries (JetStream's
    * max-deliveries advisory), then deletes it from the stream: the dead letter.
    */
-  onDeadLetter(cb: (run: RunMessage, deliveries: number) => Promise<void>): Subscription {
+  onDeadLetter(cb: (run: RunMessage, deliveries: number) => Promise<void>): Unsubscribe {
     const subject = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.c.stream_name}.${this.c.consumer_name}`;
     // a queue group: with several engine processes, each advisory is handled once
-    return this.nc.subscribe(subject, {
+    const sub = this.nc.subscribe(subject, {
       queue: 'engine-dead-letters',
       callback: (err, m) => {
         if (err) return;
@@ -210,14 +196,41 @@ export class Queue {
         })().catch((e) => this.log.error({ err: e }, 'dead-letter handling failed'));
       },
     });
+    return () => sub.unsubscribe();
   }
 
-  publishResult(subject: string, r: RunResult): void {
-    this.nc.publish(subject, encode(r));
+  resultAddress(processId: string): string {
+    return `${this.c.subject_prefix}.results.${processId}`;
   }
 
-  subscribe<T>(subject: string, cb: (v: T) => void): Subscription {
-    return this.nc.subscribe(subject, {
+  onResults(address: string, cb: (r: RunResult) => void): Unsubscribe {
+    return this.subscribe(address, cb);
+  }
+
+  publishResult(address: string, r: RunResult): void {
+    this.nc.publish(address, encode(r));
+  }
+
+  publishCancel(runId: string): void {
+    this.nc.publish(this.cancelSubject, encode({ run_id: runId } satisfies CancelMessage));
+  }
+
+  onCancel(cb: (runId: string) => void): Unsubscribe {
+    return this.subscribe<CancelMessage>(this.cancelSubject, (c) => {
+      if (typeof c?.run_id === 'string') cb(c.run_id);
+    });
+  }
+
+  publishWorkflowChange(c: WorkflowChange): void {
+    this.nc.publish(this.registrySubject, encode(c));
+  }
+
+  onWorkflowChange(cb: (c: WorkflowChange) => void): Unsubscribe {
+    return this.subscribe(this.registrySubject, cb);
+  }
+
+  private subscribe<T>(subject: string, cb: (v: T) => void): Unsubscribe {
+    const sub = this.nc.subscribe(subject, {
       callback: (err, m) => {
         if (err) return this.log.warn({ err: err.message, subject }, 'subscription error');
         try {
@@ -227,14 +240,7 @@ export class Queue {
         }
       },
     });
-  }
-
-  publish(subject: string, v: unknown): void {
-    this.nc.publish(subject, encode(v));
-  }
-
-  isConnected(): boolean {
-    return !this.nc.isClosed() && this.nc.info !== undefined;
+    return () => sub.unsubscribe();
   }
 
   async ready(): Promise<boolean> {

@@ -1,0 +1,53 @@
+/**
+ * The cache port: what the runtime keeps in a cache, in the runtime's own words. Nothing
+ * lives only here: every read that misses falls back to PostgreSQL (or the queue), and
+ * every call tolerates the cache being down (a miss, logged). Adapters: `redis.ts`.
+ */
+
+/** A run's status as the API knows it between its acceptance and its first row in PostgreSQL. */
+export interface HotRunStatus {
+  run_id: string;
+  status: string;
+  workflow_id: string;
+  accepted_at: string;
+  started_at?: string;
+  completed_at?: string;
+  error_code?: string;
+}
+
+/** How long a cancel is remembered for executors that start after it was broadcast. */
+export const CANCEL_MEMORY_MS = 3_600_000;
+
+export interface Cache {
+  /** A workflow version by id (a JSON value; versions never change), or null. */
+  cachedWorkflow<T>(id: string): Promise<T | null>;
+  cacheWorkflow(id: string, workflow: unknown, ttlMs: number): Promise<void>;
+  /** The id of the latest active version of a workflow name, or null. */
+  cachedWorkflowId(name: string): Promise<string | null>;
+  cacheWorkflowId(name: string, id: string, ttlMs: number): Promise<void>;
+  /** Drops what is cached for a version and its name (a new version, an archive). */
+  forgetWorkflow(id: string, name: string): Promise<void>;
+
+  /** Records a run as accepted: its hot status and its place among the recent runs. */
+  runAccepted(s: HotRunStatus): Promise<void>;
+  /** Undoes `runAccepted` (and an idempotency claim) for a run whose publish failed or was a duplicate. */
+  forgetAcceptedRun(runId: string, idempotencyKey?: string): Promise<void>;
+  runStatus(runId: string): Promise<HotRunStatus | null>;
+  runStatuses(runIds: string[]): Promise<(HotRunStatus | null)[]>;
+  /** Run ids accepted in the last `windowMs`, newest first. */
+  recentRunIds(windowMs: number, limit: number): Promise<string[]>;
+
+  /**
+   * Claims an idempotency key for a run: null when the claim is new, the run id that holds it
+   * otherwise, undefined when the cache cannot answer.
+   */
+  claimIdempotencyKey(key: string, runId: string, ttlMs: number): Promise<string | null | undefined>;
+
+  /** Remembers a cancel for CANCEL_MEMORY_MS. Best effort. */
+  runCancelled(runId: string): Promise<void>;
+  /** Run ids cancelled in the last CANCEL_MEMORY_MS (empty when the cache does not answer). */
+  recentCancels(): Promise<string[]>;
+
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
