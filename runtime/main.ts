@@ -7,12 +7,13 @@
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
-import { loadConfig } from './config/index.js';
+import { loadConfig, parseAddress, type Config } from './config/index.js';
 import { startCompilerWatch, type CompilerWatch } from './dev-compiler.js';
-import { createLogger, createMetrics } from './observability/index.js';
-import { ROLES, startSystem, type Role } from './system.js';
+import { createLogger, createMetrics, type Logger } from './observability/index.js';
+import { ServicesUnreachableError } from './modes.js';
+import { ROLES, startSystem, type Role, type System } from './system.js';
 
-const USAGE = `usage: node dist/runtime/main.js [--role all|api|registry|engine|executor] [--config file.yaml] [--set key.path=value ...] [--dev]`;
+const USAGE = `usage: node dist/runtime/main.js [--role all|api|registry|engine|executor] [--embedded] [--config file.yaml] [--set key.path=value ...] [--dev]`;
 
 async function main(): Promise<void> {
   let args;
@@ -24,6 +25,7 @@ async function main(): Promise<void> {
         set: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
         dev: { type: 'boolean' },
+        embedded: { type: 'boolean' },
       },
     }).values;
   } catch (err) {
@@ -50,7 +52,8 @@ async function main(): Promise<void> {
   try {
     config = loadConfig({
       file: args.config ?? process.env.CONFIG_FILE ?? fileURLToPath(new URL('../../config/default.yaml', import.meta.url)),
-      set: args.set,
+      // --embedded is `mode: embedded`, below any --set
+      set: [...(args.embedded ? ['mode=embedded'] : []), ...(args.set ?? [])],
     });
   } catch (err) {
     console.error((err as Error).message);
@@ -67,11 +70,25 @@ async function main(): Promise<void> {
     }
     system = await startSystem({ role, config, log, metrics, dev: args.dev });
   } catch (err) {
-    log.fatal({ err }, 'start failed');
+    // a message a person can act on, on the terminal; the JSON log has it too
+    if (err instanceof ServicesUnreachableError) {
+      process.stderr.write(`${err.message}\n`);
+      log.fatal(
+        {
+          code: err.code,
+          mode: err.plan.mode,
+          unreachable: err.unreachable.map(({ name, address, why, variable }) => ({ name, address, why, variable })),
+        },
+        'start failed: services unreachable',
+      );
+    } else {
+      log.fatal({ err }, 'start failed');
+    }
     compiler?.stop();
     await new Promise((r) => setTimeout(r, 100));
     process.exit(1);
   }
+  announce(system, config, log);
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -87,6 +104,30 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
+}
+
+/**
+ * The start banner: one line for a person (on stderr, so stdout stays JSON for log
+ * collectors) and the same facts in the JSON log.
+ */
+function announce(system: System, config: Readonly<Config>, log: Logger): void {
+  const { plan } = system;
+  const front = system.role === 'all' || system.role === 'api' || system.role === 'registry';
+  const host = parseAddress(config.api.address).host;
+  const url = system.port === null ? null : `http://${host === '0.0.0.0' || host === '' ? '127.0.0.1' : host}:${system.port}`;
+  const facts = {
+    mode: plan.mode,
+    reason: plan.reason,
+    data: system.dataLocation,
+    queue: plan.queue === 'nats' ? 'NATS JetStream' : 'PostgreSQL',
+    cache: plan.cache === 'redis' ? 'Redis' : 'in-process',
+    url,
+  };
+  log.info(facts, 'started');
+  const where = url ? (front ? ` · open ${url}` : ` · ops endpoints on ${url}`) : '';
+  process.stderr.write(
+    `workflow runtime (${system.role}) ready: ${plan.mode} mode (${plan.reason}) · data in ${facts.data} · queue: ${facts.queue} · cache: ${facts.cache}${where}\n`,
+  );
 }
 
 void main();

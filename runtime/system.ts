@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   executionRoutes,
@@ -12,13 +14,15 @@ import {
   type Route,
 } from './api/index.js';
 import { parseAddress, type Config } from './config/index.js';
-import { RedisCache, type Cache } from './cache/index.js';
+import { MemoryCache, RedisCache, type Cache } from './cache/index.js';
 import { startDeadLetterHandler } from './engine/index.js';
 import { loadCatalogue, startExecutor, type CatalogueEntry, type Executor } from './executor/index.js';
 import type { Logger, Metrics } from './observability/index.js';
-import { JetStreamQueue, type Queue } from './queue/index.js';
+import { JetStreamQueue, PostgresQueue, type Queue } from './queue/index.js';
 import { Registry } from './registry/index.js';
-import { BatchWriter, openPostgres, pingPostgres, RunRecords, WorkflowRecords, type Sql } from './store/index.js';
+import { BatchWriter, CancelRecords, openPostgres, pingPostgres, RunRecords, WorkflowRecords, type Sql } from './store/index.js';
+import { startEmbeddedPostgres } from './embedded/index.js';
+import { planServices, servicesOf, ServicesUnreachableError, unreachable, type Plan } from './modes.js';
 
 export const ROLES = ['all', 'api', 'registry', 'engine', 'executor'] as const;
 export type Role = (typeof ROLES)[number];
@@ -36,6 +40,10 @@ export interface SystemOptions {
 
 export interface System {
   role: Role;
+  /** which PostgreSQL, queue and cache this start uses, and why (runtime/modes.ts) */
+  plan: Plan;
+  /** where the records live: the database URL without its password, or the embedded data folder */
+  dataLocation: string;
   /** the port of this process's HTTP server (api.address, or metrics.port for engine/executor) */
   port: number | null;
   stop(): Promise<void>;
@@ -61,12 +69,41 @@ export async function startSystem(o: SystemOptions): Promise<System> {
   };
 
   try {
-    const sql: Sql = await openPostgres(c.database, log);
+    const plan = await planServices(c);
+    const down = await unreachable(servicesOf(plan, c), c);
+    if (down.length) throw new ServicesUnreachableError(plan, down, 'Start them, or run with --embedded to need none of them.');
+    const name = `workflow-${role}-${process.pid}`;
+
+    let sql: Sql;
+    let dataLocation: string;
+    if (plan.database.kind === 'embedded') {
+      const pg = await startEmbeddedPostgres({
+        dataDir: c.embedded.data_dir ? resolve(root, c.embedded.data_dir, 'postgres') : join(root, '.data', 'postgres'),
+        explicit: c.embedded.data_dir !== '',
+        database: c.database.database,
+        log,
+      });
+      stops.push(() => pg.stop());
+      sql = await openPostgres(c.database, log, pg.connection);
+      dataLocation = pg.dataDir;
+    } else {
+      sql = await openPostgres(c.database, log);
+      dataLocation = withoutPassword(plan.database.url);
+    }
     stops.push(() => sql.end({ timeout: 5 }));
     const runs = new RunRecords(sql);
-    const cache: Cache = new RedisCache(c.redis, log);
+    const cancels = new CancelRecords(sql);
+    const cache: Cache = plan.cache === 'redis' ? new RedisCache(c.redis, log) : new MemoryCache(c.registry.cache_ttl);
     stops.push(() => cache.close());
-    const queue: Queue = await JetStreamQueue.connect(c.nats, log, `workflow-${role}-${process.pid}`);
+    const queue: Queue =
+      plan.queue === 'nats'
+        ? await JetStreamQueue.connect(c.nats, c.queue, log, name)
+        : new PostgresQueue(sql, {
+            queue: c.queue,
+            pollIntervalMs: c.executor.queue_poll_interval,
+            name: `${hostname()}:${process.pid}`,
+            log,
+          });
     stops.push(() => queue.close());
 
     const loaded: Map<string, CatalogueEntry> = await loadCatalogue(root, c.executor.function_dirs);
@@ -97,10 +134,10 @@ export async function startSystem(o: SystemOptions): Promise<System> {
         config: c,
         root,
         runs,
+        cancels,
         queue,
         registry,
         writer: writer!,
-        cache,
         catalogue: loaded,
         dev: o.dev,
         log,
@@ -112,8 +149,8 @@ export async function startSystem(o: SystemOptions): Promise<System> {
 
     const checks: Record<string, ReadinessCheck> = {
       postgres: () => pingPostgres(sql),
-      redis: () => cache.ping(),
-      nats: () => queue.ready(),
+      ...(plan.cache === 'redis' ? { redis: () => cache.ping() } : {}),
+      ...(plan.queue === 'nats' ? { nats: () => queue.ready() } : {}),
     };
     const routes: Route[] = opsRoutes(role, checks, metrics, c.metrics.path);
     if (has('registry') || has('api')) routes.push(...workflowRoutes(registry), ...functionRoutes(() => catalogue().values()));
@@ -126,6 +163,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
           registry,
           queue,
           runs,
+          cancels,
           cache,
           waiters,
           resultAddress,
@@ -147,9 +185,20 @@ export async function startSystem(o: SystemOptions): Promise<System> {
       stops.push(() => srv.close());
       log.info({ port: server.port }, front ? 'http front door listening' : 'ops endpoints listening');
     }
-    return { role, port: server?.port ?? null, stop };
+    return { role, plan, dataLocation, port: server?.port ?? null, stop };
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/** A URL fit for a log line or a banner: the password, if any, replaced. */
+function withoutPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
   }
 }

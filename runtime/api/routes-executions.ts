@@ -1,12 +1,11 @@
-import { createHash } from 'node:crypto';
 import { uuidv7 } from 'uuidv7';
 import { RuntimeError } from '../errors/index.js';
 import type { Metrics } from '../observability/index.js';
 import type { Cache } from '../cache/index.js';
-import type { Queue, RunMessage, RunResult } from '../queue/index.js';
+import type { IdempotencyClaim, PublishResult, Queue, RunMessage, RunResult } from '../queue/index.js';
 import { durationMs } from '../engine/index.js';
 import { isUuid, type Registry } from '../registry/index.js';
-import { FINAL_RUN_STATUSES, type RunRecords } from '../store/index.js';
+import { FINAL_RUN_STATUSES, type CancelRecords, type RunRecords } from '../store/index.js';
 import { ExecuteBody, intParam, json, parseBody } from './body.js';
 import type { Route } from './http-server.js';
 import { hotRunSummary, hotRunView, runSummary, runView } from './views.js';
@@ -16,6 +15,7 @@ export interface ExecutionDeps {
   registry: Registry;
   queue: Queue;
   runs: RunRecords;
+  cancels: CancelRecords;
   cache: Cache;
   waiters: Waiters;
   /** this process's result address, for execute with wait=true */
@@ -73,8 +73,8 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
           );
         }
         // every executor hears it: the one running the run stops it, and one that takes it from the
-        // queue later skips it; Redis remembers it for executors that start later
-        await d.cache.runCancelled(view.run_id);
+        // queue later skips it; PostgreSQL remembers it for executors that start later
+        await d.cancels.remember(view.run_id);
         d.queue.publishCancel(view.run_id);
         return json(202, { run_id: view.run_id, status: 'cancelling' });
       },
@@ -108,44 +108,46 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
   const accepted = new Date(acceptedAt).toISOString();
   const head = { run_id: runId, workflow_id: wf.id, workflow_name: wf.name, workflow_version: wf.version };
 
-  // idempotency: a key names one run per workflow name for api.idempotency_ttl (Redis), and within
-  // nats.duplicate_window also for JetStream, which covers a Redis that cannot answer
+  // idempotency: a key names one run per workflow name for api.idempotency_ttl. The cache answers
+  // first when it can (Redis); the queue refuses a repeat too: the postgres queue durably and
+  // with the run that holds the key, JetStream within queue.duplicate_window without it
   const idemKey = body.idempotency_key ?? (keyHeader || undefined);
-  let msgId = runId;
-  let claimed: string | null = null;
+  let claim: IdempotencyClaim | undefined;
+  let claimedInCache: string | undefined;
+  const deduplicated = async (holder: string) => {
+    waiter?.cancel();
+    const status = (await d.runs.get(holder))?.status ?? (await d.cache.runStatus(holder))?.status ?? 'queued';
+    return json(200, { ...head, run_id: holder, status, deduplicated: true });
+  };
   if (idemKey !== undefined) {
     if (idemKey.length > 255 || idemKey.includes('\u0000'))
       throw new RuntimeError('E_VALIDATION', 'Idempotency-Key must be 1 to 255 characters');
-    const scoped = `${wf.name}:${idemKey}`;
-    const holder = await d.cache.claimIdempotencyKey(scoped, runId, d.idempotencyTtlMs);
-    if (holder) {
-      waiter?.cancel();
-      const status = (await d.runs.get(holder))?.status ?? (await d.cache.runStatus(holder))?.status ?? 'queued';
-      return json(200, { ...head, run_id: holder, status, deduplicated: true });
-    }
-    if (holder === null) claimed = scoped;
-    msgId = `idem:${createHash('sha256').update(scoped).digest('hex')}`;
+    claim = { key: `${wf.name}:${idemKey}`, ttlMs: d.idempotencyTtlMs };
+    const holder = await d.cache.claimIdempotencyKey(claim.key, runId, d.idempotencyTtlMs);
+    if (holder) return deduplicated(holder);
+    if (holder === null) claimedInCache = claim.key;
   }
 
   const t0 = performance.now();
   // the hot status is written alongside the publish (one round trip, not two) and undone if it fails
   const hot = d.cache.runAccepted({ run_id: runId, status: 'queued', workflow_id: wf.id, accepted_at: accepted });
-  let duplicate: boolean;
+  let published: PublishResult;
   try {
-    duplicate = (await d.queue.publishRun(msg, msgId)).duplicate;
+    published = await d.queue.publishRun(msg, claim);
   } catch (err) {
     waiter?.cancel();
     d.metrics.publishErrors.inc();
-    void hot.then(() => d.cache.forgetAcceptedRun(runId, claimed ?? undefined));
+    void hot.then(() => d.cache.forgetAcceptedRun(runId, claimedInCache));
     throw err;
   }
-  if (duplicate) {
-    // Redis could not tell, but JetStream stored a run under this key moments ago
+  if (published.duplicate) {
     waiter?.cancel();
-    void hot.then(() => d.cache.forgetAcceptedRun(runId));
+    void hot.then(() => d.cache.forgetAcceptedRun(runId, claimedInCache));
+    if (published.holder) return deduplicated(published.holder);
+    // the cache could not tell, but JetStream stored a run under this key moments ago
     throw new RuntimeError(
       'E_IDEMPOTENCY_CONFLICT',
-      'a run with this idempotency key was accepted moments ago; its run_id cannot be looked up right now (Redis is not answering); list the executions to find it',
+      'a run with this idempotency key was accepted moments ago; its run_id cannot be looked up right now (the cache is not answering); list the executions to find it',
     );
   }
   d.metrics.publishDuration.observe((performance.now() - t0) / 1000);
@@ -179,7 +181,17 @@ async function loadRun(d: ExecutionDeps, id: string) {
   const run = await d.runs.get(id);
   if (run) return runView(run, await d.runs.steps(id));
   const hot = await d.cache.runStatus(id);
-  return hot ? hotRunView(hot) : null;
+  if (hot) return hotRunView(hot);
+  // accepted by another API process and not yet taken by an executor (the postgres queue can tell)
+  const queued = await d.queue.queuedRun(id);
+  return queued
+    ? hotRunView({
+        run_id: id,
+        status: 'queued',
+        workflow_id: queued.msg.workflow_id,
+        accepted_at: new Date(queued.msg.accepted_at).toISOString(),
+      })
+    : null;
 }
 
 /**

@@ -1,3 +1,4 @@
 export { RedisCache } from './redis.js';
-export { CANCEL_MEMORY_MS } from './port.js';
+export { MemoryCache } from './memory.js';
+export { TtlCache } from './ttl-cache.js';
 export type { Cache, HotRunStatus } from './port.js';

@@ -15,9 +15,6 @@ export interface HotRunStatus {
   error_code?: string;
 }
 
-/** How long a cancel is remembered for executors that start after it was broadcast. */
-export const CANCEL_MEMORY_MS = 3_600_000;
-
 export interface Cache {
   /** A workflow version by id (a JSON value; versions never change), or null. */
   cachedWorkflow<T>(id: string): Promise<T | null>;
@@ -42,11 +39,6 @@ export interface Cache {
    * otherwise, undefined when the cache cannot answer.
    */
   claimIdempotencyKey(key: string, runId: string, ttlMs: number): Promise<string | null | undefined>;
-
-  /** Remembers a cancel for CANCEL_MEMORY_MS. Best effort. */
-  runCancelled(runId: string): Promise<void>;
-  /** Run ids cancelled in the last CANCEL_MEMORY_MS (empty when the cache does not answer). */
-  recentCancels(): Promise<string[]>;
 
   ping(): Promise<boolean>;
   close(): Promise<void>;

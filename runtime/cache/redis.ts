@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { redisUrl, type Config } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
-import { CANCEL_MEMORY_MS, type Cache, type HotRunStatus } from './port.js';
+import type { Cache, HotRunStatus } from './port.js';
 
 const RECENT_KEEP = 2000;
 
@@ -12,13 +12,12 @@ const key = {
   run: (id: string) => `run:${id}`,
   recentRuns: 'runs:recent',
   idempotency: (k: string) => `idem:${k}`,
-  cancels: 'cancels',
 };
 
 /**
  * The cache on Redis: workflow definitions, the hot status of runs not yet
- * written to PostgreSQL, a short list of recent run ids, idempotency keys and
- * recent cancels. Every call tolerates Redis being down (it logs and answers
+ * written to PostgreSQL, a short list of recent run ids and idempotency keys.
+ * Every call tolerates Redis being down (it logs and answers
  * "unknown").
  */
 export class RedisCache implements Cache {
@@ -61,28 +60,6 @@ export class RedisCache implements Cache {
 
   async forgetWorkflow(id: string, name: string): Promise<void> {
     await this.safe(() => this.redis.del(key.workflow(id), key.workflowId(name)));
-  }
-
-  async runCancelled(runId: string): Promise<void> {
-    const now = Date.now();
-    try {
-      await this.redis
-        .multi()
-        .zadd(key.cancels, now, runId)
-        .zremrangebyscore(key.cancels, 0, now - CANCEL_MEMORY_MS)
-        .exec();
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message, run_id: runId }, 'redis: cancel not remembered');
-    }
-  }
-
-  async recentCancels(): Promise<string[]> {
-    try {
-      return await this.redis.zrangebyscore(key.cancels, Date.now() - CANCEL_MEMORY_MS, '+inf');
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'redis: recent cancels not read');
-      return [];
-    }
   }
 
   async ping(): Promise<boolean> {

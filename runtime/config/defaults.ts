@@ -7,6 +7,12 @@ const MINUTE = 60 * SECOND;
  * config/poc.yaml.
  */
 export const DEFAULTS = {
+  /**
+   * auto: services when their addresses answer (or a service URL is set), embedded when none
+   * does; embedded: PostgreSQL in-process from .data/, the postgres queue, the in-process
+   * cache; services: every configured service must answer (see runtime/modes.ts).
+   */
+  mode: 'auto',
   api: {
     address: ':8080',
     debug: false,
@@ -51,10 +57,22 @@ export const DEFAULTS = {
     reconnect_wait: 1 * SECOND,
     connect_timeout: 5 * SECOND,
     consumer_name: 'executors',
+  },
+  queue: {
+    /** nats (JetStream) or postgres; auto: nats in services mode, postgres in embedded mode */
+    driver: 'auto',
     ack_wait: 30 * SECOND,
     max_deliver: 20,
     duplicate_window: 2 * MINUTE,
     max_pending_publishes: 4096,
+  },
+  cache: {
+    /** redis or memory (in-process); auto: redis in services mode, memory in embedded mode */
+    driver: 'auto',
+  },
+  embedded: {
+    /** where the embedded PostgreSQL keeps its data; empty: .data/ in the project root */
+    data_dir: '',
   },
   registry: {
     endpoint: '',

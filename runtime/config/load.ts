@@ -58,10 +58,20 @@ function readYaml(path: string): Tree {
   }
 }
 
+/** Keys that moved, so that an old file gets told the new name instead of "unknown". */
+const MOVED: Record<string, string> = {
+  'nats.ack_wait': 'queue.ack_wait',
+  'nats.max_deliver': 'queue.max_deliver',
+  'nats.duplicate_window': 'queue.duplicate_window',
+  'nats.max_pending_publishes': 'queue.max_pending_publishes',
+};
+
 /** Copies `src` into `dst`; unknown keys are an error so typos do not pass silently. */
 function merge(dst: Tree, src: Tree, path: string): void {
   for (const [k, v] of Object.entries(src)) {
     const key = path ? `${path}.${k}` : k;
+    if (MOVED[key])
+      throw new RuntimeError('E_CONFIG', `configuration key "${key}" is now "${MOVED[key]}" (it applies to every queue driver)`);
     if (!(k in dst)) throw new RuntimeError('E_CONFIG', `unknown configuration key "${key}"`);
     const cur = dst[k];
     if (isTree(cur) && isTree(v)) merge(cur, v, key);

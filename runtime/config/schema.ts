@@ -10,6 +10,7 @@ const Ms = Type.Integer({ minimum: 0, description: 'milliseconds' });
 const PositiveInt = Type.Integer({ minimum: 1 });
 
 export const ConfigSchema = Type.Object({
+  mode: Type.Union([Type.Literal('auto'), Type.Literal('embedded'), Type.Literal('services')]), // ours
   api: Type.Object({
     address: Type.String({ pattern: '^[^:]*:[0-9]{1,5}$' }),
     debug: Type.Boolean(),
@@ -59,11 +60,17 @@ export const ConfigSchema = Type.Object({
     reconnect_wait: Ms,
     connect_timeout: Ms,
     consumer_name: Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), // ours
-    ack_wait: Ms, // ours
-    max_deliver: Type.Integer({ minimum: -1 }), // ours
-    duplicate_window: Ms, // ours
-    max_pending_publishes: PositiveInt, // ours: publishes in flight per API process
   }),
+  // ours: the run queue, whichever driver carries it
+  queue: Type.Object({
+    driver: Type.Union([Type.Literal('auto'), Type.Literal('nats'), Type.Literal('postgres')]),
+    ack_wait: Ms,
+    max_deliver: Type.Integer({ minimum: -1 }),
+    duplicate_window: Ms,
+    max_pending_publishes: PositiveInt, // publishes in flight per API process
+  }),
+  cache: Type.Object({ driver: Type.Union([Type.Literal('auto'), Type.Literal('redis'), Type.Literal('memory')]) }), // ours
+  embedded: Type.Object({ data_dir: Type.String() }), // ours
   registry: Type.Object({
     endpoint: Type.String(),
     cache_ttl: Ms,
@@ -106,8 +113,8 @@ export const DURATION_KEYS = new Set([
   'redis.command_timeout',
   'nats.reconnect_wait',
   'nats.connect_timeout',
-  'nats.ack_wait',
-  'nats.duplicate_window',
+  'queue.ack_wait',
+  'queue.duplicate_window',
   'registry.cache_ttl',
   'executor.queue_poll_interval',
   'executor.retry_delay',

@@ -4,9 +4,9 @@ import type { Logger, Metrics } from '../observability/index.js';
 
 /**
  * The engine role's dead-letter handler. A run whose executor dies is
- * redelivered after `nats.ack_wait` and resumed by the next executor from its
+ * redelivered after `queue.ack_wait` and resumed by the next executor from its
  * recorded steps. A run that keeps killing its executors uses up
- * `nats.max_deliver`; this marks it failed (E_MAX_DELIVERIES) in PostgreSQL and
+ * `queue.max_deliver`; this marks it failed (E_MAX_DELIVERIES) in PostgreSQL and
  * the queue removes it, so that it neither vanishes nor loops forever.
  * Returns a stop function.
  */

@@ -1,4 +1,4 @@
-import { CANCEL_MEMORY_MS } from '../cache/index.js';
+import { CANCEL_MEMORY_MS } from '../store/index.js';
 
 /**
  * The runs this executor host has been told to cancel (a broadcast on NATS

@@ -3,8 +3,7 @@ import type { Logger, Metrics } from '../observability/index.js';
 import type { Queue } from '../queue/index.js';
 import { Cancellations } from './cancellations.js';
 import type { Registry } from '../registry/index.js';
-import type { Cache } from '../cache/index.js';
-import type { BatchWriter, RunRecords } from '../store/index.js';
+import type { BatchWriter, CancelRecords, RunRecords } from '../store/index.js';
 import type { CatalogueEntry } from './catalogue.js';
 import { Generations } from './generations.js';
 import { watchFunctionDirs } from './hot-reload.js';
@@ -15,10 +14,10 @@ export interface ExecutorDeps {
   config: Readonly<Config>;
   root: string;
   runs: RunRecords;
+  cancels: CancelRecords;
   queue: Queue;
   registry: Registry;
   writer: BatchWriter;
-  cache: Cache;
   catalogue: ReadonlyMap<string, CatalogueEntry>;
   /** dev mode: reload the functions when their compiled files change (see hot-reload.ts) */
   dev?: boolean;
@@ -52,7 +51,7 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
   const gens = new Generations(runnerFor(d.catalogue), d.log);
   const cancellations = new Cancellations();
   // cancels sent before this host started (the broadcast below only brings the ones from now on)
-  for (const id of await d.cache.recentCancels()) cancellations.cancel(id);
+  for (const id of await d.cancels.recent()) cancellations.cancel(id);
   const stopHearingCancels = d.queue.onCancel((runId) => cancellations.cancel(runId));
   const stopConsuming = await d.queue.consumeRuns(x.max_concurrent_workflows, async (delivery) => {
     // a run keeps the functions it started with to its end, even if dev mode reloads them meanwhile
@@ -68,7 +67,7 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
         publishResult: (s, r) => d.queue.publishResult(s, r),
         catalogue: () => g.runner.catalogue,
         defaults: x,
-        ackWaitMs: d.config.nats.ack_wait,
+        ackWaitMs: d.config.queue.ack_wait,
         log: d.log,
         metrics: d.metrics,
       });

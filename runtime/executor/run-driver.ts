@@ -268,10 +268,11 @@ function templated(step: LeafStep): boolean {
 /** Commits the final row, then acks, then tells whoever waits. */
 async function finish(d: Delivery, deps: RunDriverDeps, m: RunMessage, wanted: InstanceRow, wantedError: PlainError | null): Promise<void> {
   // what was committed is what the waiter hears (Postgres may have refused the payload)
-  const stored = await deps.writer.writeRun(wanted);
+  // with the postgres queue the run leaves the queue in the statement that commits its final row
+  const stored = await deps.writer.writeRun(wanted, { dequeue: d.dequeueId });
   const row = stored ?? wanted;
   const error = stored?.error_code ? { code: stored.error_code, message: stored.error_message ?? '' } : wantedError;
-  d.ack();
+  d.ack({ dequeued: d.dequeueId !== undefined });
   const completedAt = row.completed_at ?? new Date();
   const status: RunStatus = row.status;
   if (status === 'completed') deps.metrics.runsCompleted.inc();

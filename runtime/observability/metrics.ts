@@ -51,19 +51,19 @@ export function createMetrics() {
       registers: [registry],
     }),
     publishDuration: new client.Histogram({
-      name: 'jetstream_publish_duration_seconds',
-      help: 'JetStream publish to PubAck',
+      name: 'queue_publish_duration_seconds',
+      help: 'Publish of a run until the queue stored it (JetStream PubAck, or the postgres queue commit)',
       buckets: [0.0005, ...ms],
       registers: [registry],
     }),
     publishErrors: new client.Counter({
-      name: 'jetstream_publish_errors_total',
-      help: 'Failed JetStream publishes',
+      name: 'queue_publish_errors_total',
+      help: 'Runs the queue did not store (execute answered 503)',
       registers: [registry],
     }),
     consumerPending: new client.Gauge({
-      name: 'jetstream_consumer_pending',
-      help: 'Messages pending for the executor consumer (last poll)',
+      name: 'queue_pending',
+      help: 'Runs waiting for an executor (last poll)',
       registers: [registry],
     }),
     runsInFlight: new client.Gauge({
@@ -103,7 +103,7 @@ export function createMetrics() {
     flushErrors: new client.Counter({ name: 'store_flush_errors_total', help: 'Failed batched flushes (retried)', registers: [registry] }),
     deadLetters: new client.Counter({
       name: 'engine_dead_letters_total',
-      help: 'Runs that exhausted nats.max_deliver, recorded failed by the engine',
+      help: 'Runs that exhausted queue.max_deliver, recorded failed by the engine',
       registers: [registry],
     }),
   };

@@ -1,3 +1,4 @@
 export { JetStreamQueue } from './jetstream.js';
-export type { Queue, Delivery, Unsubscribe } from './port.js';
+export { PostgresQueue } from './postgres.js';
+export type { Queue, Delivery, Unsubscribe, IdempotencyClaim, PublishResult } from './port.js';
 export { encode, decode, type RunMessage, type RunResult, type CancelMessage, type WorkflowChange } from './codec.js';

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   AckPolicy,
   connect,
@@ -16,7 +17,7 @@ import type { Logger } from '../observability/index.js';
 import { RuntimeError } from '../errors/index.js';
 import { decode, encode, type CancelMessage, type RunMessage, type RunResult, type WorkflowChange } from './codec.js';
 import { JetStreamPublisher } from './jetstream-publisher.js';
-import type { Delivery, Queue, Unsubscribe } from './port.js';
+import type { Delivery, IdempotencyClaim, PublishResult, Queue, Unsubscribe } from './port.js';
 
 /**
  * The queue on NATS: the run stream (a JetStream work queue), its durable
@@ -31,12 +32,13 @@ export class JetStreamQueue implements Queue {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly c: Config['nats'],
+    private readonly q: Config['queue'],
     private readonly log: Logger,
   ) {
     this.publisher = new JetStreamPublisher(nc, c.connect_timeout);
   }
 
-  static async connect(c: Config['nats'], log: Logger, name: string): Promise<JetStreamQueue> {
+  static async connect(c: Config['nats'], q: Config['queue'], log: Logger, name: string): Promise<JetStreamQueue> {
     const nc = await connect({
       servers: [...c.urls],
       name,
@@ -51,9 +53,9 @@ export class JetStreamQueue implements Queue {
           log.warn({ nats: s.type, data: String(s.data as string) }, 'nats status');
       }
     })().catch(() => {});
-    const q = new JetStreamQueue(nc, nc.jetstream(), await nc.jetstreamManager(), c, log);
-    await q.ensureStream();
-    return q;
+    const queue = new JetStreamQueue(nc, nc.jetstream(), await nc.jetstreamManager(), c, q, log);
+    await queue.ensureStream();
+    return queue;
   }
 
   private get runSubject(): string {
@@ -76,7 +78,7 @@ export class JetStreamQueue implements Queue {
       subjects: [`${this.runSubject}`],
       retention: RetentionPolicy.Workqueue,
       storage: StorageType.File,
-      duplicate_window: nanos(this.c.duplicate_window),
+      duplicate_window: nanos(this.q.duplicate_window),
     };
     try {
       await this.jsm.streams.info(this.c.stream_name);
@@ -89,8 +91,8 @@ export class JetStreamQueue implements Queue {
       durable_name: this.c.consumer_name,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(this.c.ack_wait),
-      max_deliver: this.c.max_deliver,
+      ack_wait: nanos(this.q.ack_wait),
+      max_deliver: this.q.max_deliver,
       max_ack_pending: 20_000,
       filter_subject: this.runSubject,
     };
@@ -105,10 +107,13 @@ export class JetStreamQueue implements Queue {
 
   /**
    * Publishes a run and resolves on the PubAck: only then is it accepted.
-   * The run id is the message id, so a retried publish is deduplicated.
+   * The message id is the run id (so a retried publish is stored once) or, for
+   * an idempotency key, its hash (a repeat inside the duplicate window is
+   * refused; JetStream cannot say which run holds the key).
    */
-  async publishRun(msg: RunMessage, msgId = msg.run_id): Promise<{ duplicate: boolean }> {
-    if (this.publisher.inFlight >= this.c.max_pending_publishes) {
+  async publishRun(msg: RunMessage, idempotency?: IdempotencyClaim): Promise<PublishResult> {
+    const msgId = idempotency ? `idem:${createHash('sha256').update(idempotency.key).digest('hex')}` : msg.run_id;
+    if (this.publisher.inFlight >= this.q.max_pending_publishes) {
       throw new RuntimeError('E_QUEUE_UNAVAILABLE', 'too many publishes in flight; retry shortly');
     }
     if (this.nc.isClosed()) throw new RuntimeError('E_QUEUE_UNAVAILABLE', 'the queue connection is closed');
@@ -145,7 +150,7 @@ export class JetStreamQueue implements Queue {
       () => {
         for (const [m] of waiting) m.working();
       },
-      Math.max(1000, this.c.ack_wait / 3),
+      Math.max(1000, this.q.ack_wait / 3),
     );
     const loop = (async () => {
       for await (const m of messages) {
@@ -169,6 +174,11 @@ export class JetStreamQueue implements Queue {
       for (const [m] of waiting.splice(0)) m.nak();
       await Promise.allSettled([...running]);
     };
+  }
+
+  /** JetStream has no lookup by run id: the API's cache answers for queued runs instead. */
+  queuedRun(): Promise<null> {
+    return Promise.resolve(null);
   }
 
   /** Messages waiting for an executor plus those delivered but not acked. */

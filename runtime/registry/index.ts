@@ -1,2 +1,1 @@
 export { Registry, isUuid, type Workflow, type NewWorkflowInput, type RegistryDeps } from './registry.js';
-export { TtlCache } from './cache.js';

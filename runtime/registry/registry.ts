@@ -1,9 +1,8 @@
 import { uuidv7 } from 'uuidv7';
 import { RuntimeError } from '../errors/index.js';
 import type { Logger } from '../observability/index.js';
-import type { Cache } from '../cache/index.js';
+import { TtlCache, type Cache } from '../cache/index.js';
 import type { WorkflowRecords, WorkflowRow } from '../store/index.js';
-import { TtlCache } from './cache.js';
 import { validateDefinition, type KnownTypes, type WorkflowDefinition } from '../engine/index.js';
 import type { WorkflowChange } from '../queue/index.js';
 

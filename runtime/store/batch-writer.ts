@@ -42,8 +42,8 @@ export class BatchWriter {
    * given, or with the row as stored when Postgres refused it and it was
    * stored without its payloads (status failed, E_STORE_REJECTED).
    */
-  writeRun(row: InstanceRow): Promise<InstanceRow | undefined> {
-    return this.shardOf(row.id).add(row.id, row, null) as Promise<InstanceRow | undefined>;
+  writeRun(row: InstanceRow, opts?: { dequeue?: string }): Promise<InstanceRow | undefined> {
+    return this.shardOf(row.id).add(row.id, row, null, opts?.dequeue) as Promise<InstanceRow | undefined>;
   }
 
   writeStep(row: StepRow): Promise<StepRow | undefined> {
@@ -65,6 +65,8 @@ export class BatchWriter {
 class Shard {
   private runs = new Map<string, InstanceRow>();
   private steps = new Map<string, StepRow>();
+  /** run id → its row in run_queue, deleted in the statement that writes the run (postgres queue) */
+  private dequeues = new Map<string, string>();
   private waiters: Waiter[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
@@ -76,8 +78,9 @@ class Shard {
     private readonly metrics?: Metrics,
   ) {}
 
-  add(key: string, run: InstanceRow | null, step: StepRow | null): Promise<Row | undefined> {
+  add(key: string, run: InstanceRow | null, step: StepRow | null, dequeue?: string): Promise<Row | undefined> {
     if (run) this.runs.set(key, run);
+    if (dequeue) this.dequeues.set(key, dequeue);
     if (step) this.steps.set(key, step);
     const p = new Promise<Row | undefined>((resolve, reject) => this.waiters.push({ key, resolve, reject }));
     if (this.runs.size + this.steps.size >= this.opts.batchSize) this.kick();
@@ -110,11 +113,13 @@ class Shard {
       while (this.runs.size || this.steps.size) {
         const runs = [...this.runs.values()];
         const steps = [...this.steps.values()];
+        const dequeues = this.dequeues;
         const waiters = this.waiters;
         this.runs = new Map();
         this.steps = new Map();
+        this.dequeues = new Map();
         this.waiters = [];
-        const replaced = await this.flushWithRetry(runs, steps);
+        const replaced = await this.flushWithRetry(runs, steps, dequeues);
         for (const w of waiters) {
           const r = replaced?.get(w.key);
           if (r === REFUSED) w.reject(new RowsRefusedError(`Postgres refused the rows of ${w.key}`));
@@ -127,14 +132,18 @@ class Shard {
   }
 
   /** Resolves with the rows that had to be stored differently, by key (see `storable`). */
-  private async flushWithRetry(runs: InstanceRow[], steps: StepRow[]): Promise<Map<string, Row | typeof REFUSED> | null> {
+  private async flushWithRetry(
+    runs: InstanceRow[],
+    steps: StepRow[],
+    dequeues: ReadonlyMap<string, string>,
+  ): Promise<Map<string, Row | typeof REFUSED> | null> {
     const replaced = new Map<string, Row | typeof REFUSED>();
     const okRuns = runs.map((r) => storable(r, replaced, this.log));
     const okSteps = steps.map((st) => storable(st, replaced, this.log));
     for (let attempt = 0; ; attempt++) {
       const t0 = performance.now();
       try {
-        await writeBatch(this.sql, okRuns, okSteps);
+        await writeBatch(this.sql, okRuns, okSteps, [...dequeues.values()]);
         this.metrics?.batchSize.observe(runs.length + steps.length);
         this.metrics?.flushDuration.observe((performance.now() - t0) / 1000);
         return replaced.size ? replaced : null;
@@ -145,7 +154,7 @@ class Shard {
           // a data error no check foresaw: write each run (with its steps) alone, so one bad run blocks nothing else
           this.log.error({ err }, 'batch refused by Postgres; writing its runs one by one');
           try {
-            await writeRunByRun(this.sql, okRuns, okSteps, replaced, this.log);
+            await writeRunByRun(this.sql, okRuns, okSteps, dequeues, replaced, this.log);
             return replaced.size ? replaced : null;
           } catch (e) {
             failure = e; // a connection error on the way: retry the whole batch (upserts are idempotent)
@@ -163,10 +172,19 @@ class Shard {
  * One statement for the whole batch: the run rows in a data-modifying CTE,
  * then the step rows. A statement is atomic, so a crash can never leave a run
  * recorded completed while its last steps are not (the resume logic trusts a
- * completed run row), and the step rows' foreign keys see the run rows.
+ * completed run row), and the step rows' foreign keys see the run rows. With
+ * the postgres queue, the runs that end here leave the queue in the same
+ * statement: their record and their ack are one atomic step.
  */
-async function writeBatch(sql: Sql, runs: InstanceRow[], steps: StepRow[]): Promise<void> {
-  await sql`WITH r AS (${runUpsert(sql, runs)} RETURNING 1) ${stepUpsert(sql, steps)}`;
+async function writeBatch(sql: Sql, runs: InstanceRow[], steps: StepRow[], dequeue: string[]): Promise<void> {
+  if (dequeue.length) {
+    await sql`
+      WITH r AS (${runUpsert(sql, runs)} RETURNING 1),
+           q AS (DELETE FROM run_queue WHERE id = ANY(${dequeue}::bigint[]))
+      ${stepUpsert(sql, steps)}`;
+  } else {
+    await sql`WITH r AS (${runUpsert(sql, runs)} RETURNING 1) ${stepUpsert(sql, steps)}`;
+  }
 }
 
 const js = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
@@ -209,6 +227,7 @@ async function writeRunByRun(
   sql: Sql,
   runs: InstanceRow[],
   steps: StepRow[],
+  dequeues: ReadonlyMap<string, string>,
   replaced: Map<string, Row | typeof REFUSED>,
   log: Logger,
 ): Promise<void> {
@@ -220,8 +239,9 @@ async function writeRunByRun(
     groups.set(st.instance_id, g);
   }
   for (const [id, [rs, sts]] of groups) {
+    const dq = dequeues.has(id) ? [dequeues.get(id)!] : [];
     try {
-      await writeBatch(sql, rs, sts);
+      await writeBatch(sql, rs, sts, dq);
       continue;
     } catch (err) {
       if (!isDataError(err)) throw err; // the connection, not the data: the whole batch is retried
@@ -231,7 +251,7 @@ async function writeRunByRun(
       const bare = rs.map((r) => bareRun(r, why, fk));
       const bareSteps = sts.map((st) => bareStep(st, why));
       try {
-        await writeBatch(sql, bare, bareSteps);
+        await writeBatch(sql, bare, bareSteps, dq);
         for (const r of bare) replaced.set(r.id, r);
         for (const st of bareSteps) replaced.set(stepKey(st), st);
       } catch (again) {

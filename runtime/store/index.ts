@@ -1,7 +1,8 @@
-export { openPostgres, pingPostgres, type Sql } from './postgres.js';
+export { openPostgres, pingPostgres, type Sql, type SocketTarget } from './postgres.js';
 export { migrate, MIGRATIONS } from './migrations.js';
 export { BatchWriter, type BatchWriterOptions } from './batch-writer.js';
 export * from './rows.js';
 export { findNul } from './storable.js';
+export { CancelRecords, CANCEL_MEMORY_MS } from './cancels.js';
 export { WorkflowRecords, type NewWorkflow, type WorkflowListQuery } from './workflows.js';
 export { RunRecords, type RunRecord, type StepRecord, type RunListQuery, type RunProgress } from './runs.js';

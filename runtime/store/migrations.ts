@@ -93,6 +93,48 @@ DROP INDEX IF EXISTS idx_workflow_instances_created_at;
 DROP INDEX IF EXISTS idx_workflow_instances_stale;
 `,
   },
+  {
+    version: 4,
+    name: 'postgres queue, idempotency keys, cancels',
+    // run_queue: the run queue of queue.driver=postgres (empty with JetStream). A row is a run
+    // waiting or delivered and not yet acked; available_at is when it may be claimed (now, or
+    // when its lease ends). idempotency_keys and run_cancels are the durable homes of what a
+    // cache would otherwise be the only copy of.
+    sql: `
+CREATE TABLE IF NOT EXISTS run_queue (
+    id BIGSERIAL PRIMARY KEY,
+    run_id UUID NOT NULL,
+    payload TEXT NOT NULL,
+    enqueued_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    available_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    deliveries INTEGER NOT NULL DEFAULT 0,
+    leased_by TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_run_queue_available ON run_queue (available_at, id);
+CREATE INDEX IF NOT EXISTS idx_run_queue_run ON run_queue (run_id);
+-- consumers LISTEN on wf_runs: one notification per statement that adds runs (a group commit)
+CREATE OR REPLACE FUNCTION run_queue_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('wf_runs', '');
+    RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS run_queue_added ON run_queue;
+CREATE TRIGGER run_queue_added AFTER INSERT ON run_queue FOR EACH STATEMENT EXECUTE FUNCTION run_queue_notify();
+
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key TEXT PRIMARY KEY,
+    run_id UUID NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_idempotency_keys_expires ON idempotency_keys (expires_at);
+
+CREATE TABLE IF NOT EXISTS run_cancels (
+    run_id UUID PRIMARY KEY,
+    cancelled_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS idx_run_cancels_at ON run_cancels (cancelled_at);
+`,
+  },
 ];
 
 const LOCK_KEY = 74_210_551; // arbitrary, constant: serialises migrations across processes

@@ -5,41 +5,66 @@ import { migrate } from './migrations.js';
 
 export type { Sql };
 
-/** Opens the pool; creates the database first when it is missing and `create_database` is on. */
-export async function openPostgres(c: Config['database'], log: Logger): Promise<Sql> {
-  const url = databaseUrl(c);
-  let sql = connect(url, c);
-  try {
-    await sql`SELECT 1`;
-  } catch (err) {
-    if ((err as { code?: string }).code !== '3D000' || !c.create_database) throw err;
-    await sql.end({ timeout: 1 });
-    const name = new URL(url).pathname.slice(1);
-    const admin = connect(url.replace(/\/[^/?]*(\?|$)/, '/postgres$1'), { ...c, max_connections: 1 });
-    try {
-      await admin.unsafe(`CREATE DATABASE "${decodeURIComponent(name).replaceAll('"', '""')}"`);
-      log.info({ database: name }, 'created database');
-    } catch (e) {
-      if ((e as { code?: string }).code !== '42P04') throw e; // created concurrently
-    } finally {
-      await admin.end({ timeout: 1 });
-    }
-    sql = connect(url, c);
+/** Where to connect instead of `database.*`: the embedded server's Unix socket. */
+export interface SocketTarget {
+  /** the folder holding the socket (postgres.js connects to `<host>/.s.PGSQL.<port>`) */
+  host: string;
+  port: number;
+  username: string;
+  database: string;
+}
+
+/**
+ * Opens the pool and applies the migrations. With `database.*` (or DATABASE_URL) it creates
+ * the database first when it is missing and `create_database` is on; with a socket target
+ * (the embedded server, which created its database) it connects there.
+ */
+export async function openPostgres(c: Config['database'], log: Logger, socket?: SocketTarget): Promise<Sql> {
+  let sql: Sql;
+  if (socket) {
+    sql = postgres({ ...poolOptions(c), host: socket.host, port: socket.port, username: socket.username, database: socket.database });
+  } else {
+    sql = await connectCreating(databaseUrl(c), c, log);
   }
   const applied = await migrate(sql);
   if (applied.length) log.info({ applied }, 'applied migrations');
   return sql;
 }
 
-function connect(url: string, c: Config['database']): Sql {
-  return postgres(url, {
+async function connectCreating(url: string, c: Config['database'], log: Logger): Promise<Sql> {
+  const sql = postgres(url, poolOptions(c));
+  try {
+    await sql`SELECT 1`;
+    return sql;
+  } catch (err) {
+    if ((err as { code?: string }).code !== '3D000' || !c.create_database) {
+      await sql.end({ timeout: 1 });
+      throw err;
+    }
+  }
+  await sql.end({ timeout: 1 });
+  const name = new URL(url).pathname.slice(1);
+  const admin = postgres(url.replace(/\/[^/?]*(\?|$)/, '/postgres$1'), { ...poolOptions(c), max: 1 });
+  try {
+    await admin.unsafe(`CREATE DATABASE "${decodeURIComponent(name).replaceAll('"', '""')}"`);
+    log.info({ database: name }, 'created database');
+  } catch (e) {
+    if ((e as { code?: string }).code !== '42P04') throw e; // created concurrently
+  } finally {
+    await admin.end({ timeout: 1 });
+  }
+  return postgres(url, poolOptions(c));
+}
+
+function poolOptions(c: Config['database']) {
+  return {
     max: c.max_connections,
     idle_timeout: 60,
     connect_timeout: 10,
     onnotice: () => {},
     transform: { undefined: null },
     connection: { application_name: 'workflow-runtime' },
-  });
+  };
 }
 
 /** Whether PostgreSQL answers (readiness). */

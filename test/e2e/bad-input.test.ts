@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../dist/runtime/config/index.js';
 import { cleanup, isolatedSettings, ROOT } from '../helpers/env.js';
 import { startRuntimeProcess, type RuntimeProcess } from '../helpers/processes.js';
+import { testModes } from '../helpers/modes.js';
 import { api, startTestSystem, type TestSystem } from '../helpers/system.js';
 
 // Bad input through HTTP: every answer is a 4xx with `{error:{code,message}}`,
@@ -51,12 +52,12 @@ function rawRequest(port: number, text: string, timeoutMs: number): Promise<{ st
   });
 }
 
-describe('bad input through HTTP', () => {
+describe.each(testModes())('bad input through HTTP (%s)', (mode) => {
   let t: TestSystem;
   let okWf: { id: string; name: string };
 
   beforeAll(async () => {
-    t = await startTestSystem({ set: [`api.max_body_bytes=${MAX_BODY}`, 'api.read_timeout=1s'] });
+    t = await startTestSystem({ mode, set: [`api.max_body_bytes=${MAX_BODY}`, 'api.read_timeout=1s'] });
     const created = await api(t.url, 'POST', '/api/v1/workflows', { name: 'bad-input-ok', definition: OK_DEF, version: '1.0.0' });
     expect(created.status).toBe(201);
     okWf = created.body;

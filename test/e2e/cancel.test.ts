@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CrashHarness } from '../helpers/crash.js';
 import { testSql, waitFor } from '../helpers/env.js';
+import { testModes } from '../helpers/modes.js';
 import { api, startTestSystem, type TestSystem } from '../helpers/system.js';
 
 // POST /api/v1/executions/:run_id/cancel through HTTP, NATS, the executor, a worker thread and Postgres
-describe('cancelling a run', () => {
+describe.each(testModes())('cancelling a run (%s)', (mode) => {
   let t: TestSystem;
   beforeAll(async () => {
-    t = await startTestSystem();
+    t = await startTestSystem({ mode });
     for (const [name, steps] of [
       [
         'long',
@@ -86,8 +87,8 @@ describe('cancelling a run', () => {
 });
 
 /** A cancel sent while no executor runs: the executor that starts later must still skip the run. */
-describe('cancelling a queued run before any executor runs', () => {
-  const h = new CrashHarness(10);
+describe.each(testModes(['services', 'postgres']))('cancelling a queued run before any executor runs (%s)', (mode) => {
+  const h = new CrashHarness(10, mode as 'services' | 'postgres');
   let base = '';
   beforeAll(async () => {
     base = await h.startApi();

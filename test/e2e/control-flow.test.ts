@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CrashHarness } from '../helpers/crash.js';
 import { testSql, waitFor } from '../helpers/env.js';
+import { testModes } from '../helpers/modes.js';
 import { api, startTestSystem, type TestSystem } from '../helpers/system.js';
 
 // parallel, map and choice through HTTP, the executor and Postgres
@@ -79,10 +80,10 @@ const FULFIL = {
   ],
 };
 
-describe('control flow: parallel, map, choice', () => {
+describe.each(testModes())('control flow: parallel, map, choice (%s)', (mode) => {
   let t: TestSystem;
   beforeAll(async () => {
-    t = await startTestSystem({ set: ['executor.function_dirs=[steps, functions, test/fixtures/functions]'] });
+    t = await startTestSystem({ mode, set: ['executor.function_dirs=[steps, functions, test/fixtures/functions]'] });
     const r = await api(t.url, 'POST', '/api/v1/workflows', { name: 'fulfil', definition: FULFIL });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
   });
@@ -264,9 +265,9 @@ describe('control flow: parallel, map, choice', () => {
  * a new executor finishes every run, and no branch step or item step that was
  * recorded completed before the kill runs again.
  */
-describe('control flow is durable across an executor crash', () => {
+describe.each(testModes(['services', 'postgres']))('control flow is durable across an executor crash (%s)', (mode) => {
   const RUNS = 30;
-  const h = new CrashHarness(50);
+  const h = new CrashHarness(50, mode as 'services' | 'postgres');
   let base = '';
   const count = (name: string) => ({ name, type: 'count-invocations', config: { sleep_ms: 150 } });
 

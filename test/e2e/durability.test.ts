@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CrashHarness } from '../helpers/crash.js';
 import { testSql, waitFor } from '../helpers/env.js';
+import { testModes } from '../helpers/modes.js';
 import { api } from '../helpers/system.js';
 
 const RUNS = 1000;
@@ -10,8 +11,8 @@ const RUNS = 1000;
  * every accepted run reaches a final state in Postgres, and no step that was
  * recorded completed before the kill runs again.
  */
-describe('durability across an executor crash', () => {
-  const h = new CrashHarness(100);
+describe.each(testModes(['services', 'postgres']))('durability across an executor crash (%s)', (mode) => {
+  const h = new CrashHarness(100, mode as 'services' | 'postgres');
   let base = '';
 
   beforeAll(async () => {

@@ -2,11 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { api, startTestSystem, type TestSystem } from '../helpers/system.js';
 import { testSql, waitFor } from '../helpers/env.js';
+import { testModes } from '../helpers/modes.js';
 
-describe('idempotent execute', () => {
+describe.each(testModes())('idempotent execute (%s)', (mode) => {
   let t: TestSystem;
   beforeAll(async () => {
-    t = await startTestSystem();
+    t = await startTestSystem({ mode });
     for (const name of ['idem-a', 'idem-b']) {
       const r = await api(t.url, 'POST', '/api/v1/workflows', {
         name,
@@ -54,7 +55,7 @@ describe('idempotent execute', () => {
     }
   });
 
-  it('still refuses a duplicate JetStream stored moments ago when Redis has lost the key', async () => {
+  it.runIf(mode === 'services')('still refuses a duplicate JetStream stored moments ago when Redis has lost the key', async () => {
     const first = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'idem-a', idempotency_key: 'lost-in-redis' });
     expect(first.status).toBe(200);
     const redis = new Redis({ host: t.config.redis.host, port: t.config.redis.port, keyPrefix: t.config.redis.key_prefix });
@@ -67,6 +68,25 @@ describe('idempotent execute', () => {
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe('E_IDEMPOTENCY_CONFLICT');
   });
+
+  it.runIf(mode !== 'services')(
+    'answers a repeat with the run holding the key from PostgreSQL, whatever this process remembers',
+    async () => {
+      const first = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'idem-a', idempotency_key: 'durable-key' });
+      expect(first.status).toBe(200);
+      // another API process (or this one after a restart) knows nothing of the key: only PostgreSQL does
+      const sql = testSql(t.config);
+      try {
+        const [row] = await sql`SELECT run_id::text FROM idempotency_keys WHERE key = 'idem-a:durable-key'`;
+        expect(row.run_id).toBe(first.body.run_id);
+      } finally {
+        await sql.end({ timeout: 2 });
+      }
+      const again = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'idem-a', idempotency_key: 'durable-key' });
+      expect(again.status).toBe(200);
+      expect(again.body).toMatchObject({ run_id: first.body.run_id, deduplicated: true });
+    },
+  );
 
   it('refuses a key longer than 255 characters', async () => {
     const r = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'idem-a', idempotency_key: 'k'.repeat(256) });

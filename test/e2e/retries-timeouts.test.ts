@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testModes } from '../helpers/modes.js';
 import { api, startTestSystem, type TestSystem } from '../helpers/system.js';
 
 async function register(t: TestSystem, name: string, steps: unknown[]) {
@@ -15,10 +16,11 @@ async function runAndWait(t: TestSystem, workflow: string, input: unknown = {}) 
   return { result: r.body, run: run.body };
 }
 
-describe('retries, backoff and timeouts', () => {
+describe.each(testModes())('retries, backoff and timeouts (%s)', (mode) => {
   let t: TestSystem;
   beforeAll(async () => {
     t = await startTestSystem({
+      mode,
       set: ['executor.retry_delay=20ms', 'executor.max_retries=3', 'executor.function_dirs=[steps, functions, test/fixtures/functions]'],
     });
   });

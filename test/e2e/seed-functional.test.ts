@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, startTestSystem, type TestSystem } from '../helpers/system.js';
 import { waitFor } from '../helpers/env.js';
+import { readinessChecks, testModes } from '../helpers/modes.js';
 
-// The seed plan's functional test (section 6.1), step by step, through HTTP.
-describe('seed functional test', () => {
+// The seed plan's functional test (section 6.1), step by step, through HTTP, in every mode.
+describe.each(testModes())('seed functional test (%s)', (mode) => {
   let t: TestSystem;
   beforeAll(async () => {
-    t = await startTestSystem();
+    t = await startTestSystem({ mode });
   });
   afterAll(async () => {
     await t?.stop();
@@ -104,9 +105,9 @@ describe('seed functional test', () => {
     expect(m.status).toBe(200);
     expect(m.body).toContain('http_requests_total');
     expect(m.body).toContain('workflow_runs_completed_total');
-    expect(m.body).toContain('jetstream_publish_duration_seconds');
+    expect(m.body).toContain('queue_publish_duration_seconds');
     const ready = await api(t.url, 'GET', '/ready');
     expect(ready.status).toBe(200);
-    expect(Object.keys(ready.body.checks).sort()).toEqual(['nats', 'postgres', 'redis']);
+    expect(Object.keys(ready.body.checks).sort()).toEqual(readinessChecks(mode));
   });
 });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../dist/runtime/config/index.js';
 import { cleanup, isolatedSettings, ROOT, testSql } from './env.js';
+import { modeSettings } from './modes.js';
 import { startRuntimeProcess, type RuntimeProcess } from './processes.js';
 
 /**
@@ -17,12 +18,14 @@ export class CrashHarness {
   private readonly dir: string;
   private readonly procs: RuntimeProcess[] = [];
 
-  constructor(maxConcurrentWorkflows: number) {
+  /** `mode`: services (NATS, Redis) or postgres (the postgres queue, in-process cache), see helpers/modes.ts */
+  constructor(maxConcurrentWorkflows: number, mode: 'services' | 'postgres' = 'services') {
     this.set = [
       ...isolatedSettings().set,
+      ...modeSettings(mode).set,
       'api.address=127.0.0.1:0',
       'metrics.port=0',
-      'nats.ack_wait=3s',
+      'queue.ack_wait=3s',
       'executor.function_dirs=[steps, functions, test/fixtures/functions]',
       `executor.max_concurrent_workflows=${maxConcurrentWorkflows}`,
     ];

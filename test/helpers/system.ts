@@ -1,6 +1,7 @@
 import { createLogger, createMetrics } from '../../dist/runtime/observability/index.js';
 import { startSystem, type Role, type System } from '../../dist/runtime/system.js';
 import { cleanup, ROOT, testConfig } from './env.js';
+import { modeSettings, type TestMode } from './modes.js';
 import type { Config } from '../../dist/runtime/config/index.js';
 import type { Logger } from '../../dist/runtime/observability/index.js';
 
@@ -11,11 +12,23 @@ export interface TestSystem {
   stop(): Promise<void>;
 }
 
-/** Starts the runtime in this process on a free port, with its own database, stream and Redis prefix. */
-export async function startTestSystem(opts: { role?: Role; set?: string[]; dev?: boolean; log?: Logger } = {}): Promise<TestSystem> {
-  const { config } = testConfig(opts.set);
+/**
+ * Starts the runtime in this process on a free port, with its own database, stream and Redis
+ * prefix, in `mode` (services by default; see helpers/modes.ts).
+ */
+export async function startTestSystem(
+  opts: { role?: Role; set?: string[]; dev?: boolean; log?: Logger; mode?: TestMode } = {},
+): Promise<TestSystem> {
+  const mode = modeSettings(opts.mode ?? 'services');
+  const { config } = testConfig([...mode.set, ...(opts.set ?? [])]);
   const log = opts.log ?? createLogger({ ...config.logging });
-  const system = await startSystem({ role: opts.role ?? 'all', config, log, metrics: createMetrics(), root: ROOT, dev: opts.dev });
+  let system: System;
+  try {
+    system = await startSystem({ role: opts.role ?? 'all', config, log, metrics: createMetrics(), root: ROOT, dev: opts.dev });
+  } catch (err) {
+    mode.dispose();
+    throw err;
+  }
   return {
     system,
     config,
@@ -23,6 +36,7 @@ export async function startTestSystem(opts: { role?: Role; set?: string[]; dev?:
     async stop() {
       await system.stop();
       await cleanup(config);
+      mode.dispose();
     },
   };
 }

@@ -6,7 +6,7 @@ import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { testSql, waitFor } from '../helpers/env.js';
 
 /**
- * A run whose executors keep dying uses up nats.max_deliver; the engine role
+ * A run whose executors keep dying uses up queue.max_deliver; the engine role
  * records it failed (E_MAX_DELIVERIES) and removes its message. Here the test
  * itself plays the dying executor: it pulls the run from the shared consumer
  * and never acks it.
@@ -15,7 +15,7 @@ describe('engine: dead letters', () => {
   let t: TestSystem;
   let nc: NatsConnection;
   beforeAll(async () => {
-    t = await startTestSystem({ role: 'engine', set: ['nats.ack_wait=500ms', 'nats.max_deliver=2'] });
+    t = await startTestSystem({ role: 'engine', set: ['queue.ack_wait=500ms', 'queue.max_deliver=2'] });
     nc = await connect({ servers: [...t.config.nats.urls] });
   });
   afterAll(async () => {

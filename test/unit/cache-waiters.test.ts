@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { TtlCache } from '../../dist/runtime/registry/index.js';
+import { TtlCache } from '../../dist/runtime/cache/index.js';
 import { Waiters } from '../../dist/runtime/api/index.js';
 
 describe('TtlCache', () => {

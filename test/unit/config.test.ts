@@ -244,7 +244,7 @@ describe('loadConfig: durations', () => {
         'redis:',
         '  ttl: 1h',
         '  command_timeout: "250"',
-        'nats:',
+        'queue:',
         '  duplicate_window: 700',
       ].join('\n'),
     );
@@ -255,13 +255,13 @@ describe('loadConfig: durations', () => {
     expect(c.registry.cache_ttl).toBe(300_000);
     expect(c.redis.ttl).toBe(3_600_000);
     expect(c.redis.command_timeout).toBe(250);
-    expect(c.nats.duplicate_window).toBe(700);
+    expect(c.queue.duplicate_window).toBe(700);
   });
 
   it('converts durations given with --set', () => {
-    const c = loadConfig({ env: {}, set: ['api.wait_timeout=2s', 'nats.ack_wait=45s', 'database.writer.flush_interval=10ms'] });
+    const c = loadConfig({ env: {}, set: ['api.wait_timeout=2s', 'queue.ack_wait=45s', 'database.writer.flush_interval=10ms'] });
     expect(c.api.wait_timeout).toBe(2000);
-    expect(c.nats.ack_wait).toBe(45_000);
+    expect(c.queue.ack_wait).toBe(45_000);
     expect(c.database.writer.flush_interval).toBe(10);
   });
 
@@ -269,8 +269,8 @@ describe('loadConfig: durations', () => {
     const msg = configError(() => loadConfig({ env: {}, set: ['api.read_timeout=soon'] }));
     expect(msg).toContain('api.read_timeout');
     expect(msg).toContain('soon');
-    const fromFile = configError(() => loadConfig({ file: yamlFile('nats:\n  ack_wait: 10 parsecs\n'), env: {} }));
-    expect(fromFile).toContain('nats.ack_wait');
+    const fromFile = configError(() => loadConfig({ file: yamlFile('queue:\n  ack_wait: 10 parsecs\n'), env: {} }));
+    expect(fromFile).toContain('queue.ack_wait');
   });
 
   it('a negative duration is an E_CONFIG error naming the key', () => {

@@ -292,7 +292,7 @@ const required = [
   'workflow_runs_started_total',
   'workflow_runs_completed_total',
   'workflow_runs_failed_total',
-  'jetstream_consumer_pending',
+  'queue_pending',
   'executor_pool_utilization',
   'store_flush_duration_seconds',
 ];
@@ -302,7 +302,7 @@ check(
   `runtime exports the ${required.length} metrics the dashboards use`,
   `runtime no longer exports: ${missingExport.join(', ')}`,
 );
-const RUNTIME_PREFIX = /^(http_|workflow_|jetstream_|executor_|store_|engine_)/;
+const RUNTIME_PREFIX = /^(http_|workflow_|queue_|executor_|store_|engine_)/;
 const base = (n) => n.replace(/_(bucket|count|sum)$/, '');
 function metricNames(expr) {
   const words = [...expr.matchAll(/\b([a-z_][a-z0-9_]*)\b(?=\s*[{[)\s]|$)/g)].map((m) => m[1]);

@@ -1,0 +1,39 @@
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * The modes the execution-path suites run in (docs/configuration.md, "Modes"):
+ * - services: PostgreSQL, NATS JetStream and Redis, the machine's shared servers;
+ * - postgres: the shared PostgreSQL as the only service (queue.driver postgres, in-process cache);
+ * - embedded: a PostgreSQL of the test's own, started by the runtime from .data-like folder.
+ * WF_TEST_MODES=services,embedded narrows the list (all three by default).
+ */
+export type TestMode = 'services' | 'postgres' | 'embedded';
+
+const ALL: TestMode[] = ['services', 'postgres', 'embedded'];
+
+export function testModes(only: TestMode[] = ALL): TestMode[] {
+  const wanted = process.env.WF_TEST_MODES ? (process.env.WF_TEST_MODES.split(',') as TestMode[]) : ALL;
+  return only.filter((m) => wanted.includes(m));
+}
+
+/** --set overrides for a mode, and a folder to remove afterwards (the embedded data). */
+export function modeSettings(mode: TestMode): { set: string[]; dataDir: string | null; dispose(): void } {
+  if (mode === 'services') return { set: ['mode=services'], dataDir: null, dispose: () => {} };
+  if (mode === 'postgres')
+    return { set: ['mode=services', 'queue.driver=postgres', 'cache.driver=memory'], dataDir: null, dispose: () => {} };
+  // the embedded server runs as the postgres user when the tests run as root: the folder must be reachable
+  const dataDir = mkdtempSync(join(tmpdir(), 'wf-embedded-'));
+  chmodSync(dataDir, 0o755);
+  return {
+    set: ['mode=embedded', `embedded.data_dir=${dataDir}`],
+    dataDir,
+    dispose: () => rmSync(dataDir, { recursive: true, force: true }),
+  };
+}
+
+/** The readiness checks a mode's system reports. */
+export function readinessChecks(mode: TestMode): string[] {
+  return mode === 'services' ? ['nats', 'postgres', 'redis'] : ['postgres'];
+}

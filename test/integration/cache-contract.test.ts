@@ -1,0 +1,56 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { uuidv7 } from 'uuidv7';
+import { MemoryCache, RedisCache, type Cache } from '../../dist/runtime/cache/index.js';
+import { createLogger } from '../../dist/runtime/observability/index.js';
+import { cleanup, testConfig } from '../helpers/env.js';
+
+/** The cache port's contract, for Redis (a real server) and the in-process cache. */
+const log = createLogger({ level: 'warn', format: 'json', output: 'stderr' });
+
+describe.each(['redis', 'memory'] as const)('cache contract: %s', (driver) => {
+  const { config } = testConfig();
+  const cache: Cache = driver === 'redis' ? new RedisCache(config.redis, log) : new MemoryCache(60_000);
+  afterAll(async () => {
+    await cache.close();
+    await cleanup(config);
+  });
+
+  it('keeps workflows by id and name until forgotten', async () => {
+    const id = uuidv7();
+    expect(await cache.cachedWorkflow(id)).toBeNull();
+    await cache.cacheWorkflow(id, { id, name: 'orders', definition: { steps: [] } }, 60_000);
+    await cache.cacheWorkflowId('orders', id, 60_000);
+    expect(await cache.cachedWorkflow(id)).toEqual({ id, name: 'orders', definition: { steps: [] } });
+    expect(await cache.cachedWorkflowId('orders')).toBe(id);
+    await cache.forgetWorkflow(id, 'orders');
+    expect(await cache.cachedWorkflow(id)).toBeNull();
+    expect(await cache.cachedWorkflowId('orders')).toBeNull();
+  });
+
+  it('answers for accepted runs, newest first, until a run is forgotten', async () => {
+    const ids = [uuidv7(), uuidv7(), uuidv7()];
+    const at = Date.now();
+    await Promise.all(
+      ids.map((id, i) =>
+        cache.runAccepted({ run_id: id, status: 'queued', workflow_id: 'w', accepted_at: new Date(at + i).toISOString() }),
+      ),
+    );
+    expect((await cache.runStatus(ids[0]))?.status).toBe('queued');
+    expect((await cache.runStatuses([ids[1], uuidv7()])).map((s) => s?.run_id ?? null)).toEqual([ids[1], null]);
+    expect((await cache.recentRunIds(60_000, 10)).slice(0, 3)).toEqual([...ids].reverse());
+    await cache.forgetAcceptedRun(ids[2]);
+    expect(await cache.runStatus(ids[2])).toBeNull();
+  });
+
+  it('claims an idempotency key once (Redis), or says it cannot answer (in-process: the queue decides)', async () => {
+    const key = `wf:${uuidv7()}`;
+    const [a, b] = [uuidv7(), uuidv7()];
+    if (driver === 'redis') {
+      expect(await cache.claimIdempotencyKey(key, a, 60_000)).toBeNull();
+      expect(await cache.claimIdempotencyKey(key, b, 60_000)).toBe(a);
+    } else {
+      expect(await cache.claimIdempotencyKey(key, a, 60_000)).toBeUndefined();
+    }
+    expect(await cache.ping()).toBe(true);
+  });
+});
