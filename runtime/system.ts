@@ -95,15 +95,23 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     const cancels = new CancelRecords(sql);
     const cache: Cache = plan.cache === 'redis' ? new RedisCache(c.redis, log) : new MemoryCache(c.registry.cache_ttl);
     stops.push(() => cache.close());
-    const queue: Queue =
-      plan.queue === 'nats'
-        ? await JetStreamQueue.connect(c.nats, c.queue, log, name)
-        : new PostgresQueue(sql, {
-            queue: c.queue,
-            pollIntervalMs: c.executor.queue_poll_interval,
-            name: `${hostname()}:${process.pid}`,
-            log,
-          });
+    let queue: Queue;
+    if (plan.queue === 'nats') {
+      queue = await JetStreamQueue.connect(c.nats, c.queue, log, name);
+    } else {
+      const pq = new PostgresQueue(sql, {
+        queue: c.queue,
+        pollIntervalMs: c.executor.queue_poll_interval,
+        name: `${hostname()}:${process.pid}`,
+        log,
+      });
+      // the embedded database is this process's alone: runs leased by a runtime that was killed resume now
+      if (plan.database.kind === 'embedded') {
+        const released = await pq.releaseAllLeases();
+        if (released) log.info({ runs: released }, 'resuming runs that were in flight when the runtime stopped');
+      }
+      queue = pq;
+    }
     stops.push(() => queue.close());
 
     const loaded: Map<string, CatalogueEntry> = await loadCatalogue(root, c.executor.function_dirs);

@@ -278,6 +278,16 @@ export class PostgresQueue implements Queue {
     }
   }
 
+  /**
+   * Makes every leased run due now. Only for a queue this process owns alone (the embedded
+   * mode, whose database no other process uses): the leases left by a runtime that was killed
+   * then end at once instead of after queue.ack_wait. Returns how many runs it released.
+   */
+  async releaseAllLeases(): Promise<number> {
+    const rows = await this.sql`UPDATE run_queue SET available_at = now() WHERE available_at > now() RETURNING 1`;
+    return rows.length;
+  }
+
   async queuedRun(runId: string): Promise<{ msg: RunMessage; deliveries: number } | null> {
     const rows = await this.sql<{ payload: string; deliveries: number }[]>`
       SELECT payload, deliveries FROM run_queue WHERE run_id = ${runId} ORDER BY id LIMIT 1`;

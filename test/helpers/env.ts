@@ -4,6 +4,7 @@ import postgres from 'postgres';
 import { connect } from 'nats';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../dist/runtime/config/index.js';
+import { has } from './services.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -28,8 +29,14 @@ export function testConfig(set: string[] = []): { id: string; config: Readonly<C
   return { id: iso.id, config };
 }
 
-/** Drops the database, the stream and the Redis keys of a test file. */
+/** Drops the database, the stream and the Redis keys of a test file (on the shared services that run here). */
 export async function cleanup(config: Readonly<Config>): Promise<void> {
+  if (has('postgres')) await dropDatabase(config);
+  if (has('nats')) await deleteStream(config);
+  if (has('redis')) await deleteKeys(config);
+}
+
+async function dropDatabase(config: Readonly<Config>): Promise<void> {
   const admin = postgres({
     host: config.database.host,
     port: config.database.port,
@@ -42,6 +49,9 @@ export async function cleanup(config: Readonly<Config>): Promise<void> {
   } finally {
     await admin.end({ timeout: 2 });
   }
+}
+
+async function deleteStream(config: Readonly<Config>): Promise<void> {
   const nc = await connect({ servers: [...config.nats.urls] });
   try {
     const jsm = await nc.jetstreamManager();
@@ -49,6 +59,9 @@ export async function cleanup(config: Readonly<Config>): Promise<void> {
   } finally {
     await nc.close();
   }
+}
+
+async function deleteKeys(config: Readonly<Config>): Promise<void> {
   const redis = new Redis({ host: config.redis.host, port: config.redis.port, db: config.redis.database });
   try {
     const keys = await redis.keys(`${config.redis.key_prefix}*`);

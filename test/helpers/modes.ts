@@ -1,6 +1,7 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { has } from './services.js';
 
 /**
  * The modes the execution-path suites run in (docs/configuration.md, "Modes"):
@@ -13,9 +14,19 @@ export type TestMode = 'services' | 'postgres' | 'embedded';
 
 const ALL: TestMode[] = ['services', 'postgres', 'embedded'];
 
+/** The modes to run a suite in: those asked for (WF_TEST_MODES) whose services answer here. */
 export function testModes(only: TestMode[] = ALL): TestMode[] {
   const wanted = process.env.WF_TEST_MODES ? (process.env.WF_TEST_MODES.split(',') as TestMode[]) : ALL;
-  return only.filter((m) => wanted.includes(m));
+  return only.filter((m) => wanted.includes(m) && available(m));
+}
+
+/** The mode of a suite that runs once: services where they run, else embedded (a machine with nothing but Node). */
+export function defaultMode(): TestMode {
+  return available('services') ? 'services' : 'embedded';
+}
+
+function available(m: TestMode): boolean {
+  return m === 'embedded' || (m === 'postgres' ? has('postgres') : has('postgres', 'nats', 'redis'));
 }
 
 /** --set overrides for a mode, and a folder to remove afterwards (the embedded data). */

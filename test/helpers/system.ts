@@ -1,7 +1,7 @@
 import { createLogger, createMetrics } from '../../dist/runtime/observability/index.js';
 import { startSystem, type Role, type System } from '../../dist/runtime/system.js';
 import { cleanup, ROOT, testConfig } from './env.js';
-import { modeSettings, type TestMode } from './modes.js';
+import { defaultMode, modeSettings, type TestMode } from './modes.js';
 import type { Config } from '../../dist/runtime/config/index.js';
 import type { Logger } from '../../dist/runtime/observability/index.js';
 
@@ -14,12 +14,12 @@ export interface TestSystem {
 
 /**
  * Starts the runtime in this process on a free port, with its own database, stream and Redis
- * prefix, in `mode` (services by default; see helpers/modes.ts).
+ * prefix, in `mode` (services where they run, else embedded; see helpers/modes.ts).
  */
 export async function startTestSystem(
   opts: { role?: Role; set?: string[]; dev?: boolean; log?: Logger; mode?: TestMode } = {},
 ): Promise<TestSystem> {
-  const mode = modeSettings(opts.mode ?? 'services');
+  const mode = modeSettings(opts.mode ?? defaultMode());
   const { config } = testConfig([...mode.set, ...(opts.set ?? [])]);
   const log = opts.log ?? createLogger({ ...config.logging });
   let system: System;
