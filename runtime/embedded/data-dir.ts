@@ -120,19 +120,19 @@ async function claim(dataDir: string, user: ServerUser): Promise<string> {
   const s = await stat(dataDir);
   if (!s.isDirectory())
     throw new RuntimeError('E_CONFIG', `the embedded PostgreSQL data dir ${dataDir} is not a folder: choose another path`);
+  await checkInitialisable(dataDir); // empty, or a cluster
   if (s.uid !== user.uid) {
     if ((await readdir(dataDir)).length > 0) {
       throw new RuntimeError(
         'E_CONFIG',
-        `the embedded PostgreSQL data dir ${dataDir} belongs to uid ${s.uid} and is not empty, but PostgreSQL runs as "${user.name}" (uid ${user.uid}): ` +
-          `chown -R ${user.name}: ${dataDir}, or run the runtime as uid ${s.uid}`,
+        `the embedded PostgreSQL cluster in ${dataDir} belongs to uid ${s.uid}, but PostgreSQL runs as "${user.name}" (uid ${user.uid}) ` +
+          `because the runtime runs as root: chown -R ${user.name}: ${dataDir}, or run the runtime as uid ${s.uid}`,
       );
     }
     // an empty folder (made by us just now, or by the user for us)
     await chown(dataDir, user.uid, user.gid);
     await chmod(dataDir, 0o700);
   }
-  await checkInitialisable(dataDir);
   return dataDir;
 }
 
