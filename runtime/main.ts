@@ -85,7 +85,7 @@ async function main(): Promise<void> {
       log.fatal({ err }, 'start failed');
     }
     compiler?.stop();
-    await new Promise((r) => setTimeout(r, 100));
+    await flushed(log);
     process.exit(1);
   }
   announce(system, config, log);
@@ -99,11 +99,23 @@ async function main(): Promise<void> {
     compiler?.stop();
     await system.stop();
     log.info('stopped');
+    await flushed(log);
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
+}
+
+/** The log is written asynchronously: what is buffered must reach stdout before the process exits. */
+function flushed(log: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 1000);
+    log.flush(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /**

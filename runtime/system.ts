@@ -20,7 +20,16 @@ import { loadCatalogue, startExecutor, type CatalogueEntry, type Executor } from
 import type { Logger, Metrics } from './observability/index.js';
 import { JetStreamQueue, PostgresQueue, type Queue } from './queue/index.js';
 import { Registry } from './registry/index.js';
-import { BatchWriter, CancelRecords, openPostgres, pingPostgres, RunRecords, WorkflowRecords, type Sql } from './store/index.js';
+import {
+  BatchWriter,
+  CancelRecords,
+  openPostgres,
+  pingPostgres,
+  RunRecords,
+  WorkflowRecords,
+  type SocketTarget,
+  type Sql,
+} from './store/index.js';
 import { startEmbeddedPostgres } from './embedded/index.js';
 import { planServices, servicesOf, ServicesUnreachableError, unreachable, type Plan } from './modes.js';
 
@@ -44,6 +53,8 @@ export interface System {
   plan: Plan;
   /** where the records live: the database URL without its password, or the embedded data folder */
   dataLocation: string;
+  /** how to reach this system's PostgreSQL (tools, tests): a URL, or the embedded server's socket */
+  database: { url: string } | SocketTarget;
   /** the port of this process's HTTP server (api.address, or metrics.port for engine/executor) */
   port: number | null;
   stop(): Promise<void>;
@@ -76,6 +87,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
 
     let sql: Sql;
     let dataLocation: string;
+    let database: System['database'];
     if (plan.database.kind === 'embedded') {
       const pg = await startEmbeddedPostgres({
         dataDir: c.embedded.data_dir ? resolve(root, c.embedded.data_dir, 'postgres') : join(root, '.data', 'postgres'),
@@ -86,9 +98,11 @@ export async function startSystem(o: SystemOptions): Promise<System> {
       stops.push(() => pg.stop());
       sql = await openPostgres(c.database, log, pg.connection);
       dataLocation = pg.dataDir;
+      database = pg.connection;
     } else {
       sql = await openPostgres(c.database, log);
       dataLocation = withoutPassword(plan.database.url);
+      database = { url: plan.database.url };
     }
     stops.push(() => sql.end({ timeout: 5 }));
     const runs = new RunRecords(sql);
@@ -193,7 +207,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
       stops.push(() => srv.close());
       log.info({ port: server.port }, front ? 'http front door listening' : 'ops endpoints listening');
     }
-    return { role, plan, dataLocation, port: server?.port ?? null, stop };
+    return { role, plan, dataLocation, database, port: server?.port ?? null, stop };
   } catch (err) {
     await stop();
     throw err;

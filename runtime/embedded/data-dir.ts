@@ -97,7 +97,7 @@ async function makeParents(dir: string): Promise<void> {
  * could be swapped for a symlink to somewhere we would then chown. Only root-owned folders
  * nobody else may write are used.
  */
-async function makeSafeParents(dir: string): Promise<void> {
+export async function makeSafeParents(dir: string): Promise<void> {
   await makeParents(dir);
   for (let d = dir; d !== dirname(FALLBACK_ROOT); d = dirname(d)) {
     const s = await lstat(d);

@@ -1,9 +1,12 @@
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { cp, rename, rm, writeFile } from 'node:fs/promises';
+import { arch, platform } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 import { RuntimeError } from '../errors/index.js';
 import type { Logger } from '../observability/index.js';
 import { findBinaries, type Binaries } from './binaries.js';
 import { ensureDatabase } from './database.js';
-import { prepareDataDir } from './data-dir.js';
+import { FALLBACK_ROOT, makeSafeParents, prepareDataDir } from './data-dir.js';
 import { endGuard, findGuard, startGuard, type Guard } from './guard.js';
 import { describeFolder, firstBlockedFolder } from './reach.js';
 import { initCluster, livePostmaster, PORT, startServer, stopServer, type Cluster } from './server.js';
@@ -44,9 +47,8 @@ export interface EmbeddedPostgres {
  */
 export async function startEmbeddedPostgres(o: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const began = performance.now();
-  const bin = await findBinaries();
   const user = await resolveServerUser(o.log);
-  await checkBinariesReachable(bin, user);
+  const bin = await reachableBinaries(await findBinaries(), user, o.log);
   const dataDir = await prepareDataDir({ dataDir: o.dataDir, explicit: o.explicit, user, log: o.log });
   const socket = await chooseSocketDir(dataDir, user);
   const c: Cluster = { bin, user, dataDir, socketDir: socket.dir, logFile: join(dataDir, 'server.log') };
@@ -125,13 +127,40 @@ async function shutDown(c: Cluster, guard: Guard | undefined, log: Logger): Prom
   await guard?.stop();
 }
 
-/** node_modules under /root (0700) is out of reach of the server user: say so instead of "permission denied" from initdb. */
-async function checkBinariesReachable(bin: Binaries, user: ServerUser): Promise<void> {
+/**
+ * The server user must be able to run the binaries. A project under a 0700 folder (/root, a
+ * default mkdtemp dir: a fresh clone often is) is out of its reach: the binaries, with the
+ * libraries and share/ files they find relative to themselves, are then copied once to
+ * FALLBACK_ROOT/bin-<version>-<os>-<cpu> (root-owned, world-readable) and run from there.
+ */
+async function reachableBinaries(bin: Binaries, user: ServerUser, log: Logger): Promise<Binaries> {
   const blocked = await firstBlockedFolder(bin.postgres, user);
-  if (!blocked) return;
-  throw new RuntimeError(
-    'E_CONFIG',
-    `the embedded PostgreSQL runs as the OS user "${user.name}" (the runtime runs as root), which cannot reach its binaries in ${bin.postgres}: ` +
-      `${blocked} (${await describeFolder(blocked)}) does not let it in. Install the project in a folder every user may enter (e.g. /opt or /srv), or chmod o+x ${blocked}`,
+  if (!blocked) return bin;
+  const native = dirname(dirname(bin.postgres)); // <package>/native: bin/, lib/, share/
+  const home = join(FALLBACK_ROOT, `bin-${bin.version}-${platform()}-${arch()}`);
+  const copied = join(home, 'native');
+  if (!existsSync(join(home, 'complete'))) {
+    await makeSafeParents(home);
+    const partial = `${copied}.${process.pid}`;
+    await rm(partial, { recursive: true, force: true });
+    await cp(native, partial, { recursive: true, verbatimSymlinks: true });
+    await rm(copied, { recursive: true, force: true });
+    await rename(partial, copied);
+    await writeFile(join(home, 'complete'), `${native}\n`);
+  }
+  log.warn(
+    { from: native, to: copied, blocked },
+    `the embedded PostgreSQL runs as "${user.name}" (the runtime runs as root), which cannot enter ${blocked} (${await describeFolder(blocked)}): running its binaries from ${copied}`,
   );
+  const moved = (p: string) => join(copied, relative(native, p));
+  const out = { ...bin, postgres: moved(bin.postgres), initdb: moved(bin.initdb), pg_ctl: moved(bin.pg_ctl) };
+  const still = await firstBlockedFolder(out.postgres, user);
+  if (still) {
+    throw new RuntimeError(
+      'E_CONFIG',
+      `the embedded PostgreSQL runs as the OS user "${user.name}", which can reach neither its binaries in ${bin.postgres} nor a copy in ${copied}: ` +
+        `${still} (${await describeFolder(still)}) does not let it in. Install the project in a folder every user may enter (e.g. /opt or /srv)`,
+    );
+  }
+  return out;
 }

@@ -1,7 +1,18 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/env.js';
 
@@ -21,6 +32,7 @@ describe.runIf(root)('a fresh machine: npm start with nothing installed', () => 
   const dir = mkdtempSync(join(tmpdir(), 'wf-fresh-'));
   let app: ChildProcess | null = null;
   let stderr = '';
+  let stdout = '';
 
   /** Runs a small script inside the namespace (the only place 127.0.0.1:8080 is this runtime). */
   const inside = (script: string): unknown => {
@@ -42,8 +54,10 @@ describe.runIf(root)('a fresh machine: npm start with nothing installed', () => 
   /** `npm start` as a user types it, in its own process group (Ctrl-C goes to the group). */
   const start = async (): Promise<void> => {
     stderr = '';
-    app = spawn('ip', ['netns', 'exec', ns, 'npm', 'start'], { cwd: dir, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+    stdout = '';
+    app = spawn('ip', ['netns', 'exec', ns, 'npm', 'start'], { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     app.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    app.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     const t0 = Date.now();
     while (!/ready: embedded mode/.test(stderr)) {
       if (app.exitCode !== null) throw new Error(`npm start exited with ${app.exitCode}:\n${stderr}`);
@@ -51,14 +65,16 @@ describe.runIf(root)('a fresh machine: npm start with nothing installed', () => 
       await new Promise((r) => setTimeout(r, 200));
     }
   };
-  const ctrlC = async (): Promise<number | null> => {
+  /** Ctrl-C: SIGINT to the whole process group, as a terminal sends it. Resolves the runtime's last log line. */
+  const ctrlC = async (): Promise<string> => {
     const p = app!;
-    const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+    const exited = new Promise<void>((r) => p.once('exit', () => r()));
     process.kill(-p.pid!, 'SIGINT');
-    const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000))]);
+    const done = await Promise.race([exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 30_000))]);
     app = null;
-    if (code === 'timeout') throw new Error(`npm start did not stop within 30 s of Ctrl-C:\n${stderr}`);
-    return code;
+    if (!done) throw new Error(`npm start did not stop within 30 s of Ctrl-C:\n${stderr}`);
+    const lines = stdout.trim().split('\n');
+    return (JSON.parse(lines.at(-1)!) as { msg: string }).msg;
   };
   /** Processes whose command line names the copy (the runtime, the embedded PostgreSQL, its guard). */
   const leftovers = (): string[] =>
@@ -74,8 +90,14 @@ describe.runIf(root)('a fresh machine: npm start with nothing installed', () => 
       });
 
   beforeAll(() => {
-    // the copy a fresh clone would be: what git tracks (plus new files not ignored), as they are now
-    const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean);
+    // the copy a fresh clone would be: what git tracks (plus new files not ignored), as they are now;
+    // without git (an unpacked archive), everything but what the build and the runtime make
+    const files = existsSync(join(ROOT, '.git'))
+      ? execFileSync('git', ['ls-files', '-co', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean)
+      : readdirSync(ROOT, { recursive: true, withFileTypes: true })
+          .filter((e) => e.isFile())
+          .map((e) => relative(ROOT, join(e.parentPath, e.name)))
+          .filter((f) => !/^(node_modules|dist|\.data|\.git)(\/|$)/.test(f));
     for (const f of files) {
       mkdirSync(dirname(join(dir, f)), { recursive: true });
       try {
@@ -113,8 +135,9 @@ describe.runIf(root)('a fresh machine: npm start with nothing installed', () => 
     expect(run.status).toBe(200);
     expect(run.body).toMatchObject({ status: 'completed', output: { message: 'Hello POC', input: { test: 'value' } } });
 
-    expect(await ctrlC()).toBe(0);
-    await new Promise((r) => setTimeout(r, 500));
+    // the runtime stopped cleanly (npm itself re-raises the SIGINT, as it does in a terminal)
+    expect(await ctrlC()).toBe('stopped');
+    expect(stdout).toContain('"msg":"embedded PostgreSQL stopped"');
     expect(leftovers()).toEqual([]);
 
     await start();
@@ -122,6 +145,7 @@ describe.runIf(root)('a fresh machine: npm start with nothing installed', () => 
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ status: 'completed', steps: [{ name: 'echo-step', status: 'completed' }] });
     expect(call('GET', '/api/v1/workflows').body.workflows.map((w: { name: string }) => w.name)).toEqual(['Test Workflow']);
-    expect(await ctrlC()).toBe(0);
+    expect(await ctrlC()).toBe('stopped');
+    expect(leftovers()).toEqual([]);
   }, 240_000);
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { api, startTestSystem, type TestSystem } from '../helpers/system.js';
-import { testSql, waitFor } from '../helpers/env.js';
+import { waitFor } from '../helpers/env.js';
 import { testModes } from '../helpers/modes.js';
 
 describe.each(testModes())('idempotent execute (%s)', (mode) => {
@@ -38,7 +38,7 @@ describe.each(testModes())('idempotent execute (%s)', (mode) => {
     const other = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'idem-b', idempotency_key: 'order-42' });
     expect(other.body.run_id).not.toBe(first.body.run_id);
 
-    const sql = testSql(t.config);
+    const sql = t.sql();
     try {
       await waitFor(
         async () => (await sql`SELECT count(*)::int AS n FROM workflow_instances WHERE status = 'completed'`)[0].n >= 2,
@@ -75,7 +75,7 @@ describe.each(testModes())('idempotent execute (%s)', (mode) => {
       const first = await api(t.url, 'POST', '/api/v1/execute', { workflow_id: 'idem-a', idempotency_key: 'durable-key' });
       expect(first.status).toBe(200);
       // another API process (or this one after a restart) knows nothing of the key: only PostgreSQL does
-      const sql = testSql(t.config);
+      const sql = t.sql();
       try {
         const [row] = await sql`SELECT run_id::text FROM idempotency_keys WHERE key = 'idem-a:durable-key'`;
         expect(row.run_id).toBe(first.body.run_id);

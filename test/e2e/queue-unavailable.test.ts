@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'nats';
+import { has } from '../helpers/services.js';
 import { api, startTestSystem, type TestSystem } from '../helpers/system.js';
 
 // A publish JetStream does not store is never answered 200: the caller gets 503 with a code.
-describe('execute when the run queue does not store the run', () => {
+describe.runIf(has('postgres', 'nats', 'redis'))('execute when JetStream does not store the run', () => {
   let t: TestSystem;
   beforeAll(async () => {
-    t = await startTestSystem({ role: 'api' });
+    t = await startTestSystem({ role: 'api', mode: 'services' });
   });
   afterAll(async () => {
     await t?.stop();

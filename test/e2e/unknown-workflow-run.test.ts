@@ -3,41 +3,48 @@ import { connect } from 'nats';
 import { uuidv7 } from 'uuidv7';
 import { encode } from '../../dist/runtime/queue/index.js';
 import { api, startTestSystem, type TestSystem } from '../helpers/system.js';
-import { testSql, waitFor } from '../helpers/env.js';
+import { waitFor } from '../helpers/env.js';
+import { testModes } from '../helpers/modes.js';
 
 /**
  * A queued run whose workflow Postgres does not have (a stream shared with a
  * database that was reset, say) is recorded failed, and does not block the
  * runs written after it.
  */
-describe('a queued run of a workflow that does not exist', () => {
+describe.each(testModes())('a queued run of a workflow that does not exist (%s)', (mode) => {
   let t: TestSystem;
   beforeAll(async () => {
-    t = await startTestSystem();
+    t = await startTestSystem({ mode });
   });
   afterAll(async () => {
     await t?.stop();
   });
 
   it('is recorded failed with E_WORKFLOW_NOT_FOUND and later runs still complete', async () => {
-    const nc = await connect({ servers: [...t.config.nats.urls] });
     const runId = uuidv7();
     const missingWorkflow = uuidv7();
-    try {
-      await nc
-        .jetstream()
-        .publish(
-          `${t.config.nats.subject_prefix}.runs`,
-          encode({ run_id: runId, workflow_id: missingWorkflow, input: {}, accepted_at: Date.now() }),
-        );
-    } finally {
-      await nc.close();
+    const message = { run_id: runId, workflow_id: missingWorkflow, input: {}, accepted_at: Date.now() };
+    if (mode === 'services') {
+      const nc = await connect({ servers: [...t.config.nats.urls] });
+      try {
+        await nc.jetstream().publish(`${t.config.nats.subject_prefix}.runs`, encode(message));
+      } finally {
+        await nc.close();
+      }
+    } else {
+      // the postgres queue: a row as execute would have stored it
+      const q = t.sql();
+      try {
+        await q`INSERT INTO run_queue (run_id, payload) VALUES (${runId}, ${JSON.stringify(message)})`;
+      } finally {
+        await q.end({ timeout: 2 });
+      }
     }
     await api(t.url, 'POST', '/api/v1/workflows', {
       name: 'after',
       definition: { steps: [{ name: 'e', type: 'echo', config: { message: 'ok' } }] },
     });
-    const sql = testSql(t.config);
+    const sql = t.sql();
     try {
       const row = await waitFor(
         async () => (await sql`SELECT status, error_code, error_message, workflow_id FROM workflow_instances WHERE id = ${runId}`)[0],

@@ -1,6 +1,10 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Config } from '../../dist/runtime/config/index.js';
+import { startEmbeddedPostgres } from '../../dist/runtime/embedded/index.js';
+import { createLogger } from '../../dist/runtime/observability/index.js';
+import { openPostgres, type Sql } from '../../dist/runtime/store/index.js';
 import { has } from './services.js';
 
 /**
@@ -47,4 +51,32 @@ export function modeSettings(mode: TestMode): { set: string[]; dataDir: string |
 /** The readiness checks a mode's system reports. */
 export function readinessChecks(mode: TestMode): string[] {
   return mode === 'services' ? ['nats', 'postgres', 'redis'] : ['postgres'];
+}
+
+/**
+ * A database of a test file's own, migrated: on the shared PostgreSQL where it runs, else on an
+ * embedded server in a temporary folder (a machine with nothing but Node).
+ */
+export async function testDatabase(config: Readonly<Config>): Promise<{ sql: Sql; stop(): Promise<void> }> {
+  const log = createLogger({ level: 'warn', format: 'json', output: 'stderr' });
+  if (has('postgres')) {
+    const sql = await openPostgres(config.database, log);
+    return { sql, stop: () => sql.end({ timeout: 2 }) };
+  }
+  const mode = modeSettings('embedded');
+  const pg = await startEmbeddedPostgres({
+    dataDir: join(mode.dataDir!, 'postgres'),
+    explicit: true,
+    database: config.database.database,
+    log,
+  });
+  const sql = await openPostgres(config.database, log, pg.connection);
+  return {
+    sql,
+    async stop() {
+      await sql.end({ timeout: 2 });
+      await pg.stop();
+      mode.dispose();
+    },
+  };
 }

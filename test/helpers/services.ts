@@ -30,7 +30,10 @@ const found = Object.fromEntries(
 
 if (process.env.WF_TEST_REQUIRE_SERVICES === '1') {
   const missing = (Object.keys(found) as SharedService[]).filter((k) => !found[k]);
-  if (missing.length) throw new Error(`WF_TEST_REQUIRE_SERVICES=1, but nothing answers for ${missing.map((m) => `${m} on 127.0.0.1:${PORTS[m]}`).join(', ')}`);
+  if (missing.length)
+    throw new Error(
+      `WF_TEST_REQUIRE_SERVICES=1, but nothing answers for ${missing.map((m) => `${m} on 127.0.0.1:${PORTS[m]}`).join(', ')}`,
+    );
 }
 
 /** Whether every named shared service answers. */

@@ -1,3 +1,4 @@
+import postgres from 'postgres';
 import { createLogger, createMetrics } from '../../dist/runtime/observability/index.js';
 import { startSystem, type Role, type System } from '../../dist/runtime/system.js';
 import { cleanup, ROOT, testConfig } from './env.js';
@@ -9,6 +10,8 @@ export interface TestSystem {
   system: System;
   config: Readonly<Config>;
   url: string;
+  /** a client on this system's database, whatever its mode (end it after use) */
+  sql(): postgres.Sql;
   stop(): Promise<void>;
 }
 
@@ -33,6 +36,10 @@ export async function startTestSystem(
     system,
     config,
     url: `http://127.0.0.1:${system.port}`,
+    sql: () => {
+      const db = system.database;
+      return 'url' in db ? postgres(db.url, { onnotice: () => {} }) : postgres({ ...db, onnotice: () => {} });
+    },
     async stop() {
       await system.stop();
       await cleanup(config);

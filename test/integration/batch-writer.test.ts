@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uuidv7 } from 'uuidv7';
 import { createLogger } from '../../dist/runtime/observability/index.js';
-import { BatchWriter, openPostgres, WorkflowRecords, type InstanceRow, type Sql, type StepRow } from '../../dist/runtime/store/index.js';
+import { BatchWriter, WorkflowRecords, type InstanceRow, type Sql, type StepRow } from '../../dist/runtime/store/index.js';
 import { cleanup, testConfig } from '../helpers/env.js';
+import { testDatabase } from '../helpers/modes.js';
 
 const { config } = testConfig();
 const log = createLogger({ level: 'silent', format: 'json', output: 'stdout' });
@@ -48,8 +49,10 @@ function step(runId: string, name: string, over: Partial<StepRow> = {}): StepRow
 }
 
 describe('BatchWriter against Postgres', () => {
+  let db: Awaited<ReturnType<typeof testDatabase>>;
   beforeAll(async () => {
-    sql = await openPostgres(config.database, log);
+    db = await testDatabase(config);
+    sql = db.sql;
     workflowId = uuidv7();
     await new WorkflowRecords(sql).insert({
       id: workflowId,
@@ -61,7 +64,7 @@ describe('BatchWriter against Postgres', () => {
     });
   });
   afterAll(async () => {
-    await sql?.end({ timeout: 2 });
+    await db?.stop();
     await cleanup(config);
   });
 

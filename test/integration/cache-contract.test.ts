@@ -3,11 +3,12 @@ import { uuidv7 } from 'uuidv7';
 import { MemoryCache, RedisCache, type Cache } from '../../dist/runtime/cache/index.js';
 import { createLogger } from '../../dist/runtime/observability/index.js';
 import { cleanup, testConfig } from '../helpers/env.js';
+import { has } from '../helpers/services.js';
 
 /** The cache port's contract, for Redis (a real server) and the in-process cache. */
 const log = createLogger({ level: 'warn', format: 'json', output: 'stderr' });
 
-describe.each(['redis', 'memory'] as const)('cache contract: %s', (driver) => {
+describe.each([...(has('redis') ? (['redis'] as const) : []), 'memory' as const])('cache contract: %s', (driver) => {
   const { config } = testConfig();
   const cache: Cache = driver === 'redis' ? new RedisCache(config.redis, log) : new MemoryCache(60_000);
   afterAll(async () => {

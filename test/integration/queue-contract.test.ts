@@ -2,8 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uuidv7 } from 'uuidv7';
 import { createLogger } from '../../dist/runtime/observability/index.js';
 import { JetStreamQueue, PostgresQueue, type Delivery, type Queue, type RunMessage } from '../../dist/runtime/queue/index.js';
-import { BatchWriter, openPostgres, type Sql } from '../../dist/runtime/store/index.js';
+import { BatchWriter, type Sql } from '../../dist/runtime/store/index.js';
 import { cleanup, testConfig, waitFor } from '../helpers/env.js';
+import { testDatabase } from '../helpers/modes.js';
+import { has } from '../helpers/services.js';
 
 /**
  * The queue port's contract, the same tests for both adapters against real servers:
@@ -22,9 +24,12 @@ const msg = (over: Partial<RunMessage> = {}): RunMessage => ({
   ...over,
 });
 
-describe.each(['jetstream', 'postgres'] as const)('queue contract: %s', (driver) => {
+const drivers = [...(has('nats') ? (['jetstream'] as const) : []), 'postgres' as const];
+
+describe.each(drivers)('queue contract: %s', (driver) => {
   const { config } = testConfig([`queue.ack_wait=${ACK_WAIT_MS}ms`, 'queue.max_deliver=2']);
   let sql: Sql;
+  let db: Awaited<ReturnType<typeof testDatabase>>;
   let queues: Queue[] = [];
   const open = async (name: string): Promise<Queue> => {
     const q =
@@ -36,12 +41,13 @@ describe.each(['jetstream', 'postgres'] as const)('queue contract: %s', (driver)
   };
 
   beforeAll(async () => {
-    sql = await openPostgres(config.database, log);
+    db = await testDatabase(config);
+    sql = db.sql;
   });
   afterAll(async () => {
     await Promise.allSettled(queues.map((q) => q.close()));
     queues = [];
-    await sql?.end({ timeout: 2 });
+    await db?.stop();
     await cleanup(config);
   });
 
