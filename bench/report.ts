@@ -303,7 +303,9 @@ export function renderMarkdown(r: BenchResult): string {
     L.push(`| ${GROUP_LABEL[g]} | ${fmt(a?.cpuS, 1)} | ${fmt(a?.cores, 2)} | ${fmt(b?.cpuS, 1)} ${mem}`);
   }
   L.push('');
-  if (r.files.svg) L.push('## Over time', '', `![latency, throughput and CPU over time](${r.files.svg})`, '');
+  if (r.files.svg?.startsWith('raw/'))
+    L.push('## Over time', '', `The chart is over 60 KB: it stays with the raw JSON in \`${r.files.svg}\` (not in git).`, '');
+  else if (r.files.svg) L.push('## Over time', '', `![latency, throughput and CPU over time](${r.files.svg})`, '');
   L.push(
     `Files: ${Object.entries(r.files)
       .map(([k, f]) => `${k} \`${f}\``)
