@@ -1,3 +1,4 @@
+import { cpuPerRun, type CpuPerRun } from './cost.js';
 import type { RunRow } from './db.js';
 import { GROUPS, usageBetween, type Group, type GroupUsage, type Sample } from './procstat.js';
 import type { Recorder, StageRecord } from './recorder.js';
@@ -20,12 +21,24 @@ export interface StageReport {
   /** 2xx responses that arrived within the stage (+1 s grace), per planned second */
   achieved_rps: number;
   planned: number;
-  connections: number;
-  per_connection_rate: number;
-  /** achieved < 95% of offered while a connection's requests of one second (sent one after
-   * another) took most of that second: the generator, not the system, may have set the rate */
-  client_limited: boolean;
   sent: number;
+  /** planned requests never sent: the stage was stopped, or they timed out waiting for a connection */
+  unsent: number;
+  /** the generator: how late it took up requests after their due time, and its own CPU */
+  generator: {
+    sched_lag_ms: Summary;
+    cores: number;
+    cpu_s: number;
+    /** most requests in flight (connections in use) */
+    peak_in_flight: number;
+    /** requests that found all --max-connections busy, and how long they waited */
+    waited_for_connection: number;
+    connection_wait_ms: Summary;
+  };
+  /** more than 1% of the requests waited for a free connection: --max-connections bounded the concurrency */
+  connection_limited: boolean;
+  /** the generator took up 1% of the requests more than 5 ms late: its own lateness is a visible part of the latency */
+  generator_late: boolean;
   responses: number;
   ok: number;
   late: number;
@@ -45,9 +58,21 @@ export interface StageReport {
   queue_ms: Summary;
   runs: { accepted: number; completed: number; failed: number; other_final: number; not_final: number; missing: number };
   resources: Record<Group, GroupUsage> | null;
+  /** system CPU over the stage's window / runs completed in it (see cost.ts; null for the baseline) */
+  cpu_per_run: CpuPerRun | null;
 }
 
-export function stageReport(st: StageRecord, runs: Map<string, RunRow>, samples: Sample[], t0: number): StageReport {
+/**
+ * `cpuWindow`: the span (ms since t0) whose CPU is divided by the runs completed in it; null
+ * when the stage has no runs to count (the baseline).
+ */
+export function stageReport(
+  st: StageRecord,
+  runs: Map<string, RunRow>,
+  samples: Sample[],
+  t0: number,
+  cpuWindow: { fromMs: number; toMs: number } | null,
+): StageReport {
   const windowEnd = t0 + st.startMs + st.durationS * 1000 + LATE_GRACE_MS;
   const e2e: number[] = [];
   const queue: number[] = [];
@@ -70,7 +95,14 @@ export function stageReport(st: StageRecord, runs: Map<string, RunRow>, samples:
   const non2xx = Object.values(st.non2xx).reduce((n, c) => n + c, 0);
   const http = summarize(st.latencies);
   const achieved = inWindow / st.durationS;
-  const offered = st.planned / st.durationS;
+  const lag = summarize(st.schedLagMs);
+  const late = st.schedLagMs.reduce((n, l) => (l > 5 ? n + 1 : n), 0);
+  let completedInWindow = 0;
+  if (cpuWindow)
+    for (const row of runs.values()) {
+      const t = row.status === 'completed' && row.completedMs !== null ? row.completedMs - t0 : null;
+      if (t !== null && t >= cpuWindow.fromMs && t < cpuWindow.toMs) completedInWindow++;
+    }
   return {
     index: st.index,
     label: st.label,
@@ -83,10 +115,18 @@ export function stageReport(st: StageRecord, runs: Map<string, RunRow>, samples:
     offered_rps: round(st.planned / st.durationS, 1),
     achieved_rps: round(achieved, 1),
     planned: st.planned,
-    connections: st.connections,
-    per_connection_rate: st.perConnectionRate,
-    client_limited: achieved < 0.95 * offered && st.perConnectionRate * (http.mean ?? 0) > 800,
     sent: st.sent,
+    unsent: st.unsent,
+    generator: {
+      sched_lag_ms: lag,
+      cores: round(st.generatorCores, 2),
+      cpu_s: round(st.generatorCpuS, 2),
+      peak_in_flight: st.peakInFlight,
+      waited_for_connection: st.connWaitMs.length,
+      connection_wait_ms: summarize(st.connWaitMs),
+    },
+    connection_limited: st.connWaitMs.length > 0.01 * Math.max(1, st.sent),
+    generator_late: late > 0.01 * Math.max(1, st.schedLagMs.length),
     responses: st.responses,
     ok: st.ok,
     late: st.ok - inWindow,
@@ -103,7 +143,26 @@ export function stageReport(st: StageRecord, runs: Map<string, RunRow>, samples:
     queue_ms: summarize(queue),
     runs: r,
     resources: usageBetween(samples, st.startMs, st.endMs),
+    cpu_per_run: cpuWindow ? cpuPerRun(samples, cpuWindow.fromMs, cpuWindow.toMs, completedInWindow) : null,
   };
+}
+
+/**
+ * The CPU window of each stage: from its start to the next stage's start, or, for the last
+ * stage and for stages followed by a pause (find-max settles between steps), to when its last
+ * run completed (at least its planned end). Seamless stages thus split the whole load between
+ * them; each one's figure is the CPU spent while it ran over the runs that completed meanwhile.
+ */
+export function cpuWindows(records: StageRecord[], runs: Map<string, RunRow>, t0: number): { fromMs: number; toMs: number }[] {
+  return records.map((st, i) => {
+    let last = st.startMs + st.durationS * 1000;
+    for (const id of st.runIds) {
+      const row = runs.get(id);
+      if (row?.status === 'completed' && row.completedMs !== null) last = Math.max(last, row.completedMs - t0);
+    }
+    const nextStart = records[i + 1]?.startMs;
+    return { fromMs: st.startMs, toMs: nextStart !== undefined ? Math.min(nextStart, last) : last };
+  });
 }
 
 export interface TimelinePoint {
@@ -122,6 +181,8 @@ export interface TimelinePoint {
   cores: Partial<Record<Group, number>>;
   /** the bench process's own event-loop delay (max in this second, ms) */
   bench_loop_lag_ms: number | null;
+  /** the latest a request due in this second was taken up by the scheduler (ms) */
+  sched_lag_max_ms: number | null;
 }
 
 export function timeline(rec: Recorder, runs: Map<string, RunRow>, samples: Sample[]): TimelinePoint[] {
@@ -167,13 +228,21 @@ export function timeline(rec: Recorder, runs: Map<string, RunRow>, samples: Samp
       e2e_p95: e2e?.p95 ?? null,
       cores: cpuAt[s] ?? {},
       bench_loop_lag_ms: b?.loopLagMs ?? null,
+      sched_lag_max_ms: b?.schedLagMaxMs === null || b?.schedLagMaxMs === undefined ? null : round(b.schedLagMaxMs, 2),
     });
   }
   return out;
 }
 
 /** One row over all stages: counts added up, percentiles over every response and run. */
-export function totalsOf(records: StageRecord[], reports: StageReport[], runs: Map<string, RunRow>, samples: Sample[]): StageReport | null {
+export function totalsOf(
+  records: StageRecord[],
+  reports: StageReport[],
+  runs: Map<string, RunRow>,
+  samples: Sample[],
+  t0: number,
+  withCpu: boolean,
+): StageReport | null {
   if (!records.length) return null;
   const sum = (f: (r: StageReport) => number) => reports.reduce((n, r) => n + f(r), 0);
   const latencies: number[] = [];
@@ -208,10 +277,21 @@ export function totalsOf(records: StageRecord[], reports: StageReport[], runs: M
     offered_rps: round(planned / durationS, 1),
     achieved_rps: round((ok - sum((r) => r.late)) / durationS, 1),
     planned,
-    connections: Math.max(...reports.map((r) => r.connections)),
-    per_connection_rate: Math.max(...reports.map((r) => r.per_connection_rate)),
-    client_limited: reports.some((r) => r.client_limited),
     sent: sum((r) => r.sent),
+    unsent: sum((r) => r.unsent),
+    generator: {
+      sched_lag_ms: summarize(records.flatMap((st) => st.schedLagMs)),
+      cores: round(sum((r) => r.generator.cpu_s) / Math.max(0.001, durationS), 2),
+      cpu_s: round(
+        sum((r) => r.generator.cpu_s),
+        2,
+      ),
+      peak_in_flight: Math.max(...reports.map((r) => r.generator.peak_in_flight)),
+      waited_for_connection: sum((r) => r.generator.waited_for_connection),
+      connection_wait_ms: summarize(records.flatMap((st) => st.connWaitMs)),
+    },
+    connection_limited: reports.some((r) => r.connection_limited),
+    generator_late: reports.some((r) => r.generator_late),
     responses: sum((r) => r.responses),
     ok,
     late: sum((r) => r.late),
@@ -235,5 +315,20 @@ export function totalsOf(records: StageRecord[], reports: StageReport[], runs: M
       missing: sum((r) => r.runs.missing),
     },
     resources: usageBetween(samples, first.startMs, last.endMs),
+    cpu_per_run: withCpu ? overallCpuPerRun(records, runs, samples, t0) : null,
   };
+}
+
+/** From the start of the load until the last run completed, over every completed run. */
+function overallCpuPerRun(records: StageRecord[], runs: Map<string, RunRow>, samples: Sample[], t0: number): CpuPerRun {
+  let last = records[records.length - 1].startMs + records[records.length - 1].durationS * 1000;
+  let completed = 0;
+  for (const st of records)
+    for (const id of st.runIds) {
+      const row = runs.get(id);
+      if (row?.status !== 'completed' || row.completedMs === null) continue;
+      completed++;
+      last = Math.max(last, row.completedMs - t0);
+    }
+  return cpuPerRun(samples, records[0].startMs, last, completed);
 }

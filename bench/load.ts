@@ -1,230 +1,323 @@
-import autocannon, { type Instance, type Result } from 'autocannon';
+import { Pool, type Dispatcher } from 'undici';
 import type { Stage } from './options.js';
 import type { Recorder, StageRecord } from './recorder.js';
+import { planOf } from './schedule.js';
 
 /**
- * Open-model load with autocannon's `overallRate`.
+ * Open-model load, evenly spaced, over a bounded pool of keep-alive connections.
  *
- * autocannon paces each connection per 1-second window: at the window's start a connection
- * sends its quota back to back and then waits for the next window, and the windows of one
- * instance's connections are aligned. One instance at 200/s would therefore put 200 requests
- * on the wire in the same millisecond, once a second. To spread the load, each second is cut
- * into `slices` staggered instances (20 by default: a burst of rate/20 every 50 ms), each
- * connection carries `m` requests/s (1 up to `maxConnections` req/s, then the fewest that keep
- * the connection count under the cap), and each instance stops after exactly rate x duration
- * requests (maxOverallRequests), so the plan's count is what is offered even when some
- * responses are slow. A ramp is a sequence of short fixed-rate segments.
+ * Every request of a stage has a due time (stage start + i / rate; ramps follow the rate's
+ * integral, see schedule.ts). A timer wakes the scheduler at the next due time and it sends
+ * every request that is due, whatever happened to the earlier ones: a slow system gets its
+ * requests at the planned rate and shows up as latency, not as a generator that waits.
+ * Latency is counted from the due time, not from when the request was written, so three
+ * kinds of waiting are inside it and none is hidden (no coordinated omission):
  *
- * Why a connection cap (1000 by default): opening and driving many connections costs the
- * generator more than the requests do. Against a trivial HTTP server at 2000 req/s on the
- * 2-core machine: 256 connections gave p95 2-3 ms, 1000-2000 connections 3-4 ms with 25-90 ms
- * in the first second (connection set-up), and with other processes busy on the machine 500
- * connections gave 250-680 ms in the first seconds. Fewer connections have a price too: a
- * connection sends its m requests of a second one after the other, so it keeps up only while
- * m x latency < 1 s (find-max with 256 connections stopped at 4000/s this way: 16 req/s per
- * connection x 74 ms). A stage where that happens shows achieved < offered and is flagged
- * "client-limited?".
+ * - the generator's own lateness: its event loop woke after the due time (timers have 1 ms
+ *   granularity; a busy bench process is later). Recorded per request as the schedule lag;
+ * - waiting for a free connection: at most `maxConnections` requests are in flight, more wait
+ *   in a FIFO here (recorded as the connection wait). That happens only when the system holds
+ *   requests long enough to use them all (rate × latency > connections);
+ * - the system's answer.
+ *
+ * Everything is bounded: a stage sends its planned count and no more; a request not answered
+ * within `timeoutS` of its due time is an error (a waiting one is dropped unsent, one in flight
+ * is ended by undici's headers/body timeouts, set to what is left of its time); whatever of a
+ * stage is still open `timeoutS` + 5 s after its schedule ended is cut off.
+ *
+ * One pool per target, kept across stages (connections stay warm, as a fleet of clients would),
+ * opened lazily: it grows only to the concurrency the system's latency asks for.
  */
-export interface Segment {
-  rate: number;
-  /** ms after the stage's start */
-  offsetMs: number;
-  durationS: number;
+export class LoadClient {
+  private readonly pool: Pool;
+  private inFlight = 0;
+  private waiting: Job[] = [];
+  private waitHead = 0;
+  private readonly sweeper: NodeJS.Timeout;
+  private peakInFlight = 0;
+  private peakWaiting = 0;
+
+  constructor(
+    url: string,
+    readonly maxConnections: number,
+    readonly now: () => number,
+  ) {
+    this.pool = new Pool(new URL(url).origin, { connections: maxConnections, pipelining: 1, connect: { timeout: 5000 } });
+    // the head of the queue may pass its deadline while every connection stays busy
+    this.sweeper = setInterval(() => this.expireWaiting(), 100);
+    this.sweeper.unref();
+  }
+
+  send(job: Job): void {
+    if (this.inFlight < this.maxConnections) this.dispatch(job);
+    else {
+      job.state = 'waiting';
+      this.waiting.push(job);
+      this.peakWaiting = Math.max(this.peakWaiting, this.waiting.length - this.waitHead);
+    }
+  }
+
+  /** Connected sockets right now. */
+  connected(): number {
+    return this.pool.stats.connected;
+  }
+
+  /** Most requests in flight and most waiting for a connection since the last call. */
+  peaks(): { inFlight: number; waiting: number } {
+    const p = { inFlight: this.peakInFlight, waiting: this.peakWaiting };
+    this.peakInFlight = this.inFlight;
+    this.peakWaiting = this.waiting.length - this.waitHead;
+    return p;
+  }
+
+  /** Requests in flight or waiting. */
+  open(): number {
+    return this.inFlight + this.waiting.length - this.waitHead;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    await this.pool.destroy().catch(() => undefined);
+  }
+
+  /** Called by a job that was in flight when it ends. */
+  released(): void {
+    this.inFlight--;
+    while (this.inFlight < this.maxConnections && this.waitHead < this.waiting.length) {
+      const job = this.takeWaiting();
+      if (job.state !== 'waiting') continue; // cut off while it waited
+      job.st.connWaitMs.push(this.now() - job.createdMs);
+      this.dispatch(job);
+    }
+  }
+
+  private dispatch(job: Job): void {
+    const left = job.deadlineMs - this.now();
+    if (left < 1) return job.fail(new Error('timed out waiting for a free connection'), true);
+    job.state = 'in-flight';
+    this.inFlight++;
+    this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
+    job.st.sent++;
+    const timeout = Math.ceil(left);
+    this.pool.dispatch(
+      { path: job.path, method: 'POST', headers: JSON_HEADERS, body: job.payload, headersTimeout: timeout, bodyTimeout: timeout },
+      job,
+    );
+  }
+
+  private expireWaiting(): void {
+    const now = this.now();
+    while (this.waitHead < this.waiting.length) {
+      const job = this.waiting[this.waitHead];
+      if (job.state === 'waiting' && job.deadlineMs > now) break;
+      this.takeWaiting();
+      if (job.state === 'waiting') job.fail(new Error('timed out waiting for a free connection'), true);
+    }
+  }
+
+  private takeWaiting(): Job {
+    const job = this.waiting[this.waitHead++];
+    if (this.waitHead === this.waiting.length) {
+      this.waiting = [];
+      this.waitHead = 0;
+    } else if (this.waitHead > 4096 && this.waitHead * 2 > this.waiting.length) {
+      this.waiting = this.waiting.slice(this.waitHead);
+      this.waitHead = 0;
+    }
+    return job;
+  }
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+/**
+ * One request and its outcome; also undici's dispatch handler (the callback form, which does
+ * not parse the response headers into an object).
+ */
+export class Job implements Dispatcher.DispatchHandler {
+  state: 'new' | 'waiting' | 'in-flight' | 'done' = 'new';
+  readonly createdMs: number;
+  private status = 0;
+  private text = '';
+  private abort: ((err?: Error) => void) | null = null;
+
+  constructor(
+    private readonly client: LoadClient,
+    private readonly rec: Recorder,
+    readonly st: StageRecord,
+    /** due time on the recorder's clock: latency counts from here */
+    private readonly dueMs: number,
+    readonly deadlineMs: number,
+    readonly path: string,
+    readonly payload: string,
+    private readonly onDone: (job: Job) => void,
+  ) {
+    this.createdMs = rec.now();
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+  }
+
+  onHeaders(statusCode: number): boolean {
+    this.status = statusCode;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.text.length < 4096) this.text += chunk.toString('utf8');
+    return true;
+  }
+
+  onComplete(): void {
+    if (!this.end()) return;
+    this.rec.response(this.st, this.status, this.rec.now() - this.dueMs, this.text);
+  }
+
+  onError(err: Error): void {
+    const code = (err as { code?: string }).code ?? '';
+    if (this.end()) this.rec.error(this.st, err, /TIMEOUT/.test(code));
+  }
+
+  /** Ends the request from outside (its time is up, or the stage's hard stop): aborted if in flight. */
+  fail(err: Error, timeout: boolean): void {
+    const inFlight = this.state === 'in-flight';
+    if (!this.end()) return;
+    this.rec.error(this.st, err, timeout);
+    if (inFlight) this.abort?.(err);
+  }
+
+  private end(): boolean {
+    if (this.state === 'done') return false;
+    const wasInFlight = this.state === 'in-flight';
+    this.state = 'done';
+    if (wasInFlight) this.client.released();
+    this.onDone(this);
+    return true;
+  }
 }
 
 export interface DriveOptions {
-  url: string;
-  workflowId: string;
-  slices: number;
-  maxConnections: number;
+  client: LoadClient;
+  /** request path and JSON body */
+  path: string;
+  body: string;
   timeoutS: number;
   signal?: AbortSignal;
+  /** the stage's start on the recorder's clock (default now): seamless stages start where the last one's schedule ended */
+  startMs?: number;
   /** progress line every ~5 s */
   progress?: (line: string) => void;
 }
 
-/** Splits a stage into fixed-rate segments: one for a hold, ~5 s steps for a ramp. */
-export function segmentsOf(stage: Stage): Segment[] {
-  const d = stage.durationS;
-  if (stage.from === stage.to) return stage.from > 0 ? [{ rate: stage.from, offsetMs: 0, durationS: d }] : [];
-  const step = Math.min(5, Math.max(1, Math.round(d / 6)));
-  const n = Math.max(1, Math.ceil(d / step));
-  const out: Segment[] = [];
-  let at = 0;
-  for (let i = 0; i < n; i++) {
-    const len = Math.floor(d / n) + (i < d % n ? 1 : 0);
-    const mid = (at + len / 2) / d;
-    const rate = Math.round(stage.from + (stage.to - stage.from) * mid);
-    if (rate > 0 && len > 0) out.push({ rate, offsetMs: at * 1000, durationS: len });
-    at += len;
-  }
-  return out;
+export interface RunningStage {
+  /** the stage's planned time is over (or it was aborted): the next stage starts now */
+  scheduled: Promise<void>;
+  /** every request of the stage is answered, failed or cut off */
+  finished: Promise<void>;
 }
 
-interface InstanceSpec {
-  delayMs: number;
-  connections: number;
-  rate: number;
-  durationS: number;
-}
-
-/** The staggered autocannon instances of one segment. */
-export function instancesOf(seg: Segment, slices: number, maxConnections: number): InstanceSpec[] {
-  const m = Math.max(1, Math.ceil(seg.rate / maxConnections));
-  const units = Math.floor(seg.rate / m);
-  const rem = seg.rate - units * m;
-  const k = Math.max(1, Math.min(slices, units));
-  const out: InstanceSpec[] = [];
-  for (let i = 0; i < k; i++) {
-    const u = Math.floor(units / k) + (i < units % k ? 1 : 0);
-    if (u > 0) out.push({ delayMs: seg.offsetMs + (i * 1000) / k, connections: u, rate: u * m, durationS: seg.durationS });
-  }
-  if (rem > 0) out.push({ delayMs: seg.offsetMs + 500, connections: 1, rate: rem, durationS: seg.durationS });
-  return out;
-}
-
-/** Runs one stage to the end (every instance done) and records into `st`. */
+/** Runs one stage to the end (every response in) and records into `st`. */
 export async function driveStage(rec: Recorder, st: StageRecord, stage: Stage, o: DriveOptions): Promise<void> {
   await startStage(rec, st, stage, o).finished;
 }
 
-export interface RunningStage {
-  /** the stage's planned time is over: the next stage starts now, seamlessly */
-  scheduled: Promise<void>;
-  /** every instance of the stage is done (its last responses are in) */
-  finished: Promise<void>;
-}
-
 /**
- * Starts a stage now. Its instances run staggered over the first second and each lasts the
- * stage's duration, so the last ones end up to a second after `scheduled`: the next stage's
- * instances, started at `scheduled` with the same stagger, take over each slot as it ends.
+ * Starts a stage: its requests go out on schedule until the stage's time is over (or the signal
+ * aborts it: requests not yet due are then never sent), and `finished` resolves once the last
+ * one is settled, at most `timeoutS` + 5 s after the schedule ended.
  */
 export function startStage(rec: Recorder, st: StageRecord, stage: Stage, o: DriveOptions): RunningStage {
-  const body = JSON.stringify({ workflow_id: o.workflowId, input_data: { test: 'load-test' } });
-  const stageStart = rec.now();
-  st.startMs = stageStart;
-  const specs = segmentsOf(stage).flatMap((seg) => {
-    rec.offer(stageStart + seg.offsetMs, seg.durationS, seg.rate);
-    const list = instancesOf(seg, o.slices, o.maxConnections);
-    st.connections = Math.max(
-      st.connections,
-      list.reduce((n, s) => n + s.connections, 0),
-    );
-    st.perConnectionRate = Math.max(st.perConnectionRate, ...list.map((s) => Math.ceil(s.rate / s.connections)));
-    return list;
-  });
-  st.planned = specs.reduce((n, s) => n + s.rate * s.durationS, 0);
+  const plan = planOf(stage);
+  const start = o.startMs ?? rec.now();
+  const timeoutMs = o.timeoutS * 1000;
+  st.startMs = start;
+  st.planned = plan.count;
+  const cpu0 = process.cpuUsage();
+  const wall0 = rec.now();
+  o.client.peaks();
 
-  const live = new Set<Instance>();
-  const timers: NodeJS.Timeout[] = [];
-  const done: Promise<void>[] = [];
-  let aborted = false;
+  const open = new Set<Job>();
+  let next = 0;
+  let timer: NodeJS.Timeout | null = null;
+  let over = false;
+  let allSettled: () => void = () => {};
+  const settledAll = new Promise<void>((r) => (allSettled = r));
+  const onDone = (job: Job) => {
+    open.delete(job);
+    if (over && open.size === 0) allSettled();
+  };
+
+  /** Sends every request that is due (`all`: every one left, at the stage's end, when the clock may read a hair early). */
+  const tick = (all = false) => {
+    timer = null;
+    const now = rec.now();
+    while (next < plan.count) {
+      const due = start + plan.dueMs(next);
+      if (due > now && !all) break;
+      next++;
+      const lag = Math.max(0, now - due);
+      st.schedLagMs.push(lag);
+      rec.offered(due, lag);
+      const job = new Job(o.client, rec, st, due, due + timeoutMs, o.path, o.body, onDone);
+      open.add(job);
+      o.client.send(job);
+    }
+    if (next < plan.count && !over) timer = setTimeout(() => tick(), Math.max(1, Math.floor(start + plan.dueMs(next) - rec.now())));
+  };
+
   let endSchedule: () => void = () => {};
   const scheduled = new Promise<void>((r) => (endSchedule = r));
-  const onAbort = () => {
-    aborted = true;
-    timers.forEach(clearTimeout);
-    for (const inst of live) inst.stop();
+  const stopSchedule = () => {
+    if (over) return;
+    // the stage's time is up: whatever is due by now (every request left) goes out first,
+    // unless the stage was interrupted
+    if (!o.signal?.aborted) tick(true);
+    over = true;
+    if (timer) clearTimeout(timer);
+    clearTimeout(stageTimer);
+    o.signal?.removeEventListener('abort', stopSchedule);
+    const cpu = process.cpuUsage(cpu0);
+    st.generatorCpuS = (cpu.user + cpu.system) / 1e6;
+    st.generatorCores = st.generatorCpuS / Math.max(0.001, (rec.now() - wall0) / 1000);
+    const peaks = o.client.peaks();
+    st.peakInFlight = peaks.inFlight;
+    st.peakWaiting = peaks.waiting;
+    st.unsent = plan.count - next;
+    if (open.size === 0) allSettled();
     endSchedule();
   };
-  if (o.signal?.aborted) aborted = true;
-  else o.signal?.addEventListener('abort', onAbort, { once: true });
+  // a stage lasts its planned time even when its tail offers nothing (a ramp down to 0)
+  const stageTimer = setTimeout(stopSchedule, Math.max(0, start + stage.durationS * 1000 - rec.now()));
+  if (o.signal?.aborted) queueMicrotask(stopSchedule);
+  else o.signal?.addEventListener('abort', stopSchedule, { once: true });
+  tick();
 
   const progress = o.progress
     ? setInterval(() => {
-        const elapsed = (rec.now() - stageStart) / 1000;
+        const elapsed = (rec.now() - start) / 1000;
         const sec = Math.floor(rec.now() / 1000);
         const recent = rec.buckets.slice(Math.max(0, sec - 5), sec);
         const okRate = recent.length ? recent.reduce((n, b) => n + b.ok, 0) / recent.length : 0;
         o.progress!(
-          `  ${st.label}: ${elapsed.toFixed(0)}/${stage.durationS}s, ${okRate.toFixed(0)} ok/s, ${st.responses} responses, ${st.errors} errors`,
+          `  ${st.label}: ${elapsed.toFixed(0)}/${stage.durationS}s, ${okRate.toFixed(0)} ok/s, ${st.responses} responses, ${st.errors} errors, ${open.size} open, ${o.client.connected()} connections`,
         );
       }, 5000)
     : null;
-  // a stage lasts its planned time even when its tail offers nothing (a ramp down to 0)
-  if (aborted) endSchedule();
-  else timers.push(setTimeout(endSchedule, stage.durationS * 1000));
-  void scheduled.then(() => progress && clearInterval(progress));
 
-  const t0 = performance.now();
-  for (const spec of specs) {
-    done.push(
-      new Promise<void>((resolve) => {
-        const launch = () => {
-          if (aborted) return resolve();
-          const inst = startInstance(rec, st, spec, body, o, (result) => {
-            live.delete(inst);
-            if (result) st.sent += result.requests.sent;
-            resolve();
-          });
-          live.add(inst);
-        };
-        const wait = spec.delayMs - (performance.now() - t0);
-        if (wait <= 1) launch();
-        else timers.push(setTimeout(launch, wait));
-      }),
-    );
-  }
-  const finished = Promise.all([scheduled, ...done]).then(() => {
-    o.signal?.removeEventListener('abort', onAbort);
+  // the hard stop: nothing of this stage stays open past its last deadline + 5 s
+  const finished = scheduled.then(async () => {
+    if (progress) clearInterval(progress);
+    let cut: NodeJS.Timeout | undefined;
+    const hardStop = new Promise<'cut'>((r) => {
+      cut = setTimeout(() => r('cut'), timeoutMs + 5000);
+    });
+    if ((await Promise.race([settledAll, hardStop])) === 'cut') {
+      const err = new Error(`hard stop: still open ${o.timeoutS + 5} s after the stage's schedule ended`);
+      for (const job of [...open]) job.fail(err, false);
+    }
+    clearTimeout(cut);
     st.endMs = rec.now();
   });
   return { scheduled, finished };
-}
-
-function startInstance(
-  rec: Recorder,
-  st: StageRecord,
-  spec: InstanceSpec,
-  body: string,
-  o: DriveOptions,
-  finished: (r: Result | null) => void,
-): Instance {
-  // onResponse (with the body) runs just before the instance's 'response' event (with the latency)
-  let lastStatus = 0;
-  let lastBody = '';
-  const planned = spec.rate * spec.durationS;
-  const inst = autocannon(
-    {
-      url: o.url,
-      connections: spec.connections,
-      overallRate: spec.rate,
-      maxOverallRequests: planned,
-      // the request count ends an instance; the duration is only a backstop for a stalled server
-      duration: spec.durationS + o.timeoutS + 5,
-      timeout: o.timeoutS,
-      // autocannon's correction assumes an interval of ceil(1/rate) ms = 1 ms, which would add
-      // phantom samples to every response slower than 1 ms: latencies here are the measured ones
-      ignoreCoordinatedOmission: true,
-      bailout: Math.max(50, Math.ceil(planned * 0.2)),
-      renderProgressBar: false,
-      renderResultsTable: false,
-      renderLatencyTable: false,
-      requests: [
-        {
-          method: 'POST',
-          path: '/api/v1/execute',
-          headers: { 'content-type': 'application/json' },
-          body,
-          onResponse: (status, resBody) => {
-            lastStatus = status;
-            lastBody = resBody;
-          },
-        },
-      ],
-    },
-    (err, result) => {
-      if (err) {
-        rec.error(st, err);
-        finished(null);
-      } else finished(result);
-    },
-  );
-  inst.on('response', (_client, statusCode, _bytes, responseTime) => {
-    rec.response(st, statusCode, responseTime, lastStatus === statusCode ? lastBody : '');
-    lastBody = '';
-  });
-  inst.on('reqError', (err) => rec.error(st, err));
-  return inst;
 }

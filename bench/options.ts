@@ -33,13 +33,16 @@ export interface BenchOptions {
   drainS: number;
   settleS: number;
   db: string | null;
-  slices: number;
   maxConnections: number;
   timeoutS: number;
+  /** bound on the requests of one stage (memory: every response is kept until the report) */
+  maxStageRequests: number;
+  /** also drive the same stages against a trivial node:http server first, for comparison */
+  baseline: boolean;
   outDir: string | null;
   fresh: boolean;
   runtimeSets: string[];
-  runtimePid: number | null;
+  runtimePids: number[];
   quiet: boolean;
   neighbour: Neighbour | null;
 }
@@ -65,8 +68,8 @@ target
   --set <key=value>         extra --set for the child runtime (repeatable)
   --db <postgres-url>       database to reconcile against (default: wf_bench for the child,
                             the default "workflow" database with --url)
-  --runtime-pid <pid>       with --url: the runtime process to sample (default: found by its
-                            command line, dist/runtime/main.js)
+  --runtime-pid <pid,...>   with --url: the runtime process(es) to sample, comma separated
+                            (default: the one listening on the URL's port)
   --keep-data               do not drop the bench database, stream and Redis keys first
 
 measurement
@@ -78,10 +81,12 @@ measurement
                             executor; the child runtime then loads test/fixtures/functions
   --drain <d>               how long to wait for accepted runs to finish (default 30s)
   --settle <d>              find-max: wait for a step's runs before the next (default 30s)
-  --slices <n>              staggered autocannon instances per second (default 20)
-  --max-connections <n>     connections per stage; above this rate a connection carries
-                            more than 1 request/s (default 1000)
-  --timeout <s>             request timeout in seconds (default 10)
+  --baseline                before the system, drive the same stages against a trivial
+                            node:http server (a child answering {}) and report both
+  --max-connections <n>     most requests in flight (keep-alive connections, opened as
+                            needed); more wait for a free one, inside their latency (default 1000)
+  --timeout <s>             request timeout in seconds, from the request's due time (default 10)
+  --max-requests <n>        refuse a stage that plans more requests than this (default 2000000)
   --out <dir>               results directory (default bench/results)
   --quiet                   no progress lines
 `;
@@ -107,6 +112,8 @@ export function parseOptions(argv: string[]): BenchOptions {
       settle: { type: 'string' },
       db: { type: 'string' },
       slices: { type: 'string' },
+      baseline: { type: 'boolean' },
+      'max-requests': { type: 'string' },
       'max-connections': { type: 'string' },
       timeout: { type: 'string' },
       out: { type: 'string' },
@@ -153,6 +160,21 @@ export function parseOptions(argv: string[]): BenchOptions {
     neighbour = { mode: m[1] as Neighbour['mode'], rate: Number(m[2]) };
   }
   if (v.url) assertLoopback(v.url);
+  if (v.slices !== undefined)
+    throw new Error('--slices is gone: requests are now spaced evenly one by one (bench/README.md, "How the load is generated")');
+  if (v.baseline && v['find-max']) throw new Error('--baseline drives fixed stages: give --stages (or the seed profile), not --find-max');
+  const maxStageRequests = int(v['max-requests'] ?? '2000000', '--max-requests', 1);
+  for (const st of stages) {
+    const n = ((st.from + st.to) * st.durationS) / 2;
+    if (n > maxStageRequests)
+      throw new Error(`stage "${st.label}" plans ${Math.floor(n)} requests, more than --max-requests ${maxStageRequests}`);
+  }
+  if (v['find-max'] && Number(v['fm-max'] ?? 20000) * seconds(v['fm-stage'] ?? '15s', '--fm-stage') > maxStageRequests)
+    throw new Error(`--fm-max × --fm-stage plans more requests per step than --max-requests ${maxStageRequests}`);
+  const runtimePids = (v['runtime-pid'] ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((p) => int(p.trim(), '--runtime-pid', 1));
 
   return {
     url: v.url ? v.url.replace(/\/+$/, '') : null,
@@ -169,13 +191,14 @@ export function parseOptions(argv: string[]): BenchOptions {
     drainS: seconds(v.drain ?? '30s', '--drain', 0),
     settleS: seconds(v.settle ?? '30s', '--settle', 0),
     db: v.db ?? null,
-    slices: int(v.slices ?? '20', '--slices', 1),
     maxConnections: int(v['max-connections'] ?? '1000', '--max-connections', 1),
     timeoutS: int(v.timeout ?? '10', '--timeout', 1),
+    maxStageRequests,
+    baseline: !!v.baseline,
     outDir: v.out ?? null,
     fresh: !v['keep-data'],
     runtimeSets: [...(v.set ?? []), ...(neighbour ? ['executor.function_dirs=[steps, functions, test/fixtures/functions]'] : [])],
-    runtimePid: v['runtime-pid'] ? int(v['runtime-pid'], '--runtime-pid', 1) : null,
+    runtimePids,
     quiet: !!v.quiet,
     neighbour,
   };

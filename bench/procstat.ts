@@ -4,11 +4,14 @@ import { execFileSync } from 'node:child_process';
 /**
  * CPU and memory of the processes under test, from /proc once a second.
  *
- * A group's CPU is the sum of utime+stime over its live processes; for postgres the
- * postmaster's cutime+cstime is added too, so that backends that exit during the run
- * (their time moves to the parent when reaped) still count. Memory: VmRSS summed over the
- * group (for postgres this counts shared buffers once per backend, so also RssAnon, the
- * private part).
+ * A group's CPU is the sum of utime+stime over its live processes plus what its processes
+ * that exited had used when last seen. Postgres is shared with whoever else uses the server
+ * (other engineers' test suites), so its group is the postmaster, the shared background
+ * processes (checkpointer, writers, launchers) and only the backends and autovacuum workers
+ * of the measured database (read from their process titles); backends of other databases,
+ * and the reaped children in the postmaster's cutime, are left to "other". Memory: VmRSS
+ * summed over the group (for postgres this counts shared buffers once per backend, so also
+ * RssAnon, the private part).
  */
 export type Group = 'runtime' | 'nats' | 'postgres' | 'redis' | 'bench' | 'other';
 /** 'other': every other process on the machine (busy time in /proc/stat minus the groups) */
@@ -32,7 +35,6 @@ interface ProcStat {
   comm: string;
   ppid: number;
   cpu: number;
-  childCpu: number;
 }
 
 let clkTck = 100;
@@ -49,13 +51,12 @@ async function readStat(pid: number): Promise<ProcStat | null> {
     const close = s.lastIndexOf(')');
     const comm = s.slice(open + 1, close);
     const f = s.slice(close + 2).split(' ');
-    // fields after comm: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
+    // fields after comm: state(0) ppid(1) ... utime(11) stime(12)
     return {
       pid,
       comm,
       ppid: Number(f[1]),
       cpu: (Number(f[11]) + Number(f[12])) / clkTck,
-      childCpu: (Number(f[13]) + Number(f[14])) / clkTck,
     };
   } catch {
     return null; // exited between readdir and read
@@ -88,85 +89,132 @@ async function readMem(pid: number): Promise<{ rss: number; anon: number }> {
 export class ProcSampler {
   readonly samples: Sample[] = [];
   private timer: NodeJS.Timeout | null = null;
-  private busy = false;
+  private running: Promise<void> | null = null;
   /** last CPU seen of each member process, and the CPU of members that have exited since */
   private readonly lastCpu = new Map<number, { group: Group; cpu: number }>();
   private readonly departed: Record<Group, number> = { runtime: 0, nats: 0, postgres: 0, redis: 0, bench: 0, other: 0 };
 
-  /** `runtimePid`: the runtime's process (its descendants are counted with it) */
+  /** database of each postgres backend seen (shared processes are not cached: a new backend's title may not be set yet) */
+  private readonly pgDb = new Map<number, string>();
+
+  /**
+   * `runtimePids`: the runtime's processes (their descendants are counted with them);
+   * `database`: the database whose backends count as the system's (null: every backend).
+   * `now`: the clock the samples are stamped with (ms since t0).
+   */
   constructor(
-    private readonly t0: number,
-    private runtimePid: number | null,
+    private readonly now: () => number,
+    private readonly runtimePids: number[],
+    private readonly database: string | null,
   ) {}
 
-  setRuntimePid(pid: number | null): void {
-    this.runtimePid = pid;
-  }
-
-  start(everyMs = 1000): void {
-    void this.sample();
-    this.timer = setInterval(() => void this.sample(), everyMs);
+  /** Samples now (resolved once that first sample is in) and then every `everyMs`. */
+  async start(everyMs = 1000): Promise<void> {
+    this.timer = setInterval(() => {
+      if (!this.running) void this.sample();
+    }, everyMs);
     this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
     await this.sample();
   }
 
+  /** Stops sampling, with a last sample. */
+  async stop(): Promise<void> {
+    this.cancel();
+    await this.sample();
+  }
+
+  /** Stops sampling. */
+  cancel(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** One sample; while one is being taken, waits for it and takes another. */
   async sample(): Promise<void> {
-    if (this.busy) return;
-    this.busy = true;
+    while (this.running) await this.running;
+    this.running = this.take();
     try {
-      const busy = await machineBusyS();
-      const pids = (await readdir('/proc')).filter((d) => /^\d+$/.test(d)).map(Number);
-      const stats = (await Promise.all(pids.map(readStat))).filter((s): s is ProcStat => s !== null);
-      const byPid = new Map(stats.map((s) => [s.pid, s]));
-      const members: Record<Group, ProcStat[]> = { runtime: [], nats: [], postgres: [], redis: [], bench: [], other: [] };
-      for (const s of stats) {
-        if (s.pid === process.pid) members.bench.push(s);
-        else if (this.runtimePid !== null && descends(s, this.runtimePid, byPid)) members.runtime.push(s);
-        else if (s.comm === 'nats-server') members.nats.push(s);
-        else if (s.comm === 'postgres') members.postgres.push(s);
-        else if (s.comm === 'redis-server') members.redis.push(s);
-      }
-      // a process that exited keeps its CPU in the group's total (postgres backends need not:
-      // the postmaster's cutime takes them over when it reaps them)
-      for (const [pid, last] of this.lastCpu) {
-        if (!byPid.has(pid)) {
-          if (last.group !== 'postgres') this.departed[last.group] += last.cpu;
-          this.lastCpu.delete(pid);
-        }
-      }
-      const groups = {} as Record<Group, GroupSample>;
-      let known = 0;
-      for (const g of GROUPS) {
-        if (g === 'other') continue;
-        const list = members[g];
-        let cpu = this.departed[g];
-        for (const p of list) {
-          cpu += p.cpu;
-          this.lastCpu.set(p.pid, { group: g, cpu: p.cpu });
-          // the postmaster's parent is not postgres: its reaped children are backends
-          if (g === 'postgres' && byPid.get(p.ppid)?.comm !== 'postgres') cpu += p.childCpu;
-        }
-        const mem = await Promise.all(list.map((p) => readMem(p.pid)));
-        groups[g] = {
-          cpuS: cpu,
-          rssMb: mem.reduce((n, m) => n + m.rss, 0),
-          anonMb: mem.reduce((n, m) => n + m.anon, 0),
-          procs: list.length,
-        };
-        known += cpu;
-      }
-      // cumulative figures of different origins: only differences between samples mean anything
-      groups.other = { cpuS: busy - known, rssMb: 0, anonMb: 0, procs: 0 };
-      this.samples.push({ t: Date.now() - this.t0, groups });
+      await this.running;
     } finally {
-      this.busy = false;
+      this.running = null;
     }
   }
+
+  private async take(): Promise<void> {
+    const busy = await machineBusyS();
+    const pids = (await readdir('/proc')).filter((d) => /^\d+$/.test(d)).map(Number);
+    const stats = (await Promise.all(pids.map(readStat))).filter((s): s is ProcStat => s !== null);
+    const byPid = new Map(stats.map((s) => [s.pid, s]));
+    const members: Record<Group, ProcStat[]> = { runtime: [], nats: [], postgres: [], redis: [], bench: [], other: [] };
+    for (const s of stats) {
+      if (s.pid === process.pid) members.bench.push(s);
+      else if (this.runtimePids.some((root) => descends(s, root, byPid))) members.runtime.push(s);
+      else if (s.comm === 'nats-server') members.nats.push(s);
+      else if (s.comm === 'postgres') {
+        if (await this.ofDatabase(s.pid)) members.postgres.push(s);
+      } else if (s.comm === 'redis-server') members.redis.push(s);
+    }
+    // a process that exited keeps its CPU (as last seen) in the group's total
+    for (const [pid, last] of this.lastCpu) {
+      if (!byPid.has(pid)) {
+        this.departed[last.group] += last.cpu;
+        this.lastCpu.delete(pid);
+      }
+    }
+    for (const pid of this.pgDb.keys()) if (!byPid.has(pid)) this.pgDb.delete(pid);
+    const groups = {} as Record<Group, GroupSample>;
+    let known = 0;
+    for (const g of GROUPS) {
+      if (g === 'other') continue;
+      const list = members[g];
+      let cpu = this.departed[g];
+      for (const p of list) {
+        cpu += p.cpu;
+        this.lastCpu.set(p.pid, { group: g, cpu: p.cpu });
+      }
+      const mem = await Promise.all(list.map((p) => readMem(p.pid)));
+      groups[g] = {
+        cpuS: cpu,
+        rssMb: mem.reduce((n, m) => n + m.rss, 0),
+        anonMb: mem.reduce((n, m) => n + m.anon, 0),
+        procs: list.length,
+      };
+      known += cpu;
+    }
+    // cumulative figures of different origins: only differences between samples mean anything
+    groups.other = { cpuS: busy - known, rssMb: 0, anonMb: 0, procs: 0 };
+    this.samples.push({ t: this.now(), groups });
+  }
+
+  /** Whether a postgres process belongs to the measured system: shared, or serving its database. */
+  private async ofDatabase(pid: number): Promise<boolean> {
+    let db = this.pgDb.get(pid) ?? null;
+    if (db === null) {
+      db = await postgresDatabase(pid);
+      if (db !== null) this.pgDb.set(pid, db);
+    }
+    return db === null || this.database === null || db === this.database;
+  }
+}
+
+/**
+ * The database a postgres process serves, from its title ("postgres: 15/main: user db
+ * 127.0.0.1(5432) idle", "postgres: autovacuum worker db"); null for the shared background
+ * processes and the postmaster.
+ */
+async function postgresDatabase(pid: number): Promise<string | null> {
+  let title: string;
+  try {
+    title = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0+$/, '').replace(/\0/g, ' ');
+  } catch {
+    return null;
+  }
+  const m = /^postgres: (?:[^:\s]+: )?(.*)$/.exec(title);
+  if (!m) return null; // the postmaster: its command line is the binary's path
+  const words = m[1].trim().split(/\s+/);
+  if (words[0] === 'autovacuum' && words[1] === 'worker') return words[2] ?? null;
+  if (words.length >= 3 && /\(\d+\)$|^\[local\]$/.test(words[2])) return words[1];
+  return null;
 }
 
 function descends(s: ProcStat, root: number, byPid: Map<number, ProcStat>): boolean {
@@ -185,6 +233,31 @@ export interface GroupUsage {
   peakRssMb: number;
   peakAnonMb: number;
   maxProcs: number;
+}
+
+/**
+ * CPU seconds of each group between two times (ms since t0), interpolated linearly between the
+ * samples around each end (null when the samples do not cover the span).
+ */
+export function cpuBetween(samples: Sample[], fromMs: number, toMs: number): Record<Group, number> | null {
+  const a = cpuAt(samples, fromMs);
+  const b = cpuAt(samples, toMs);
+  if (!a || !b) return null;
+  const out = {} as Record<Group, number>;
+  for (const g of GROUPS) out[g] = Math.max(0, b[g] - a[g]);
+  return out;
+}
+
+function cpuAt(samples: Sample[], t: number): Record<Group, number> | null {
+  if (!samples.length || t < samples[0].t - 1500 || t > samples[samples.length - 1].t + 1500) return null;
+  let i = 0;
+  while (i < samples.length - 1 && samples[i + 1].t < t) i++;
+  const a = samples[i];
+  const b = samples[Math.min(i + 1, samples.length - 1)];
+  const f = b.t > a.t ? Math.min(1, Math.max(0, (t - a.t) / (b.t - a.t))) : 0;
+  const out = {} as Record<Group, number>;
+  for (const g of GROUPS) out[g] = a.groups[g].cpuS + f * (b.groups[g].cpuS - a.groups[g].cpuS);
+  return out;
 }
 
 /** CPU used and peak memory between two times (ms since t0), from the samples. */

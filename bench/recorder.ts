@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
 import type { Stage, WorkflowKind } from './options.js';
 
 /** What one stage of load sent and got back, response by response. */
@@ -14,11 +14,19 @@ export interface StageRecord {
   endMs: number;
   /** requests the plan asked for */
   planned: number;
-  /** most connections open at once for this stage, and the most requests/s one connection carried */
-  connections: number;
-  perConnectionRate: number;
-  /** requests written to a socket (autocannon's count) */
+  /** requests handed to a connection; `unsent`: planned ones never sent (the stage was stopped, or they timed out waiting for a connection) */
   sent: number;
+  unsent: number;
+  /** how late the scheduler took up each request after its due time (ms): the generator's own lateness */
+  schedLagMs: number[];
+  /** for each request that found every connection busy: how long it waited for one (ms) */
+  connWaitMs: number[];
+  /** most requests in flight at once (= connections in use), most waiting for a connection */
+  peakInFlight: number;
+  peakWaiting: number;
+  /** CPU of the bench process (process.cpuUsage) over the stage's schedule, and as cores */
+  generatorCpuS: number;
+  generatorCores: number;
   responses: number;
   ok: number;
   non2xx: Record<string, number>;
@@ -29,7 +37,7 @@ export interface StageRecord {
   errorSamples: string[];
   /** 2xx responses without a run_id in the body */
   missingRunId: number;
-  /** HTTP latency of every response (ms) */
+  /** HTTP latency of every response, from its due time (ms) */
   latencies: number[];
   /** arrival of every 2xx response, ms since t0 */
   okArrivals: number[];
@@ -39,6 +47,8 @@ export interface StageRecord {
 export interface Bucket {
   /** the bench's own event-loop delay in this second (max, ms): a busy generator inflates latencies */
   loopLagMs: number | null;
+  /** the latest the scheduler took up a request due in this second (ms after its due time) */
+  schedLagMaxMs: number | null;
   offered: number;
   ok: number;
   non2xx: number;
@@ -54,7 +64,9 @@ const RUN_ID_RE = /"run_id"\s*:\s*"([0-9a-fA-F-]{36})"/;
 
 /** Collects every response of a bench run: per stage, and in 1-second buckets for the chart. */
 export class Recorder {
+  /** epoch ms of the recorder's zero; its clock is monotonic (performance.now) from there */
   readonly t0 = Date.now();
+  private readonly perf0 = performance.now();
   readonly stages: StageRecord[] = [];
   readonly buckets: Bucket[] = [];
   private readonly loop: IntervalHistogram = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
@@ -80,8 +92,9 @@ export class Recorder {
     return { p99: lagMs(this.whole.percentile(99)), max: lagMs(this.whole.max) };
   }
 
+  /** ms since t0, sub-millisecond */
   now(): number {
-    return Date.now() - this.t0;
+    return performance.now() - this.perf0;
   }
 
   addStage(stage: Stage, workflow: WorkflowKind): StageRecord {
@@ -95,9 +108,14 @@ export class Recorder {
       startMs: this.now(),
       endMs: 0,
       planned: 0,
-      connections: 0,
-      perConnectionRate: 0,
       sent: 0,
+      unsent: 0,
+      schedLagMs: [],
+      connWaitMs: [],
+      peakInFlight: 0,
+      peakWaiting: 0,
+      generatorCpuS: 0,
+      generatorCores: 0,
       responses: 0,
       ok: 0,
       non2xx: {},
@@ -116,13 +134,16 @@ export class Recorder {
 
   private bucket(ms: number): Bucket {
     const s = Math.max(0, Math.floor(ms / 1000));
-    while (this.buckets.length <= s) this.buckets.push({ loopLagMs: null, offered: 0, ok: 0, non2xx: 0, errors: 0, latencies: [] });
+    while (this.buckets.length <= s)
+      this.buckets.push({ loopLagMs: null, schedLagMaxMs: null, offered: 0, ok: 0, non2xx: 0, errors: 0, latencies: [] });
     return this.buckets[s];
   }
 
-  /** The plan offers `rate` requests/s from `startMs` for `durationS` seconds. */
-  offer(startMs: number, durationS: number, rate: number): void {
-    for (let i = 0; i < durationS; i++) this.bucket(startMs + i * 1000).offered += rate;
+  /** A request due at `dueMs` went out `lagMs` after it. */
+  offered(dueMs: number, lagMs: number): void {
+    const b = this.bucket(dueMs);
+    b.offered++;
+    if (b.schedLagMaxMs === null || lagMs > b.schedLagMaxMs) b.schedLagMaxMs = lagMs;
   }
 
   response(st: StageRecord, status: number, latencyMs: number, body: string): void {
@@ -146,9 +167,9 @@ export class Recorder {
     }
   }
 
-  error(st: StageRecord, err: Error): void {
+  error(st: StageRecord, err: Error, timeout: boolean): void {
     st.errors++;
-    if (/timed out/i.test(err.message)) st.timeouts++;
+    if (timeout) st.timeouts++;
     this.bucket(this.now()).errors++;
     if (st.errorSamples.length < 5 && !st.errorSamples.includes(err.message)) st.errorSamples.push(err.message);
   }

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * Benchmark harness: starts the runtime (or targets --url), drives open-model fixed-rate load
- * at POST /api/v1/execute with autocannon, then reconciles every accepted run_id against
- * Postgres and writes bench/results/<timestamp>.{json,md,svg} and latest.md.
+ * Benchmark harness: starts the runtime (or targets --url), drives open-model, evenly spaced
+ * load at POST /api/v1/execute (load.ts), then reconciles every accepted run_id against
+ * Postgres and writes bench/results/<timestamp>.{md,svg} and latest.md, with the raw JSON
+ * (and the runtime's log) in bench/results/raw/, which git ignores.
  * `node dist/bench/run.js --help` lists the options; bench/README.md explains the figures.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -10,13 +11,21 @@ import { cpus, totalmem } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { stageReport, timeline, totalsOf } from './analyze.js';
+import { cpuWindows, stageReport, timeline, totalsOf } from './analyze.js';
+import { startTrivialServer } from './baseline.js';
 import { checkSteps, countRunsOf, dbStats, drain, fetchRuns, openDb, type Sql } from './db.js';
-import { driveStage, startStage, type DriveOptions } from './load.js';
+import { driveStage, LoadClient, startStage, type DriveOptions } from './load.js';
 import { parseOptions, USAGE, type BenchOptions, type Stage } from './options.js';
 import { findRuntimePid, ProcSampler, usageBetween } from './procstat.js';
 import { Recorder, type StageRecord } from './recorder.js';
-import { renderMarkdown, renderTimelineSvg, type BenchResult, type FindMaxReport, type Reconciliation } from './report.js';
+import {
+  renderMarkdown,
+  renderTimelineSvg,
+  type BaselineReport,
+  type BenchResult,
+  type FindMaxReport,
+  type Reconciliation,
+} from './report.js';
 import { summarize } from './stats.js';
 import {
   BENCH_SETS,
@@ -46,7 +55,9 @@ async function main(): Promise<number> {
     if (!opts.quiet) console.log(line);
   };
   const outDir = opts.outDir ? resolve(opts.outDir) : join(ROOT, 'bench/results');
-  mkdirSync(outDir, { recursive: true });
+  // raw JSON and runtime logs: kept for the curious, never committed (bench/results/.gitignore)
+  const rawDir = join(outDir, 'raw');
+  mkdirSync(rawDir, { recursive: true });
   const startedAt = new Date();
   const stamp = startedAt.toISOString().slice(0, 19).replace(/:/g, '-') + 'Z';
 
@@ -67,7 +78,7 @@ async function main(): Promise<number> {
   // everything is bounded: the planned load, the drains, and a margin for start and stop
   const plannedS = opts.findMax
     ? 2 * (Math.floor((opts.fmMax - opts.fmStart) / opts.fmStep) + 1) * (opts.fmStageS + opts.settleS + opts.timeoutS + 5)
-    : opts.stages.reduce((n, s) => n + s.durationS, 0) + opts.timeoutS + 5;
+    : (opts.baseline ? 2 : 1) * (opts.stages.reduce((n, s) => n + s.durationS, 0) + opts.timeoutS + 5);
   const deadline = setTimeout(
     () => {
       console.error(`the bench ran past its time bound (${plannedS + opts.drainS + 900} s); exiting`);
@@ -79,6 +90,7 @@ async function main(): Promise<number> {
 
   let child: RuntimeChild | null = null;
   let sql: Sql | null = null;
+  let client: LoadClient | null = null;
   const files: Record<string, string> = {};
   try {
     let url: string;
@@ -92,7 +104,7 @@ async function main(): Promise<number> {
         await resetBenchResources();
       }
       const port = opts.port ?? (await freePort());
-      files.runtime_log = `${stamp}.runtime.log`;
+      files.runtime_log = `raw/${stamp}.runtime.log`;
       say(`starting the runtime on 127.0.0.1:${port} (log ${join(outDir, files.runtime_log)})`);
       child = await startRuntime({ root: ROOT, port, extraSets: opts.runtimeSets, logFile: join(outDir, files.runtime_log) });
       url = child.url;
@@ -114,19 +126,21 @@ async function main(): Promise<number> {
     );
     const warm = await drain(sql, warmIds, 15_000);
     if (warm.pending.length) say(`warning: ${warm.pending.length} of ${warmIds.length} warm-up runs not final after 15 s`);
+    const baseline = opts.baseline && !abort.signal.aborted ? await runBaseline(opts, say, abort.signal) : null;
     const pg0 = await dbStats(sql).catch(() => null);
 
     const rec = new Recorder();
-    const runtimePid = child?.pid ?? opts.runtimePid ?? (await findRuntimePid(Number(new URL(url).port) || 80));
-    const sampler = new ProcSampler(rec.t0, runtimePid);
-    sampler.start();
+    const found = child || opts.runtimePids.length ? null : await findRuntimePid(Number(new URL(url).port) || 80);
+    const runtimePids = child ? [child.pid] : opts.runtimePids.length ? opts.runtimePids : found !== null ? [found] : [];
+    const sampler = new ProcSampler(() => rec.now(), runtimePids, new URL(database).pathname.slice(1) || null);
+    await sampler.start();
     rec.startLoopMonitor();
+    client = new LoadClient(url, opts.maxConnections, () => rec.now());
 
     const drive: DriveOptions = {
-      url,
-      workflowId: workflows.one.id,
-      slices: opts.slices,
-      maxConnections: opts.maxConnections,
+      client,
+      path: '/api/v1/execute',
+      body: executeBody(workflows.one.id),
       timeoutS: opts.timeoutS,
       signal: abort.signal,
       progress: opts.quiet ? undefined : say,
@@ -146,19 +160,24 @@ async function main(): Promise<number> {
       const neighbourId = opts.neighbour
         ? await registerNeighbour(url, opts.neighbour.mode, stamp.replace(/[-:TZ]/g, '').slice(0, 14))
         : null;
+      let startMs = rec.now();
       for (const [i, stage] of opts.stages.entries()) {
         if (abort.signal.aborted) break;
-        // --neighbour: every second stage runs beside a misbehaving function, the others are the baseline
+        // --neighbour: every second stage runs beside a misbehaving function, the others are the reference
         const noisy = opts.neighbour && neighbourId && i % 2 === 1 ? startNeighbour(url, neighbourId, opts.neighbour.rate) : null;
         const labelled = noisy ? { ...stage, label: `${stage.label} + ${opts.neighbour!.mode} ${opts.neighbour!.rate}/s` } : stage;
         const st = rec.addStage(labelled, opts.workflow);
-        const running = startStage(rec, st, labelled, { ...drive, workflowId: workflows[opts.workflow].id });
+        const running = startStage(rec, st, labelled, { ...drive, body: executeBody(workflows[opts.workflow].id), startMs });
         finished.push(running.finished.then(() => say(stageLine(st))));
         await running.scheduled;
+        // the next stage starts where this one's schedule ended, not when the timer fired
+        startMs = Math.min(rec.now(), startMs + stage.durationS * 1000);
         if (noisy) say(`neighbour: ${noisy.stop()} ${opts.neighbour!.mode} runs started during stage ${i + 1}`);
       }
       await Promise.all(finished);
     }
+    await client.close();
+    client = null;
     const loadEndMs = rec.now();
     const runtimeDied = child?.exited ? `the runtime exited during the load (see ${files.runtime_log})` : null;
     if (runtimeDied) console.error(runtimeDied);
@@ -173,8 +192,9 @@ async function main(): Promise<number> {
 
     say('reconciling against Postgres');
     const runs = await fetchRuns(sql, ids);
-    const reports = rec.stages.map((st) => stageReport(st, runs, sampler.samples, rec.t0));
-    const totals = opts.findMax ? null : totalsOf(rec.stages, reports, runs, sampler.samples);
+    const windows = cpuWindows(rec.stages, runs, rec.t0);
+    const reports = rec.stages.map((st, i) => stageReport(st, runs, sampler.samples, rec.t0, windows[i]));
+    const totals = opts.findMax ? null : totalsOf(rec.stages, reports, runs, sampler.samples, rec.t0, true);
     const stepsPerRun = new Map<string, number>();
     for (const st of rec.stages) for (const id of st.runIds) stepsPerRun.set(id, workflows[st.workflow].steps);
     const completedIds = [...runs.values()].filter((r) => r.status === 'completed').map((r) => r.id);
@@ -206,7 +226,7 @@ async function main(): Promise<number> {
       delete files.runtime_log;
       if (reconciliation.runtime_log) reconciliation.runtime_log.file = '(empty, removed)';
     }
-    files.json = `${stamp}.json`;
+    files.json = `raw/${stamp}.json`;
     files.md = `${stamp}.md`;
     files.svg = `${stamp}.svg`;
     const httpFailedPct =
@@ -244,16 +264,20 @@ async function main(): Promise<number> {
       find_max: findMax ? { p95_bound_ms: opts.p95BoundMs, results: findMax } : null,
       reconciliation,
       resources: {
-        load: usageBetween(sampler.samples, 0, loadEndMs),
-        load_and_drain: usageBetween(sampler.samples, 0, drainEndMs),
-        sampled_runtime_pid: runtimePid,
+        load: usageBetween(sampler.samples, rec.stages[0]?.startMs ?? 0, loadEndMs),
+        load_and_drain: usageBetween(sampler.samples, rec.stages[0]?.startMs ?? 0, drainEndMs),
+        sampled_runtime_pids: runtimePids,
       },
-      generator: { loop_lag_p99_ms: lag.p99, loop_lag_max_ms: lag.max, slices: opts.slices, max_connections: opts.maxConnections },
+      generator: { loop_lag_p99_ms: lag.p99, loop_lag_max_ms: lag.max, max_connections: opts.maxConnections, timeout_s: opts.timeoutS },
+      baseline,
       timeline: timeline(rec, runs, sampler.samples),
       files,
     };
+    // a long run's chart can be large: only a small one goes beside the summary (and into git)
+    const svg = renderTimelineSvg(result);
+    if (Buffer.byteLength(svg) > SVG_MAX_BYTES) files.svg = `raw/${stamp}.svg`;
     const md = renderMarkdown(result);
-    writeFileSync(join(outDir, files.svg), renderTimelineSvg(result));
+    writeFileSync(join(outDir, files.svg), svg);
     writeFileSync(join(outDir, files.md), md);
     writeFileSync(join(outDir, files.json), JSON.stringify(result, null, 1));
     copyFileSync(join(outDir, files.md), join(outDir, 'latest.md'));
@@ -261,12 +285,13 @@ async function main(): Promise<number> {
     console.log(`wrote ${[files.json, files.md, files.svg, 'latest.md'].map((f) => join(basename(outDir), f)).join(', ')}`);
     return reconciliation.ok ? 0 : 1;
   } finally {
+    await client?.close();
     await sql?.end({ timeout: 5 }).catch(() => undefined);
     if (child) {
       say('stopping the runtime');
       const code = await child.stop();
       if (code !== 0) console.error(`the runtime exited with code ${code}`);
-      const log = join(outDir, `${stamp}.runtime.log`);
+      const log = join(rawDir, `${stamp}.runtime.log`);
       if (existsSync(log) && statSync(log).size === 0) unlinkSync(log); // LOG_LEVEL=warn: usually nothing to keep
     }
   }
@@ -293,7 +318,7 @@ async function runFindMax(
     }
     const stage: Stage = { label: `${wf.kind}-step ${rate}/s`, from: rate, to: rate, durationS: opts.fmStageS };
     const st = rec.addStage(stage, wf.kind);
-    await driveStage(rec, st, stage, { ...drive, workflowId: wf.id });
+    await driveStage(rec, st, stage, { ...drive, body: executeBody(wf.id) });
     say(stageLine(st));
     const settle = await drain(sql, st.runIds, opts.settleS * 1000);
     const p95 = summarize(st.latencies).p95;
@@ -304,13 +329,10 @@ async function runFindMax(
     if (p95 === null || p95 > opts.p95BoundMs) reasons.push(`p95 ${p95?.toFixed(1) ?? '-'} ms > ${opts.p95BoundMs}`);
     if (success < 99) reasons.push(`2xx ${success.toFixed(2)}% < 99%`);
     if (achieved < 0.95 * rate) {
-      const mean = summarize(st.latencies).mean ?? 0;
-      const clientLimited = st.perConnectionRate * mean > 800;
+      const waited = st.connWaitMs.length;
       reasons.push(
         `achieved ${achieved.toFixed(1)}/s < 95% of ${rate}${
-          clientLimited
-            ? ` (client-limited? ${st.perConnectionRate} req/s per connection x ${mean.toFixed(0)} ms mean; try a higher --max-connections)`
-            : ''
+          waited > 0.01 * st.sent ? ` (${waited} requests waited for one of the ${opts.maxConnections} connections)` : ''
         }`,
       );
     }
@@ -338,13 +360,55 @@ async function runFindMax(
   return report;
 }
 
+/** A chart bigger than this stays in raw/ with the JSON instead of beside the summary. */
+const SVG_MAX_BYTES = 60_000;
+
+function executeBody(workflowId: string): string {
+  return JSON.stringify({ workflow_id: workflowId, input_data: { test: 'load-test' } });
+}
+
+/**
+ * --baseline: the same stages against a trivial node:http server (a child process answering
+ * `{}`), driven by the same generator just before the system, for a floor to compare with.
+ */
+async function runBaseline(opts: BenchOptions, say: (l: string) => void, signal: AbortSignal): Promise<BaselineReport> {
+  const server = await startTrivialServer(ROOT);
+  say(`baseline: trivial node:http server ${server.url} (pid ${server.pid}), the same ${opts.stages.length} stages`);
+  const rec = new Recorder();
+  const sampler = new ProcSampler(() => rec.now(), [server.pid], null);
+  const client = new LoadClient(server.url, opts.maxConnections, () => rec.now());
+  try {
+    await sampler.start();
+    let startMs = rec.now();
+    const finished: Promise<void>[] = [];
+    for (const stage of opts.stages) {
+      if (signal.aborted) break;
+      const st = rec.addStage(stage, opts.workflow);
+      const running = startStage(rec, st, stage, { client, path: '/', body: '{}', timeoutS: opts.timeoutS, signal, startMs });
+      finished.push(running.finished.then(() => say(`baseline ${stageLine(st)}`)));
+      await running.scheduled;
+      startMs = Math.min(rec.now(), startMs + stage.durationS * 1000);
+    }
+    await Promise.all(finished);
+    await sampler.stop();
+    const none = new Map<string, never>();
+    const stages = rec.stages.map((st) => stageReport(st, none, sampler.samples, rec.t0, null));
+    return { url: server.url, pid: server.pid, stages, totals: totalsOf(rec.stages, stages, none, sampler.samples, rec.t0, false) };
+  } finally {
+    sampler.cancel();
+    await client.close();
+    await server.stop();
+  }
+}
+
 function stageLine(st: StageRecord): string {
   const s = summarize(st.latencies);
+  const lag = summarize(st.schedLagMs);
   const non2xx = Object.values(st.non2xx).reduce((n, c) => n + c, 0);
   const f = (x: number | null) => (x === null ? '-' : x.toFixed(1));
   return (
     `stage ${st.index + 1} ${st.label} (${st.workflow === 'one' || st.workflow === 'three' ? `${st.workflow}-step` : st.workflow}, ${st.durationS} s): planned ${st.planned}, 2xx ${st.ok}, non-2xx ${non2xx}, errors ${st.errors}; ` +
-    `HTTP ms p50 ${f(s.p50)} p95 ${f(s.p95)} p99 ${f(s.p99)} max ${f(s.max)}`
+    `HTTP ms p50 ${f(s.p50)} p95 ${f(s.p95)} p99 ${f(s.p99)} max ${f(s.max)}; send lag p99 ${f(lag.p99)} max ${f(lag.max)}; generator ${st.generatorCores.toFixed(2)} cores`
   );
 }
 

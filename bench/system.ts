@@ -87,6 +87,8 @@ export async function startRuntime(o: {
   const main = join(o.root, 'dist/runtime/main.js');
   if (!existsSync(main)) throw new Error(`${main} does not exist: run "npm run build" first`);
   const sets = [
+    // the services the harness resets, never the embedded fallback of mode=auto (another system)
+    'mode=services',
     `database.database=${BENCH_SETS.database}`,
     `nats.stream_name=${BENCH_SETS.stream}`,
     `nats.subject_prefix=${BENCH_SETS.subjectPrefix}`,
