@@ -6,8 +6,10 @@ export type Sql = ReturnType<typeof postgres>;
 const CHUNK = 10_000;
 const FINAL = ['completed', 'failed', 'cancelled'];
 
-export function openDb(url: string): Sql {
-  return postgres(url, { max: 2, onnotice: () => {}, connect_timeout: 10, idle_timeout: 30 });
+/** A small pool on a URL, or on a socket folder (the embedded mode's PostgreSQL). */
+export function openDb(target: string | { host: string; port: number; username: string; database: string }): Sql {
+  const o = { max: 2, onnotice: () => {}, connect_timeout: 10, idle_timeout: 30 };
+  return typeof target === 'string' ? postgres(target, o) : postgres({ ...target, ...o });
 }
 
 export interface RunRow {

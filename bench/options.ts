@@ -12,6 +12,9 @@ export interface Stage {
 
 export type WorkflowKind = 'one' | 'three' | 'flow' | 'thread';
 
+/** How the child runtime runs (docs/configuration.md, "Modes"). */
+export type BenchMode = 'services' | 'postgres' | 'embedded';
+
 /** A misbehaving function run beside the measured load (test/fixtures/functions/hostile.ts). */
 export interface Neighbour {
   mode: 'spin' | 'leak' | 'exit' | 'hang';
@@ -45,6 +48,8 @@ export interface BenchOptions {
   runtimePids: number[];
   quiet: boolean;
   neighbour: Neighbour | null;
+  /** services (NATS, Redis), postgres (PostgreSQL alone) or embedded (a PostgreSQL of the runtime's own) */
+  mode: BenchMode;
 }
 
 export const USAGE = `usage: node dist/bench/run.js [options]
@@ -66,6 +71,9 @@ target
   --url <url>               drive a system that is already running (loopback only); no child
   --port <n>                port for the child runtime (default: a free one)
   --set <key=value>         extra --set for the child runtime (repeatable)
+  --mode <m>                the child runtime's mode: services (default; PostgreSQL, NATS, Redis),
+                            postgres (PostgreSQL alone: its queue, an in-process cache) or
+                            embedded (a PostgreSQL of its own in a temporary folder, removed after)
   --db <postgres-url>       database to reconcile against (default: wf_bench for the child,
                             the default "workflow" database with --url)
   --runtime-pid <pid,...>   with --url: the runtime process(es) to sample, comma separated
@@ -113,6 +121,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       db: { type: 'string' },
       slices: { type: 'string' },
       baseline: { type: 'boolean' },
+      mode: { type: 'string' },
       'max-requests': { type: 'string' },
       'max-connections': { type: 'string' },
       timeout: { type: 'string' },
@@ -159,6 +168,9 @@ export function parseOptions(argv: string[]): BenchOptions {
       throw new Error('--neighbour must be <spin|leak|exit|hang>:<rate per second, at most 50>, e.g. spin:2');
     neighbour = { mode: m[1] as Neighbour['mode'], rate: Number(m[2]) };
   }
+  const mode = (v.mode ?? 'services') as BenchMode;
+  if (!['services', 'postgres', 'embedded'].includes(mode)) throw new Error('--mode must be "services", "postgres" or "embedded"');
+  if (v.mode && v.url) throw new Error('--mode applies to the child runtime: not with --url');
   if (v.url) assertLoopback(v.url);
   if (v.slices !== undefined)
     throw new Error('--slices is gone: requests are now spaced evenly one by one (bench/README.md, "How the load is generated")');
@@ -201,6 +213,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     runtimePids,
     quiet: !!v.quiet,
     neighbour,
+    mode,
   };
 }
 

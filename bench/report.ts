@@ -60,6 +60,8 @@ export interface BenchResult {
   finished_at: string;
   profile: string;
   mode: 'child' | 'url';
+  /** the child runtime's mode (services, postgres, embedded); null with --url */
+  runtime_mode?: string | null;
   url: string;
   database: string;
   git: { commit: string | null; dirty: boolean | null };
@@ -95,7 +97,9 @@ const GROUP_LABEL: Record<Group, string> = {
 export function renderMarkdown(r: BenchResult): string {
   const L: string[] = [];
   L.push(`# Bench ${r.started_at}`, '');
-  L.push(`- profile: **${r.profile}**; target ${r.mode === 'child' ? `child runtime at ${r.url}` : r.url}; database ${r.database}`);
+  L.push(
+    `- profile: **${r.profile}**; target ${r.mode === 'child' ? `child runtime (${r.runtime_mode ?? 'services'} mode) at ${r.url}` : r.url}; database ${r.database}`,
+  );
   L.push(
     `- git ${r.git.commit?.slice(0, 12) ?? '?'}${r.git.dirty ? ' (uncommitted changes)' : ''}; node ${r.machine.node}; ${r.machine.cpus} × ${r.machine.cpu_model}; ${r.machine.mem_gb} GB`,
   );

@@ -106,12 +106,20 @@ async function main(): Promise<number> {
       const port = opts.port ?? (await freePort());
       files.runtime_log = `raw/${stamp}.runtime.log`;
       say(`starting the runtime on 127.0.0.1:${port} (log ${join(outDir, files.runtime_log)})`);
-      child = await startRuntime({ root: ROOT, port, extraSets: opts.runtimeSets, logFile: join(outDir, files.runtime_log) });
+      child = await startRuntime({
+        root: ROOT,
+        port,
+        mode: opts.mode,
+        extraSets: opts.runtimeSets,
+        logFile: join(outDir, files.runtime_log),
+      });
       url = child.url;
       say(`runtime ready: pid ${child.pid}`);
     }
-    const database = opts.db ?? `postgres://postgres@127.0.0.1:5432/${opts.url ? 'workflow' : BENCH_SETS.database}`;
-    sql = openDb(database);
+    const target = opts.db ?? child?.database ?? 'postgres://postgres@127.0.0.1:5432/workflow';
+    const database = typeof target === 'string' ? target : `postgresql:///${target.database}?host=${target.host}`;
+    const databaseName = typeof target === 'string' ? new URL(target).pathname.slice(1) || null : target.database;
+    sql = openDb(target);
 
     const workflows = await registerWorkflows(url, stamp.replace(/[-:TZ]/g, '').slice(0, 14));
     say(
@@ -132,7 +140,7 @@ async function main(): Promise<number> {
     const rec = new Recorder();
     const found = child || opts.runtimePids.length ? null : await findRuntimePid(Number(new URL(url).port) || 80);
     const runtimePids = child ? [child.pid] : opts.runtimePids.length ? opts.runtimePids : found !== null ? [found] : [];
-    const sampler = new ProcSampler(() => rec.now(), runtimePids, new URL(database).pathname.slice(1) || null);
+    const sampler = new ProcSampler(() => rec.now(), runtimePids, databaseName);
     await sampler.start();
     rec.startLoopMonitor();
     client = new LoadClient(url, opts.maxConnections, () => rec.now());
@@ -239,6 +247,7 @@ async function main(): Promise<number> {
       finished_at: new Date().toISOString(),
       profile: opts.profile,
       mode: child ? 'child' : 'url',
+      runtime_mode: child ? opts.mode : null,
       url,
       database: maskPassword(database),
       git: gitInfo(),

@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync, type WriteStream } from 'node:fs';
+import { chmodSync, createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { connect } from 'nats';
 import { Redis } from 'ioredis';
-import type { WorkflowKind } from './options.js';
+import type { BenchMode, WorkflowKind } from './options.js';
 
 /** The dedicated resources of the bench's own runtime, apart from the dev and test ones. */
 export const BENCH_SETS = {
@@ -25,6 +26,8 @@ export const SERVICES = {
 export interface RuntimeChild {
   url: string;
   pid: number;
+  /** where its records are: a URL, or (embedded mode) the socket folder of its own PostgreSQL */
+  database: string | { host: string; port: number; username: string; database: string };
   logFile: string;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code */
   stop(graceMs?: number): Promise<number | null>;
@@ -76,19 +79,31 @@ export async function resetBenchResources(): Promise<void> {
   }
 }
 
+/** The --set overrides of a mode (docs/configuration.md, "Modes"), and the embedded data folder to remove after. */
+function modeSets(mode: BenchMode): { sets: string[]; dataDir: string | null } {
+  // the services the harness resets, never the embedded fallback of mode=auto (another system)
+  if (mode === 'services') return { sets: ['mode=services'], dataDir: null };
+  if (mode === 'postgres') return { sets: ['mode=services', 'queue.driver=postgres', 'cache.driver=memory'], dataDir: null };
+  // run as root, the embedded server runs as the postgres user: the folder must let it in
+  const dataDir = mkdtempSync(join(tmpdir(), 'wf-bench-'));
+  chmodSync(dataDir, 0o755);
+  return { sets: ['mode=embedded', `embedded.data_dir=${dataDir}`], dataDir };
+}
+
 /** Starts `node dist/runtime/main.js --role all` on 127.0.0.1:<port>, with the bench's own resources. */
 export async function startRuntime(o: {
   root: string;
   port: number;
+  mode: BenchMode;
   extraSets: string[];
   logFile: string;
   readyTimeoutMs?: number;
 }): Promise<RuntimeChild> {
   const main = join(o.root, 'dist/runtime/main.js');
   if (!existsSync(main)) throw new Error(`${main} does not exist: run "npm run build" first`);
+  const mode = modeSets(o.mode);
   const sets = [
-    // the services the harness resets, never the embedded fallback of mode=auto (another system)
-    'mode=services',
+    ...mode.sets,
     `database.database=${BENCH_SETS.database}`,
     `nats.stream_name=${BENCH_SETS.stream}`,
     `nats.subject_prefix=${BENCH_SETS.subjectPrefix}`,
@@ -126,6 +141,10 @@ export async function startRuntime(o: {
   const handle: RuntimeChild = {
     url,
     pid: child.pid!,
+    // the embedded server's socket lives in its data folder (a short temporary path)
+    database: mode.dataDir
+      ? { host: join(mode.dataDir, 'postgres'), port: 5432, username: 'postgres', database: BENCH_SETS.database }
+      : `postgres://postgres@127.0.0.1:5432/${BENCH_SETS.database}`,
     logFile: o.logFile,
     get exited() {
       return exited;
@@ -139,6 +158,7 @@ export async function startRuntime(o: {
       }
       process.removeListener('exit', killOnExit);
       log.end();
+      if (mode.dataDir) rmSync(mode.dataDir, { recursive: true, force: true });
       return exitCode;
     },
   };

@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import type { Config } from './config/index.js';
 import { databaseUrl, redisUrl } from './config/index.js';
+import type { ErrorCode } from './errors/index.js';
 
 /**
  * Which PostgreSQL, queue and cache a start uses (docs/configuration.md, "Modes"):
@@ -40,7 +41,7 @@ export interface Unreachable extends Service {
 }
 
 export class ServicesUnreachableError extends Error {
-  readonly code = 'E_SERVICES_UNREACHABLE';
+  readonly code = 'E_SERVICES_UNREACHABLE' satisfies ErrorCode;
   constructor(
     readonly plan: Plan,
     readonly unreachable: Unreachable[],
@@ -85,24 +86,34 @@ export async function planServices(c: Readonly<Config>, env: NodeJS.ProcessEnv =
 
   const wanted = services('every service answers');
   const needed = servicesOf(wanted, c);
-  const down = await unreachable(needed, c);
+  const down = await unreachable(needed);
   if (down.length === 0) return wanted;
-  if (down.length === needed.length) {
+  // only a machine where nothing was set up, and nothing runs, gets the embedded mode: services
+  // configured elsewhere (another host) that are down at start are an outage, not a laptop
+  const local = onThisMachineOnly(needed);
+  if (down.length === needed.length && local) {
     return embedded(`nothing answers on ${needed.map((s) => s.address).join(', ')}`);
   }
+  const answering = needed.filter((s) => !down.some((d) => d.name === s.name)).map((s) => s.name);
   throw new ServicesUnreachableError(
-    {
-      ...wanted,
-      reason: `some services answer: ${needed
-        .filter((s) => !down.includes(s as Unreachable))
-        .map((s) => s.name)
-        .join(', ')}`,
-    },
+    { ...wanted, reason: answering.length ? `some services answer: ${answering.join(', ')}` : 'they are configured on other hosts' },
     down,
-    'Start them, or choose: `npm start -- --embedded` (everything in this process, data in .data/), or `mode: services` with ' +
-      '`queue.driver: postgres` / `cache.driver: memory` to do without NATS / Redis.',
+    local
+      ? 'Start them, or choose: `npm start -- --embedded` (everything in this process, data in .data/), or `mode: services` with ' +
+          '`queue.driver: postgres` / `cache.driver: memory` to do without NATS / Redis.'
+      : 'Start them, or point the runtime at where they run.',
   );
 }
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+
+/** Whether every service is configured at a loopback address (a machine's defaults, not another host's). */
+export function onThisMachineOnly(services: Service[]): boolean {
+  return services.every((s) => s.probe !== null && s.probe.every((t) => LOOPBACK.has(t.host)));
+}
+
+/** How long a service has to accept a TCP connection at start. */
+const PROBE_TIMEOUT_MS = 1000;
 
 /** The services a plan needs (the embedded database is not one). */
 export function servicesOf(plan: Plan, c: Readonly<Config>): Service[] {
@@ -133,8 +144,8 @@ export function servicesOf(plan: Plan, c: Readonly<Config>): Service[] {
 }
 
 /** The services among `list` that do not answer a TCP connect within the connect timeout, probed at once. */
-export async function unreachable(list: Service[], c: Readonly<Config>): Promise<Unreachable[]> {
-  const timeoutMs = Math.min(2000, Math.max(200, c.nats.connect_timeout));
+export async function unreachable(list: Service[]): Promise<Unreachable[]> {
+  const timeoutMs = PROBE_TIMEOUT_MS;
   const results = await Promise.all(
     list.map(async (s): Promise<Unreachable | null> => {
       if (!s.probe) return null; // a Unix socket: the real connection says what is wrong
@@ -146,7 +157,7 @@ export async function unreachable(list: Service[], c: Readonly<Config>): Promise
 }
 
 /** null when something accepts a TCP connection at host:port, else why not. */
-function tcpProbe(host: string, port: number, timeoutMs: number): Promise<string | null> {
+export function tcpProbe(host: string, port: number, timeoutMs: number): Promise<string | null> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
     const done = (why: string | null) => {

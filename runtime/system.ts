@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,7 @@ import {
   type Route,
 } from './api/index.js';
 import { parseAddress, type Config } from './config/index.js';
+import { RuntimeError } from './errors/index.js';
 import { MemoryCache, RedisCache, type Cache } from './cache/index.js';
 import { startDeadLetterHandler } from './engine/index.js';
 import { loadCatalogue, startExecutor, type CatalogueEntry, type Executor } from './executor/index.js';
@@ -81,8 +83,18 @@ export async function startSystem(o: SystemOptions): Promise<System> {
 
   try {
     const plan = await planServices(c);
-    const down = await unreachable(servicesOf(plan, c), c);
-    if (down.length) throw new ServicesUnreachableError(plan, down, 'Start them, or run with --embedded to need none of them.');
+    const down = await unreachable(servicesOf(plan, c));
+    if (down.length) throw new ServicesUnreachableError(plan, down, 'Start them, or point the runtime at where they run.');
+    if (plan.mode === 'embedded' && role !== 'all') {
+      // the embedded database is this process's: an api without executors, or executors without an api, strand runs
+      throw new RuntimeError('E_CONFIG', `the embedded mode runs every role in one process: start it with --role all, not --role ${role}`);
+    }
+    if (plan.mode === 'services' && c.mode === 'auto' && existsSync(join(root, '.data', 'postgres', 'PG_VERSION'))) {
+      log.warn(
+        { data: join(root, '.data') },
+        `services mode (${plan.reason}); the runs of the embedded mode stay in .data/ (npm start -- --embedded to see them)`,
+      );
+    }
     const name = `workflow-${role}-${process.pid}`;
 
     let sql: Sql;
@@ -116,12 +128,14 @@ export async function startSystem(o: SystemOptions): Promise<System> {
       const pq = new PostgresQueue(sql, {
         queue: c.queue,
         pollIntervalMs: c.executor.queue_poll_interval,
-        name: `${hostname()}:${process.pid}`,
+        // unique per start, so a later process with the same pid never renews these leases
+        owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
         log,
       });
-      // the embedded database is this process's alone: runs leased by a runtime that was killed resume now
+      // the embedded database is this process's: runs leased by a runtime that was killed resume now
+      // (elsewhere a process of another container may share the host name and pid numbers: leases end on their own)
       if (plan.database.kind === 'embedded') {
-        const released = await pq.releaseAllLeases();
+        const released = await pq.releaseDeadLeases();
         if (released) log.info({ runs: released }, 'resuming runs that were in flight when the runtime stopped');
       }
       queue = pq;

@@ -164,11 +164,24 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
 }
 
 async function resultView(d: ExecutionDeps, r: RunResult) {
-  let output = r.output;
-  if (output === undefined && r.status === 'completed') output = (await d.runs.get(r.run_id))?.output_data; // too large for NATS
+  if (r.partial) {
+    // too large for one message: the record has it all (committed before the result was sent)
+    const run = await d.runs.get(r.run_id);
+    if (run) {
+      const v = runView(run, null);
+      return {
+        status: v.status,
+        output: v.output,
+        error: v.error,
+        started_at: v.started_at,
+        completed_at: v.completed_at,
+        duration_ms: v.duration_ms,
+      };
+    }
+  }
   return {
     status: r.status,
-    output: output ?? null,
+    output: r.output ?? null,
     error: r.error ?? null,
     started_at: r.started_at ? new Date(r.started_at).toISOString() : null,
     completed_at: r.completed_at ? new Date(r.completed_at).toISOString() : null,
@@ -176,7 +189,7 @@ async function resultView(d: ExecutionDeps, r: RunResult) {
   };
 }
 
-/** Postgres is the truth; Redis answers for a run accepted but not yet written. */
+/** PostgreSQL is the truth; the cache answers for a run accepted but not yet written. */
 async function loadRun(d: ExecutionDeps, id: string) {
   const run = await d.runs.get(id);
   if (run) return runView(run, await d.runs.steps(id));

@@ -27,8 +27,8 @@ export class MemoryCache implements Cache {
     return Promise.resolve((this.workflows.get(id) as T | undefined) ?? null);
   }
 
-  cacheWorkflow(id: string, workflow: unknown): Promise<void> {
-    this.workflows.set(id, workflow);
+  cacheWorkflow(id: string, workflow: unknown, ttlMs: number): Promise<void> {
+    this.workflows.set(id, workflow, ttlMs);
     return Promise.resolve();
   }
 
@@ -36,8 +36,8 @@ export class MemoryCache implements Cache {
     return Promise.resolve(this.workflowIds.get(name) ?? null);
   }
 
-  cacheWorkflowId(name: string, id: string): Promise<void> {
-    this.workflowIds.set(name, id);
+  cacheWorkflowId(name: string, id: string, ttlMs: number): Promise<void> {
+    this.workflowIds.set(name, id, ttlMs);
     return Promise.resolve();
   }
 

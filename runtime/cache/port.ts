@@ -1,7 +1,8 @@
 /**
  * The cache port: what the runtime keeps in a cache, in the runtime's own words. Nothing
  * lives only here: every read that misses falls back to PostgreSQL (or the queue), and
- * every call tolerates the cache being down (a miss, logged). Adapters: `redis.ts`.
+ * every call tolerates the cache being down (a miss, logged). Adapters: `redis.ts` and `memory.ts`
+ * (in-process).
  */
 
 /** A run's status as the API knows it between its acceptance and its first row in PostgreSQL. */

@@ -16,11 +16,12 @@ export class TtlCache<V> {
     return e.v;
   }
 
-  set(k: string, v: V): void {
+  /** `ttlMs` overrides the cache's own lifetime for this entry. */
+  set(k: string, v: V, ttlMs = this.ttlMs): void {
     if (this.map.has(k))
       this.map.delete(k); // re-set: move to the newest end, evict nothing
     else if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
-    this.map.set(k, { v, exp: Date.now() + this.ttlMs });
+    this.map.set(k, { v, exp: Date.now() + ttlMs });
   }
 
   delete(k: string): void {

@@ -12,7 +12,7 @@ export const DEFAULTS = {
    * does; embedded: PostgreSQL in-process from .data/, the postgres queue, the in-process
    * cache; services: every configured service must answer (see runtime/modes.ts).
    */
-  mode: 'auto',
+  mode: 'services',
   api: {
     address: ':8080',
     debug: false,

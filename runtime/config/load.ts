@@ -96,6 +96,7 @@ function applyEnv(tree: Tree, env: NodeJS.ProcessEnv): void {
   if (env.REDIS_PASSWORD) redis.password = env.REDIS_PASSWORD;
   if (env.LOG_LEVEL) (tree.logging as Tree).level = env.LOG_LEVEL;
   if (env.PORT) (tree.api as Tree).address = `:${env.PORT}`;
+  if (env.WF_MODE) tree.mode = env.WF_MODE;
 }
 
 function applySet(tree: Tree, kv: string): void {

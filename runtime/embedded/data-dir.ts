@@ -7,7 +7,8 @@ import { describeFolder, firstBlockedFolder } from './reach.js';
 import type { ServerUser } from './server-user.js';
 
 /** Where a default data dir goes when the server user cannot reach it (see prepareDataDir). */
-export const FALLBACK_ROOT = '/var/tmp/workflow-runtime';
+// not /var/tmp: systemd-tmpfiles ages its files (30 days on Debian), a database there would lose them
+export const FALLBACK_ROOT = '/var/lib/workflow-runtime';
 
 export interface DataDirRequest {
   dataDir: string;

@@ -1,14 +1,14 @@
 import { existsSync } from 'node:fs';
-import { cp, rename, rm, writeFile } from 'node:fs/promises';
-import { arch, platform } from 'node:os';
+import { cp, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { RuntimeError } from '../errors/index.js';
 import type { Logger } from '../observability/index.js';
 import { findBinaries, type Binaries } from './binaries.js';
-import { ensureDatabase } from './database.js';
+import { ensureDatabase } from '../store/index.js';
 import { FALLBACK_ROOT, makeSafeParents, prepareDataDir } from './data-dir.js';
 import { endGuard, findGuard, startGuard, type Guard } from './guard.js';
 import { describeFolder, firstBlockedFolder } from './reach.js';
+import { isAlive } from './processes.js';
 import { initCluster, livePostmaster, PORT, startServer, stopServer, type Cluster } from './server.js';
 import { resolveServerUser, type ServerUser } from './server-user.js';
 import { chooseSocketDir, removeSocketDir } from './socket-dir.js';
@@ -60,7 +60,8 @@ export async function startEmbeddedPostgres(o: EmbeddedPostgresOptions): Promise
   const guard = await startGuard(c);
   try {
     await startServer(c);
-    if (await ensureDatabase(c.socketDir, o.database)) o.log.info({ database: o.database }, 'created database');
+    if (await ensureDatabase({ host: c.socketDir, port: PORT, username: 'postgres' }, o.database))
+      o.log.info({ database: o.database }, 'created database');
   } catch (err) {
     await shutDown(c, guard, o.log).catch(() => {});
     if (socket.owned) await removeSocketDir(socket.dir);
@@ -99,15 +100,30 @@ async function takeOver(c: Cluster, log: Logger): Promise<void> {
   const guard = await findGuard(c.dataDir);
   if (guard?.runtimeAlive) {
     throw new RuntimeError(
-      'E_CONFIG',
+      'E_DATA_DIR_IN_USE',
       `the embedded PostgreSQL data dir ${c.dataDir} is in use by the runtime with pid ${guard.runtimePid}: stop that runtime first, or choose another data dir`,
     );
   }
   if (guard) await endGuard(guard);
   const pid = await livePostmaster(c.dataDir);
-  if (pid === undefined) return; // a postmaster.pid of a dead server is PostgreSQL's to handle (crash recovery)
+  if (pid === undefined) {
+    // a postmaster.pid of a dead server is PostgreSQL's to handle (crash recovery), unless its pid
+    // has since been given to another live process (in a container, small pids come round again):
+    // PostgreSQL would then refuse to start ("lock file already exists")
+    await removeReusedPidFile(c.dataDir, log);
+    return;
+  }
   log.warn({ dataDir: c.dataDir, pid }, 'stopping an embedded PostgreSQL left running by a runtime that ended without stopping it');
   await shutDown(c, undefined, log);
+}
+
+/** Removes postmaster.pid when the pid it names is alive but no postgres (see takeOver). */
+async function removeReusedPidFile(dataDir: string, log: Logger): Promise<void> {
+  const file = join(dataDir, 'postmaster.pid');
+  const pid = Number((await readFile(file, 'utf8').catch(() => '')).split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  log.warn({ dataDir, pid }, 'the embedded PostgreSQL lock file names a process that is not a postgres (its pid was reused): removing it');
+  await rm(file, { force: true });
 }
 
 /** Fast shutdown (sessions ended, a checkpoint), immediate if that does not finish (crash recovery at next start). */
@@ -137,16 +153,22 @@ async function reachableBinaries(bin: Binaries, user: ServerUser, log: Logger): 
   const blocked = await firstBlockedFolder(bin.postgres, user);
   if (!blocked) return bin;
   const native = dirname(dirname(bin.postgres)); // <package>/native: bin/, lib/, share/
-  const home = join(FALLBACK_ROOT, `bin-${bin.version}-${platform()}-${arch()}`);
+  const pkg = JSON.parse(await readFile(join(native, '..', 'package.json'), 'utf8')) as { name: string; version: string };
+  const home = join(FALLBACK_ROOT, `bin-${pkg.name.replace(/[^A-Za-z0-9.-]+/g, '-')}-${pkg.version}`);
   const copied = join(home, 'native');
-  if (!existsSync(join(home, 'complete'))) {
+  if (!existsSync(copied)) {
+    // copied aside, then renamed into place: `copied` exists only complete, and is never removed
+    // (another runtime may run from it); when two starts copy at once, the first rename wins
     await makeSafeParents(home);
     const partial = `${copied}.${process.pid}`;
     await rm(partial, { recursive: true, force: true });
     await cp(native, partial, { recursive: true, verbatimSymlinks: true });
-    await rm(copied, { recursive: true, force: true });
-    await rename(partial, copied);
-    await writeFile(join(home, 'complete'), `${native}\n`);
+    try {
+      await rename(partial, copied);
+    } catch (err) {
+      if (!['ENOTEMPTY', 'EEXIST'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      await rm(partial, { recursive: true, force: true });
+    }
   }
   log.warn(
     { from: native, to: copied, blocked },

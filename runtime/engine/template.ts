@@ -121,7 +121,7 @@ function own(obj: unknown, key: string): unknown {
     : undefined;
 }
 
+/** A template that cannot be read or rendered: E_STEP_CONFIG, which the catalogue never retries. */
 export class TemplateError extends Error {
   readonly code = 'E_STEP_CONFIG';
-  readonly retryable = false;
 }

@@ -34,6 +34,8 @@ export const ErrorCodes = {
   E_MAX_DELIVERIES: { status: 500, retryable: false },
   E_STORE_REJECTED: { status: 500, retryable: false },
   E_CONFIG: { status: 500, retryable: false },
+  E_SERVICES_UNREACHABLE: { status: 503, retryable: true },
+  E_DATA_DIR_IN_USE: { status: 503, retryable: true },
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

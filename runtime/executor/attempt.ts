@@ -24,19 +24,18 @@ export async function attempt(
   if (!entry) {
     return {
       ok: false,
-      error: { code: 'E_STEP_UNKNOWN', message: `no step type or function named "${t.type}" on this executor host`, retryable: false },
+      error: { code: 'E_STEP_UNKNOWN', message: `no step type or function named "${t.type}" on this executor host` },
       logs,
     };
   }
   const fn = entry.fn;
   const bad = schemaProblem(fn.input, t.input);
-  if (bad)
-    return { ok: false, error: { code: 'E_INPUT_INVALID', message: `input of "${t.type}" is invalid at ${bad}`, retryable: false }, logs };
+  if (bad) return { ok: false, error: { code: 'E_INPUT_INVALID', message: `input of "${t.type}" is invalid at ${bad}` }, logs };
   const badConfig = schemaProblem(fn.config, t.config);
   if (badConfig)
     return {
       ok: false,
-      error: { code: 'E_STEP_CONFIG', message: `config of "${t.type}" is invalid at ${badConfig}`, retryable: false },
+      error: { code: 'E_STEP_CONFIG', message: `config of "${t.type}" is invalid at ${badConfig}` },
       logs,
     };
 
@@ -53,8 +52,8 @@ export async function attempt(
   // the run was cancelled: the signal fires, and the attempt ends now whether or not the handler listens
   const cancelled = new Promise<never>((_, reject) => {
     hooks?.onCancel?.(() => {
-      const { code, message, retryable } = cancelledError(t.stepName);
-      const e = Object.assign(new Error(message), { code, retryable });
+      const { code, message } = cancelledError(t.stepName);
+      const e = Object.assign(new Error(message), { code });
       ac?.abort(e);
       reject(e);
     });
@@ -93,7 +92,7 @@ export async function attempt(
     if (badOut)
       return {
         ok: false,
-        error: { code: 'E_OUTPUT_INVALID', message: `output of "${t.type}" is invalid at ${badOut}`, retryable: false },
+        error: { code: 'E_OUTPUT_INVALID', message: `output of "${t.type}" is invalid at ${badOut}` },
         logs,
       };
     return { ok: true, output: output === undefined ? null : output, logs };

@@ -1,8 +1,9 @@
 import { CANCEL_MEMORY_MS } from '../store/index.js';
 
 /**
- * The runs this executor host has been told to cancel (a broadcast on NATS
- * from `POST /api/v1/executions/:run_id/cancel`), and the runs it is driving.
+ * The runs this executor host has been told to cancel (a broadcast through the queue
+ * from `POST /api/v1/executions/:run_id/cancel`, and `run_cancels` read at start and after
+ * a reconnect), and the runs it is driving.
  * A run being driven is aborted at once; a run not started yet is remembered
  * for `rememberMs`, so that a host that takes it from the queue later skips it.
  */

@@ -51,8 +51,15 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
   const gens = new Generations(runnerFor(d.catalogue), d.log);
   const cancellations = new Cancellations();
   // cancels sent before this host started (the broadcast below only brings the ones from now on)
-  for (const id of await d.cancels.recent()) cancellations.cancel(id);
-  const stopHearingCancels = d.queue.onCancel((runId) => cancellations.cancel(runId));
+  const readCancels = async () => {
+    for (const id of await d.cancels.recent()) cancellations.cancel(id);
+  };
+  await readCancels();
+  // a broadcast missed while the queue's connection was down is read from PostgreSQL again
+  const stopHearingCancels = d.queue.onCancel(
+    (runId) => cancellations.cancel(runId),
+    () => void readCancels().catch((err: Error) => d.log.warn({ err: err.message }, 'cancels not read again after a reconnect')),
+  );
   const stopConsuming = await d.queue.consumeRuns(x.max_concurrent_workflows, async (delivery) => {
     // a run keeps the functions it started with to its end, even if dev mode reloads them meanwhile
     const g = gens.enter();

@@ -33,7 +33,7 @@ export interface WorkerInit {
   version?: number;
 }
 
-/** The error of a step attempt stopped because its run was cancelled (not retried). */
-export function cancelledError(stepName: string): PlainError & { retryable: false } {
-  return { code: 'E_CANCELLED', message: `step "${stepName}" stopped: the run was cancelled`, retryable: false };
+/** The error of a step attempt stopped because its run was cancelled (E_CANCELLED: the catalogue never retries it). */
+export function cancelledError(stepName: string): PlainError {
+  return { code: 'E_CANCELLED', message: `step "${stepName}" stopped: the run was cancelled` };
 }

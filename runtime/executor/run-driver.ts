@@ -13,7 +13,7 @@ import {
 } from '../engine/index.js';
 import type { PlainError } from '../errors/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
-import type { Delivery, RunMessage, RunResult } from '../queue/index.js';
+import { keepAliveInterval, type Delivery, type RunMessage, type RunResult } from '../queue/index.js';
 import type { Registry, Workflow } from '../registry/index.js';
 import { FINAL_RUN_STATUSES, type BatchWriter, type InstanceRow, type RunRecords, type RunStatus, type StepRow } from '../store/index.js';
 import type { Cancellations } from './cancellations.js';
@@ -36,6 +36,7 @@ export interface RunDriverDeps {
   metrics: Metrics;
 }
 
+/** recorded on the runs this process drives (`executor_host`) */
 const HOST = `${hostname()}:${process.pid}`;
 
 /**
@@ -49,7 +50,7 @@ const HOST = `${hostname()}:${process.pid}`;
 export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> {
   const m = d.data;
   const { metrics } = deps;
-  const keepalive = setInterval(() => d.working(), Math.max(1000, deps.ackWaitMs / 3));
+  const keepalive = setInterval(() => d.working(), keepAliveInterval(deps.ackWaitMs));
   metrics.runsInFlight.inc();
   try {
     const done = new Map<string, unknown>();
@@ -176,7 +177,7 @@ async function runUnit(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit
     try {
       config = renderTemplate(config, u.roots) as Record<string, unknown>;
     } catch (err) {
-      const error = { code: 'E_STEP_CONFIG', message: `step "${u.name}": ${(err as Error).message}`, retryable: false };
+      const error = { code: 'E_STEP_CONFIG', message: `step "${u.name}": ${(err as Error).message}` };
       void deps.writer.writeStep({
         ...rowOf(1),
         status: 'failed',
@@ -269,10 +270,10 @@ function templated(step: LeafStep): boolean {
 async function finish(d: Delivery, deps: RunDriverDeps, m: RunMessage, wanted: InstanceRow, wantedError: PlainError | null): Promise<void> {
   // what was committed is what the waiter hears (Postgres may have refused the payload)
   // with the postgres queue the run leaves the queue in the statement that commits its final row
-  const stored = await deps.writer.writeRun(wanted, { dequeue: d.dequeueId });
+  const stored = await deps.writer.writeRun(wanted, { dequeue: d.dequeue });
   const row = stored ?? wanted;
   const error = stored?.error_code ? { code: stored.error_code, message: stored.error_message ?? '' } : wantedError;
-  d.ack({ dequeued: d.dequeueId !== undefined });
+  d.ack({ dequeued: d.dequeue !== undefined });
   const completedAt = row.completed_at ?? new Date();
   const status: RunStatus = row.status;
   if (status === 'completed') deps.metrics.runsCompleted.inc();
@@ -287,11 +288,7 @@ async function finish(d: Delivery, deps: RunDriverDeps, m: RunMessage, wanted: I
       started_at: row.started_at?.getTime(),
       completed_at: completedAt.getTime(),
     };
-    try {
-      deps.publishResult(m.reply, result);
-    } catch {
-      deps.publishResult(m.reply, { ...result, output: undefined }); // too large for one message: the waiter reads Postgres
-    }
+    deps.publishResult(m.reply, result); // too large for one message, the queue sends it partial: the waiter reads the record
   }
 }
 

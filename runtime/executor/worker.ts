@@ -76,7 +76,7 @@ export default async function runTask(buf: Uint8Array): Promise<Uint8Array> {
   } catch (err) {
     return encode({
       ok: false,
-      error: { code: 'E_OUTPUT_INVALID', message: `output cannot be serialized: ${(err as Error).message}`, retryable: false },
+      error: { code: 'E_OUTPUT_INVALID', message: `output cannot be serialized: ${(err as Error).message}` },
       logs,
     } satisfies StepOutcome);
   }

@@ -19,6 +19,8 @@ export interface RunResult {
   error?: { code: string; message: string } | null;
   started_at?: number;
   completed_at?: number;
+  /** too large for one message: only the run id and status came; the waiter reads the record */
+  partial?: boolean;
 }
 
 /** A request to cancel a run, broadcast to every executor. */

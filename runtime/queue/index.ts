@@ -1,4 +1,5 @@
 export { JetStreamQueue } from './jetstream.js';
 export { PostgresQueue } from './postgres.js';
-export type { Queue, Delivery, Unsubscribe, IdempotencyClaim, PublishResult } from './port.js';
+export { keepAliveInterval } from './port.js';
+export type { Queue, Delivery, Unsubscribe, IdempotencyClaim, PublishResult, QueueEntry } from './port.js';
 export { encode, decode, type RunMessage, type RunResult, type CancelMessage, type WorkflowChange } from './codec.js';

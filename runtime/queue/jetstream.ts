@@ -17,7 +17,7 @@ import type { Logger } from '../observability/index.js';
 import { RuntimeError } from '../errors/index.js';
 import { decode, encode, type CancelMessage, type RunMessage, type RunResult, type WorkflowChange } from './codec.js';
 import { JetStreamPublisher } from './jetstream-publisher.js';
-import type { Delivery, IdempotencyClaim, PublishResult, Queue, Unsubscribe } from './port.js';
+import { keepAliveInterval, type Delivery, type IdempotencyClaim, type PublishResult, type Queue, type Unsubscribe } from './port.js';
 
 /**
  * The queue on NATS: the run stream (a JetStream work queue), its durable
@@ -26,6 +26,8 @@ import type { Delivery, IdempotencyClaim, PublishResult, Queue, Unsubscribe } fr
  */
 export class JetStreamQueue implements Queue {
   private readonly publisher: JetStreamPublisher;
+  /** called after a reconnect (see onCancel) */
+  private readonly resyncs = new Set<() => void>();
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -47,13 +49,15 @@ export class JetStreamQueue implements Queue {
       timeout: c.connect_timeout,
       pingInterval: 10_000,
     });
+    const queue = new JetStreamQueue(nc, nc.jetstream(), await nc.jetstreamManager(), c, q, log);
     (async () => {
       for await (const s of nc.status()) {
         if (s.type === Events.Disconnect || s.type === Events.Reconnect || s.type === Events.Error)
           log.warn({ nats: s.type, data: String(s.data as string) }, 'nats status');
+        // core NATS broadcasts sent while disconnected are gone: listeners read the durable state again
+        if (s.type === Events.Reconnect) for (const resync of queue.resyncs) resync();
       }
     })().catch(() => {});
-    const queue = new JetStreamQueue(nc, nc.jetstream(), await nc.jetstreamManager(), c, q, log);
     await queue.ensureStream();
     return queue;
   }
@@ -146,12 +150,9 @@ export class JetStreamQueue implements Queue {
         });
       running.add(p);
     };
-    const keepalive = setInterval(
-      () => {
-        for (const [m] of waiting) m.working();
-      },
-      Math.max(1000, this.q.ack_wait / 3),
-    );
+    const keepalive = setInterval(() => {
+      for (const [m] of waiting) m.working();
+    }, keepAliveInterval(this.q.ack_wait));
     const loop = (async () => {
       for await (const m of messages) {
         let data: RunMessage;
@@ -191,22 +192,29 @@ export class JetStreamQueue implements Queue {
    * Calls `cb` with each run message that used up its deliveries (JetStream's
    * max-deliveries advisory), then deletes it from the stream: the dead letter.
    */
-  onDeadLetter(cb: (run: RunMessage, deliveries: number) => Promise<void>): Unsubscribe {
+  onDeadLetter(cb: (run: RunMessage, deliveries: number) => Promise<void>): () => Promise<void> {
     const subject = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.c.stream_name}.${this.c.consumer_name}`;
+    const inFlight = new Set<Promise<void>>();
     // a queue group: with several engine processes, each advisory is handled once
     const sub = this.nc.subscribe(subject, {
       queue: 'engine-dead-letters',
       callback: (err, m) => {
         if (err) return;
-        void (async () => {
+        const p = (async () => {
           const adv = JSON.parse(new TextDecoder().decode(m.data)) as { stream_seq: number; deliveries: number };
           const sm = await this.jsm.streams.getMessage(this.c.stream_name, { seq: adv.stream_seq });
           await cb(decode<RunMessage>(sm.data), adv.deliveries);
           await this.jsm.streams.deleteMessage(this.c.stream_name, adv.stream_seq);
-        })().catch((e) => this.log.error({ err: e }, 'dead-letter handling failed'));
+        })()
+          .catch((e) => this.log.error({ err: e }, 'dead-letter handling failed'))
+          .finally(() => inFlight.delete(p));
+        inFlight.add(p);
       },
     });
-    return () => sub.unsubscribe();
+    return async () => {
+      sub.unsubscribe();
+      await Promise.allSettled([...inFlight]);
+    };
   }
 
   resultAddress(processId: string): string {
@@ -218,17 +226,27 @@ export class JetStreamQueue implements Queue {
   }
 
   publishResult(address: string, r: RunResult): void {
-    this.nc.publish(address, encode(r));
+    try {
+      this.nc.publish(address, encode(r));
+    } catch {
+      // over the server's max_payload: the waiter reads the record
+      this.nc.publish(address, encode({ run_id: r.run_id, status: r.status, partial: true } satisfies RunResult));
+    }
   }
 
   publishCancel(runId: string): void {
     this.nc.publish(this.cancelSubject, encode({ run_id: runId } satisfies CancelMessage));
   }
 
-  onCancel(cb: (runId: string) => void): Unsubscribe {
-    return this.subscribe<CancelMessage>(this.cancelSubject, (c) => {
+  onCancel(cb: (runId: string) => void, resync?: () => void): Unsubscribe {
+    if (resync) this.resyncs.add(resync);
+    const stop = this.subscribe<CancelMessage>(this.cancelSubject, (c) => {
       if (typeof c?.run_id === 'string') cb(c.run_id);
     });
+    return () => {
+      if (resync) this.resyncs.delete(resync);
+      stop();
+    };
   }
 
   publishWorkflowChange(c: WorkflowChange): void {

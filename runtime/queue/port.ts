@@ -9,16 +9,29 @@ export interface Delivery {
    * Set when the queue lives in the same PostgreSQL as the records (queue.driver=postgres):
    * the run can leave the queue in the transaction that commits its final rows
    * (`BatchWriter.writeRun(row, { dequeue })`), so the record and the ack are one atomic step.
+   * It names this delivery of the run: a delete for a delivery that is no longer the current
+   * one (its lease ended and another executor took the run) removes nothing.
    */
-  dequeueId?: string;
-  /** Done with the run. `dequeued`: it already left the queue with its final rows (dequeueId). */
+  dequeue?: QueueEntry;
+  /** Done with the run. `dequeued`: it already left the queue with its final rows (`dequeue`). */
   ack(opts?: { dequeued?: boolean }): void;
   /** tell the queue we are still working on it (extends the lease, `queue.ack_wait`) */
   working(): void;
 }
 
+/** A run's row in the postgres queue, at one delivery (the fence of a delete). */
+export interface QueueEntry {
+  readonly id: string;
+  readonly delivery: number;
+}
+
 /** Stops a subscription. */
 export type Unsubscribe = () => void;
+
+/** How often a holder of runs tells the queue it still works on them: a third of the lease. */
+export function keepAliveInterval(ackWaitMs: number): number {
+  return Math.max(250, Math.floor(ackWaitMs / 3));
+}
 
 /** A run started with an idempotency key: the key names that run for `ttlMs`. */
 export interface IdempotencyClaim {
@@ -38,7 +51,8 @@ export interface PublishResult {
 
 /**
  * The queue port: how runs travel from the API to executors, and the broadcasts between
- * processes (results for waiting callers, cancels, registry changes). Adapters: `jetstream.ts`.
+ * processes (results for waiting callers, cancels, registry changes). Adapters: `jetstream.ts`
+ * (NATS JetStream) and `postgres.ts` (a table in the records' database).
  *
  * The contract every adapter keeps: `publishRun` resolves only once the run is durably stored;
  * delivery is at least once to any number of consumers; a delivery not acked within the lease
@@ -54,17 +68,25 @@ export interface Queue {
   consumerPending(): Promise<{ pending: number; ackPending: number }>;
   /** A run still in the queue (waiting or delivered, not acked), when the queue can look it up; else null. */
   queuedRun(runId: string): Promise<{ msg: RunMessage; deliveries: number } | null>;
-  /** Called with each run that used up its deliveries; the run is then removed from the queue. */
-  onDeadLetter(cb: (run: RunMessage, deliveries: number) => Promise<void>): Unsubscribe;
+  /**
+   * Called with each run that used up its deliveries; the run is then removed from the queue
+   * (with the postgres queue, `dequeue` lets the callback remove it with the record it writes).
+   * The stop function resolves once a callback in progress has ended.
+   */
+  onDeadLetter(cb: (run: RunMessage, deliveries: number, dequeue?: QueueEntry) => Promise<void>): () => Promise<void>;
 
   /** This process's address for the results of runs whose callers wait here. */
   resultAddress(processId: string): string;
   onResults(address: string, cb: (r: RunResult) => void): Unsubscribe;
+  /** A result too large for one message goes as `{ run_id, status, partial: true }` (the waiter reads the record). */
   publishResult(address: string, r: RunResult): void;
 
-  /** Cancels, heard by every executor. */
+  /**
+   * Cancels, heard by every executor. Broadcasts are at most once: `resync` is called whenever
+   * some may have been missed (a reconnect), so the listener can read the durable cancels again.
+   */
   publishCancel(runId: string): void;
-  onCancel(cb: (runId: string) => void): Unsubscribe;
+  onCancel(cb: (runId: string) => void, resync?: () => void): Unsubscribe;
 
   /** Registry changes, heard by every process (each drops its cached name → id mapping). */
   publishWorkflowChange(c: WorkflowChange): void;

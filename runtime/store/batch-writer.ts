@@ -3,6 +3,12 @@ import type { Logger, Metrics } from '../observability/index.js';
 import type { InstanceRow, StepRow } from './rows.js';
 import { findNul } from './storable.js';
 
+/** A run's row in the postgres queue at one delivery (the queue port's QueueEntry). */
+export interface QueueRow {
+  readonly id: string;
+  readonly delivery: number;
+}
+
 /** A step row's key in a batch: its run and its recorded name (NUL cannot occur in either). */
 const stepKey = (row: StepRow) => `${row.instance_id}\u0000${row.step_name}`;
 
@@ -29,7 +35,7 @@ type Row = InstanceRow | StepRow;
  * steps, which the foreign key needs) while shards flush concurrently. Within
  * a pending batch, later rows for the same run or step replace earlier ones.
  * Every enqueue returns a promise that settles once its row is committed:
- * callers ack the run's JetStream message only after that.
+ * callers ack the run's queue message only after that.
  */
 export class BatchWriter {
   private readonly shards: Shard[];
@@ -42,7 +48,7 @@ export class BatchWriter {
    * given, or with the row as stored when Postgres refused it and it was
    * stored without its payloads (status failed, E_STORE_REJECTED).
    */
-  writeRun(row: InstanceRow, opts?: { dequeue?: string }): Promise<InstanceRow | undefined> {
+  writeRun(row: InstanceRow, opts?: { dequeue?: QueueRow }): Promise<InstanceRow | undefined> {
     return this.shardOf(row.id).add(row.id, row, null, opts?.dequeue) as Promise<InstanceRow | undefined>;
   }
 
@@ -66,7 +72,7 @@ class Shard {
   private runs = new Map<string, InstanceRow>();
   private steps = new Map<string, StepRow>();
   /** run id → its row in run_queue, deleted in the statement that writes the run (postgres queue) */
-  private dequeues = new Map<string, string>();
+  private dequeues = new Map<string, QueueRow>();
   private waiters: Waiter[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
@@ -78,7 +84,7 @@ class Shard {
     private readonly metrics?: Metrics,
   ) {}
 
-  add(key: string, run: InstanceRow | null, step: StepRow | null, dequeue?: string): Promise<Row | undefined> {
+  add(key: string, run: InstanceRow | null, step: StepRow | null, dequeue?: QueueRow): Promise<Row | undefined> {
     if (run) this.runs.set(key, run);
     if (dequeue) this.dequeues.set(key, dequeue);
     if (step) this.steps.set(key, step);
@@ -135,7 +141,7 @@ class Shard {
   private async flushWithRetry(
     runs: InstanceRow[],
     steps: StepRow[],
-    dequeues: ReadonlyMap<string, string>,
+    dequeues: ReadonlyMap<string, QueueRow>,
   ): Promise<Map<string, Row | typeof REFUSED> | null> {
     const replaced = new Map<string, Row | typeof REFUSED>();
     const okRuns = runs.map((r) => storable(r, replaced, this.log));
@@ -176,11 +182,13 @@ class Shard {
  * the postgres queue, the runs that end here leave the queue in the same
  * statement: their record and their ack are one atomic step.
  */
-async function writeBatch(sql: Sql, runs: InstanceRow[], steps: StepRow[], dequeue: string[]): Promise<void> {
+async function writeBatch(sql: Sql, runs: InstanceRow[], steps: StepRow[], dequeue: QueueRow[]): Promise<void> {
   if (dequeue.length) {
+    // fenced by the delivery: a run another executor took over since (its lease ended) stays queued
     await sql`
       WITH r AS (${runUpsert(sql, runs)} RETURNING 1),
-           q AS (DELETE FROM run_queue WHERE id = ANY(${dequeue}::bigint[]))
+           q AS (DELETE FROM run_queue USING unnest(${dequeue.map((d) => d.id)}::bigint[], ${dequeue.map((d) => d.delivery)}::int[]) AS d(id, delivery)
+                 WHERE run_queue.id = d.id AND run_queue.deliveries = d.delivery)
       ${stepUpsert(sql, steps)}`;
   } else {
     await sql`WITH r AS (${runUpsert(sql, runs)} RETURNING 1) ${stepUpsert(sql, steps)}`;
@@ -227,7 +235,7 @@ async function writeRunByRun(
   sql: Sql,
   runs: InstanceRow[],
   steps: StepRow[],
-  dequeues: ReadonlyMap<string, string>,
+  dequeues: ReadonlyMap<string, QueueRow>,
   replaced: Map<string, Row | typeof REFUSED>,
   log: Logger,
 ): Promise<void> {

@@ -1,4 +1,4 @@
-export { openPostgres, pingPostgres, type Sql, type SocketTarget } from './postgres.js';
+export { ensureDatabase, openPostgres, pingPostgres, type Sql, type SocketTarget } from './postgres.js';
 export { migrate, MIGRATIONS } from './migrations.js';
 export { BatchWriter, type BatchWriterOptions } from './batch-writer.js';
 export * from './rows.js';

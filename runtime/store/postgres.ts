@@ -43,17 +43,28 @@ async function connectCreating(url: string, c: Config['database'], log: Logger):
     }
   }
   await sql.end({ timeout: 1 });
-  const name = new URL(url).pathname.slice(1);
-  const admin = postgres(url.replace(/\/[^/?]*(\?|$)/, '/postgres$1'), { ...poolOptions(c), max: 1 });
-  try {
-    await admin.unsafe(`CREATE DATABASE "${decodeURIComponent(name).replaceAll('"', '""')}"`);
-    log.info({ database: name }, 'created database');
-  } catch (e) {
-    if ((e as { code?: string }).code !== '42P04') throw e; // created concurrently
-  } finally {
-    await admin.end({ timeout: 1 });
-  }
+  const name = decodeURIComponent(new URL(url).pathname.slice(1));
+  if (await ensureDatabase(url.replace(/\/[^/?]*(\?|$)/, '/postgres$1'), name)) log.info({ database: name }, 'created database');
   return postgres(url, poolOptions(c));
+}
+
+/**
+ * Creates `database` when it is missing, connected as `admin` (a URL or a socket target on the
+ * `postgres` database); true when it created it. Also the embedded server's, before its pool.
+ */
+export async function ensureDatabase(admin: string | Omit<SocketTarget, 'database'>, database: string): Promise<boolean> {
+  const o = { max: 1, connect_timeout: 10, onnotice: () => {} };
+  const sql = typeof admin === 'string' ? postgres(admin, o) : postgres({ ...o, ...admin, database: 'postgres' });
+  try {
+    if ((await sql`SELECT 1 FROM pg_database WHERE datname = ${database}`).length > 0) return false;
+    await sql`CREATE DATABASE ${sql(database)}`;
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === '42P04') return false; // created concurrently
+    throw err;
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
 }
 
 function poolOptions(c: Config['database']) {

@@ -95,6 +95,7 @@ describe.each(testModes(['services', 'postgres']))('durability across an executo
       expect(after.length).toBeGreaterThan(0); // the second executor did resume work
       const rerun = after.filter((line) => recordedKeys.has(line));
       expect(rerun).toEqual([]);
+      expect(new Set(after).size).toBe(after.length); // no run was driven twice after the restart
     } finally {
       await sql.end({ timeout: 2 });
     }
@@ -120,6 +121,9 @@ describe.runIf(testModes(['embedded']).length > 0)('durability across a kill -9 
     'metrics.port=0',
     'executor.function_dirs=[steps, functions, test/fixtures/functions]',
     'executor.max_concurrent_workflows=100',
+    // far longer than the test waits: the runs in flight at the kill must resume at the restart
+    // (their leases released: the embedded database is the runtime's own), not when leases end
+    'queue.ack_wait=5m',
   ];
   const procs: RuntimeProcess[] = [];
   const startAll = async (label: string) => {
@@ -182,7 +186,7 @@ describe.runIf(testModes(['embedded']).length > 0)('durability across a kill -9 
       const r = await api(second.base, 'GET', `/api/v1/executions?status=completed&limit=500`);
       return r.body.executions.length >= EMBEDDED_RUNS ? r.body.executions : null;
     };
-    await waitFor(done, 120_000, 'every run to complete after the restart', 250);
+    await waitFor(done, 60_000, 'every run to complete after the restart (well before queue.ack_wait)', 250);
     // what was recorded completed before the kill: read the records, which outlived the process
     const runs = await Promise.all(runIds.map((id) => api(second.base, 'GET', `/api/v1/executions/${id}`)));
     expect(runs.filter((r) => r.body.status !== 'completed').map((r) => r.body.run_id)).toEqual([]);
@@ -196,5 +200,6 @@ describe.runIf(testModes(['embedded']).length > 0)('durability across a kill -9 
     const after = lines('after');
     expect(after.length).toBeGreaterThan(0); // the restarted runtime did resume work
     expect(after.filter((line) => recorded.has(line))).toEqual([]);
+    expect(new Set(after).size).toBe(after.length); // no run was driven twice after the restart
   }, 240_000);
 });

@@ -1,4 +1,4 @@
-import { connect } from 'node:net';
+import { tcpProbe } from '../../dist/runtime/modes.js';
 
 /**
  * Which of the machine's shared services answer on 127.0.0.1 (PostgreSQL 5432, NATS 4222,
@@ -10,19 +10,7 @@ export type SharedService = 'postgres' | 'nats' | 'redis';
 
 const PORTS: Record<SharedService, number> = { postgres: 5432, nats: 4222, redis: 6379 };
 
-function answers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), 500);
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
+const answers = async (port: number) => (await tcpProbe('127.0.0.1', port, 500)) === null;
 
 const found = Object.fromEntries(
   await Promise.all((Object.keys(PORTS) as SharedService[]).map(async (k) => [k, await answers(PORTS[k])] as const)),

@@ -130,4 +130,35 @@ describe('BatchWriter against Postgres', () => {
     expect(byId[bad]).toMatchObject({ status: 'failed', error_code: 'E_STORE_REJECTED', output_data: null });
     await w.close();
   });
+
+  it('when PostgreSQL refuses one run of a batch, writes the runs one by one, each with its queue row, and stores the bad one bare', async () => {
+    const w = new BatchWriter(sql, { batchSize: 500, flushIntervalMs: 10, shards: 1 }, log);
+    const good = uuidv7();
+    const bad = uuidv7();
+    const queued = await sql<{ id: string; run_id: string }[]>`
+      INSERT INTO run_queue (run_id, payload, deliveries)
+      SELECT * FROM unnest(${[good, bad]}::uuid[], ${['{}', '{}']}::text[], ${[1, 1]}::int[])
+      RETURNING id::text, run_id::text`;
+    const entry = (runId: string) => ({ id: queued.find((q) => q.run_id === runId)!.id, delivery: 1 });
+    // a workflow that does not exist: the foreign key fails the batch statement (23503), so each run goes alone
+    const [stored] = await Promise.all([
+      w.writeRun(run(bad, { status: 'completed', workflow_id: uuidv7() }), { dequeue: entry(bad) }),
+      w.writeRun(run(good, { status: 'completed' }), { dequeue: entry(good) }),
+    ]);
+    expect(stored).toMatchObject({ status: 'failed', workflow_id: null, error_code: 'E_STORE_REJECTED' });
+    const rows = await sql`SELECT id::text, status, workflow_id FROM workflow_instances WHERE id IN ${sql([good, bad])}`;
+    expect(Object.fromEntries(rows.map((r) => [r.id, r.status]))).toEqual({ [good]: 'completed', [bad]: 'failed' });
+    // both left the queue with their own rows
+    expect(await sql`SELECT 1 FROM run_queue WHERE run_id IN ${sql([good, bad])}`).toHaveLength(0);
+    await w.close();
+  });
+
+  it('does not remove a queue row of a later delivery (another executor took the run over)', async () => {
+    const w = new BatchWriter(sql, { batchSize: 500, flushIntervalMs: 1, shards: 1 }, log);
+    const id = uuidv7();
+    const [q] = await sql<{ id: string }[]>`INSERT INTO run_queue (run_id, payload, deliveries) VALUES (${id}, '{}', 2) RETURNING id::text`;
+    await w.writeRun(run(id, { status: 'completed' }), { dequeue: { id: q.id, delivery: 1 } });
+    expect(await sql`SELECT deliveries FROM run_queue WHERE id = ${q.id}`).toEqual([{ deliveries: 2 }]);
+    await w.close();
+  });
 });

@@ -4,6 +4,7 @@ import { uuidv7 } from 'uuidv7';
 import { encode } from '../../dist/runtime/queue/index.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { waitFor } from '../helpers/env.js';
+import { testModes } from '../helpers/modes.js';
 import { has } from '../helpers/services.js';
 
 /**
@@ -63,6 +64,40 @@ describe.runIf(has('postgres', 'nats', 'redis'))('engine: dead letters', () => {
         'the message to be removed',
       );
       expect(info.state.messages).toBe(0);
+    } finally {
+      await sql.end({ timeout: 2 });
+    }
+  });
+});
+
+// The same through the postgres queue: a run at max_deliver whose lease ended is recorded failed and removed
+describe.each(testModes(['postgres', 'embedded']))('engine: dead letters of the postgres queue (%s)', (mode) => {
+  let t: TestSystem;
+  beforeAll(async () => {
+    // the embedded database is one process's: there every role runs in it
+    t = await startTestSystem({ role: mode === 'embedded' ? 'all' : 'engine', mode, set: ['queue.ack_wait=500ms', 'queue.max_deliver=2'] });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('records a run that used up its deliveries failed, in the statement that removes it from the queue', async () => {
+    const sql = t.sql();
+    try {
+      const runId = uuidv7();
+      const [wf] =
+        await sql`INSERT INTO workflows (id, name, definition, version) VALUES (${uuidv7()}, 'dl', ${sql.json({ steps: [] })}, '1') RETURNING id::text`;
+      const message = { run_id: runId, workflow_id: wf.id, input: { a: 1 }, accepted_at: Date.now() };
+      // delivered twice, its last lease over: as the executors that kept dying left it
+      await sql`INSERT INTO run_queue (run_id, payload, deliveries, available_at, leased_by)
+                VALUES (${runId}, ${JSON.stringify(message)}, 2, now() - interval '1 second', 'gone:1:x')`;
+      const row = await waitFor(
+        async () => (await sql`SELECT status, error_code, deliveries, input_data FROM workflow_instances WHERE id = ${runId}`)[0],
+        10_000,
+        'the engine to record the dead letter',
+      );
+      expect(row).toMatchObject({ status: 'failed', error_code: 'E_MAX_DELIVERIES', deliveries: 2, input_data: { a: 1 } });
+      expect(await sql`SELECT 1 FROM run_queue WHERE run_id = ${runId}`).toHaveLength(0);
     } finally {
       await sql.end({ timeout: 2 });
     }

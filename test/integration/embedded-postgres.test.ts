@@ -280,9 +280,9 @@ describe('embedded PostgreSQL', () => {
       return { dataDir: join(blocked, 'pg'), blocked };
     }
 
-    it('moves a default data dir it cannot reach to /var/tmp/workflow-runtime, with a warning saying where and why', async () => {
+    it('moves a default data dir it cannot reach to /var/lib/workflow-runtime, with a warning saying where and why', async () => {
       const { dataDir, blocked } = await unreachableDataDir();
-      const fallback = `/var/tmp/workflow-runtime/${createHash('sha1').update(dataDir).digest('hex').slice(0, 12)}/postgres`;
+      const fallback = `/var/lib/workflow-runtime/${createHash('sha1').update(dataDir).digest('hex').slice(0, 12)}/postgres`;
       cleanups.push(() => rm(join(fallback, '..'), { recursive: true, force: true }));
 
       const { pg, lines } = await start(dataDir, false);

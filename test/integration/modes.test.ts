@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../dist/runtime/config/index.js';
-import { planServices, ServicesUnreachableError } from '../../dist/runtime/modes.js';
+import { onThisMachineOnly, planServices, ServicesUnreachableError } from '../../dist/runtime/modes.js';
 import { ROOT } from '../helpers/env.js';
 
 /**
@@ -80,5 +80,22 @@ describe('planServices', () => {
       mode: 'embedded',
       cache: 'redis',
     });
+  });
+
+  it('auto: services configured elsewhere that do not answer are an outage, never an empty embedded start', async () => {
+    // 127.0.0.2 is loopback (nothing leaves the machine), but not the local defaults: it stands for another host
+    const elsewhere = loadConfig({
+      file: `${ROOT}config/default.yaml`,
+      env: {},
+      set: [`database.host=127.0.0.2`, `database.port=${down[0]}`, 'queue.driver=postgres', 'cache.driver=memory'],
+    });
+    const err = await planServices(elsewhere, {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ServicesUnreachableError);
+    expect((err as Error).message).toContain(`PostgreSQL at 127.0.0.2:${down[0]}`);
+    expect((err as Error).message).not.toContain('--embedded');
+    const at = (host: string) => ({ name: 'PostgreSQL' as const, address: host, variable: 'DATABASE_URL', probe: [{ host, port: 5432 }] });
+    expect(onThisMachineOnly([at('127.0.0.1'), at('localhost'), at('::1')])).toBe(true);
+    expect(onThisMachineOnly([at('127.0.0.1'), at('10.0.0.5')])).toBe(false);
+    expect(onThisMachineOnly([{ ...at('x'), probe: null }])).toBe(false);
   });
 });
