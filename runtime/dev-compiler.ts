@@ -18,15 +18,28 @@ export interface CompilerWatch {
  */
 export function startCompilerWatch(root: string, log: Logger): CompilerWatch {
   const tsc = join(root, 'node_modules/typescript/bin/tsc');
-  const child = spawn(process.execPath, [tsc, '-p', join(root, 'tsconfig.json'), '--watch', '--incremental', '--preserveWatchOutput'], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  // --noEmitOnError: a file with a type error is not written, so the executor never loads it and
+  // runs keep the previous code until the error is fixed (tsc would otherwise emit it anyway)
+  const child = spawn(
+    process.execPath,
+    [tsc, '-p', join(root, 'tsconfig.json'), '--watch', '--incremental', '--noEmitOnError', '--preserveWatchOutput'],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   let stopping = false;
   const ready = new Promise<void>((resolve, reject) => {
     createInterface({ input: child.stdout }).on('line', (line) => {
       if (!line.trim()) return;
       process.stderr.write(`[tsc] ${line}\n`);
+      const found = /Found (\d+) errors?/.exec(line);
+      if (found && Number(found[1]) > 0) {
+        log.warn(
+          { errors: Number(found[1]) },
+          'TypeScript errors (above): nothing was compiled; the functions keep their previous code until you fix them',
+        );
+      }
       if (/Watching for file changes/.test(line)) resolve();
     });
     child.once('exit', (code, signal) => reject(new Error(`tsc --watch exited (${code ?? signal}) before its first compilation`)));

@@ -91,14 +91,33 @@ async function main(): Promise<void> {
   announce(system, config, log);
   let stopping = false;
   const shutdown = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // a second Ctrl-C: the person does not want to wait; what is not acked is delivered again
+      log.warn({ signal }, 'second signal: exiting now (runs in flight are delivered again)');
+      void flushed(log).then(() => process.exit(1));
+      return;
+    }
     stopping = true;
-    log.info({ signal }, 'stopping');
-    const force = setTimeout(() => process.exit(1), 30_000);
+    const graceMs = config.shutdown.grace;
+    log.info(
+      { signal, grace_ms: graceMs, drain_delay_ms: config.shutdown.drain_delay },
+      'stopping: no new runs; runs in flight may finish within shutdown.grace',
+    );
+    // the last resort, should a step of the stop itself hang (a database that does not answer)
+    const force = setTimeout(
+      () => {
+        log.error(
+          { after_ms: graceMs + config.shutdown.drain_delay + 15_000 },
+          'stop did not finish; exiting now (runs not acked are delivered again)',
+        );
+        void flushed(log).then(() => process.exit(1));
+      },
+      graceMs + config.shutdown.drain_delay + 15_000,
+    );
     force.unref();
     compiler?.stop();
-    await system.stop();
-    log.info('stopped');
+    const { handedBack } = await system.stop();
+    log.info({ handed_back: handedBack }, 'stopped');
     await flushed(log);
     process.exit(0);
   };
@@ -134,11 +153,13 @@ function announce(system: System, config: Readonly<Config>, log: Logger): void {
     queue: plan.queue === 'nats' ? 'NATS JetStream' : 'PostgreSQL',
     cache: plan.cache === 'redis' ? 'Redis' : 'in-process',
     url,
+    api_keys: system.apiKeys,
   };
   log.info(facts, 'started');
   const where = url ? (front ? ` · open ${url}` : ` · ops endpoints on ${url}`) : '';
+  const keys = !front ? '' : system.apiKeys.length ? ` · API keys: ${system.apiKeys.join(', ')}` : ' · API open (no API_KEYS)';
   process.stderr.write(
-    `workflow runtime (${system.role}) ready: ${plan.mode} mode (${plan.reason}) · data in ${facts.data} · queue: ${facts.queue} · cache: ${facts.cache}${where}\n`,
+    `workflow runtime (${system.role}) ready: ${plan.mode} mode (${plan.reason}) · data in ${facts.data} · queue: ${facts.queue} · cache: ${facts.cache}${keys}${where}\n`,
   );
 }
 

@@ -4,7 +4,10 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  Admission,
+  Authenticator,
   executionRoutes,
+  parseApiKeys,
   functionRoutes,
   opsRoutes,
   serve,
@@ -17,7 +20,7 @@ import {
 import { parseAddress, type Config } from './config/index.js';
 import { RuntimeError } from './errors/index.js';
 import { MemoryCache, RedisCache, type Cache } from './cache/index.js';
-import { startDeadLetterHandler } from './engine/index.js';
+import { startDeadLetterHandler, startRetention } from './engine/index.js';
 import { loadCatalogue, startExecutor, type CatalogueEntry, type Executor } from './executor/index.js';
 import type { Logger, Metrics } from './observability/index.js';
 import { JetStreamQueue, PostgresQueue, type Queue } from './queue/index.js';
@@ -59,7 +62,15 @@ export interface System {
   database: { url: string } | SocketTarget;
   /** the port of this process's HTTP server (api.address, or metrics.port for engine/executor) */
   port: number | null;
-  stop(): Promise<void>;
+  /** the names of the API keys the front door takes; empty: the API is open */
+  apiKeys: string[];
+  /**
+   * The graceful stop (SIGTERM, Ctrl-C): readiness answers 503 (draining), then after
+   * shutdown.drain_delay the front door closes, callers waiting for results are answered,
+   * executors take no more runs and finish theirs within shutdown.grace (what is left is handed
+   * back to the queue), the writer flushes, the connections close. Resolves what it handed back.
+   */
+  stop(): Promise<{ handedBack: number }>;
 }
 
 /**
@@ -70,8 +81,14 @@ export async function startSystem(o: SystemOptions): Promise<System> {
   const { role, config: c, log, metrics } = o;
   const root = o.root ?? fileURLToPath(new URL('../../', import.meta.url));
   const has = (r: Role) => role === 'all' || role === r;
-  const stops: (() => Promise<void> | void)[] = [];
+  const stops: (() => Promise<unknown> | void)[] = [];
+  let draining = false;
+  let handedBack = 0;
   const stop = async () => {
+    if (!draining) {
+      draining = true;
+      if (c.shutdown.drain_delay > 0) await new Promise((r) => setTimeout(r, c.shutdown.drain_delay));
+    }
     for (const s of stops.reverse()) {
       try {
         await s();
@@ -79,7 +96,15 @@ export async function startSystem(o: SystemOptions): Promise<System> {
         log.warn({ err }, 'error while stopping');
       }
     }
+    return { handedBack };
   };
+  const auth = new Authenticator(parseApiKeys(c.auth.api_keys));
+  if (auth.open && c.auth.required && (role === 'all' || role === 'api' || role === 'registry')) {
+    throw new RuntimeError(
+      'E_CONFIG',
+      'auth.required is set and no API keys are configured: set API_KEYS (e.g. API_KEYS=ops=$(openssl rand -hex 32))',
+    );
+  }
 
   try {
     const plan = await planServices(c);
@@ -120,6 +145,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     const runs = new RunRecords(sql);
     const cancels = new CancelRecords(sql);
     const cache: Cache = plan.cache === 'redis' ? new RedisCache(c.redis, log) : new MemoryCache(c.registry.cache_ttl);
+    if (!(await cache.ready(2000))) log.warn('Redis is not ready after 2 s; starting without it (it is a cache: PostgreSQL answers)');
     stops.push(() => cache.close());
     let queue: Queue;
     if (plan.queue === 'nats') {
@@ -163,7 +189,18 @@ export async function startSystem(o: SystemOptions): Promise<System> {
       const wr = writer;
       stops.push(() => wr.close());
     }
-    if (has('engine')) stops.push(startDeadLetterHandler(queue, writer!, log, metrics));
+    if (has('engine')) {
+      stops.push(startDeadLetterHandler(queue, writer!, log, metrics));
+      const r = c.retention;
+      stops.push(
+        startRetention(
+          sql,
+          { keep: { completed: r.completed, failed: r.failed, cancelled: r.cancelled }, batchSize: r.batch_size, intervalMs: r.interval },
+          log,
+          metrics,
+        ),
+      );
+    }
 
     if (has('executor')) {
       executor = await startExecutor({
@@ -180,7 +217,9 @@ export async function startSystem(o: SystemOptions): Promise<System> {
         metrics,
       });
       const ex = executor;
-      stops.push(() => ex.stop());
+      stops.push(async () => {
+        handedBack = (await ex.stop(c.shutdown.grace)).handedBack;
+      });
     }
 
     const checks: Record<string, ReadinessCheck> = {
@@ -188,12 +227,27 @@ export async function startSystem(o: SystemOptions): Promise<System> {
       ...(plan.cache === 'redis' ? { redis: () => cache.ping() } : {}),
       ...(plan.queue === 'nats' ? { nats: () => queue.ready() } : {}),
     };
-    const routes: Route[] = opsRoutes(role, checks, metrics, c.metrics.path);
+    const routes: Route[] = opsRoutes(role, checks, metrics, {
+      metricsPath: c.metrics.path,
+      metricsScope: c.auth.metrics === 'key' ? 'read' : 'public',
+      draining: () => draining,
+    });
     if (has('registry') || has('api')) routes.push(...workflowRoutes(registry), ...functionRoutes(() => catalogue().values()));
     if (has('api')) {
       const waiters = new Waiters();
       const resultAddress = queue.resultAddress(randomUUID());
       stops.push(queue.onResults(resultAddress, (r) => waiters.deliver(r)));
+      // stopping: callers waiting for results get their run id now (202), the runs go on
+      stops.push(() => waiters.releaseAll());
+      const admission = new Admission({
+        maxQueued: c.admission.max_queued,
+        maxWaiters: c.admission.max_waiters,
+        maxEventLoopDelayMs: c.admission.max_event_loop_delay,
+        backlog: async () => (await queue.consumerPending()).pending,
+        isStopping: () => draining,
+        metrics,
+      });
+      stops.push(admission.start());
       routes.push(
         ...executionRoutes({
           registry,
@@ -203,6 +257,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
           cache,
           waiters,
           resultAddress,
+          admission,
           metrics,
           waitTimeoutMs: c.api.wait_timeout,
           maxWaitTimeoutMs: c.api.max_wait_timeout,
@@ -215,13 +270,13 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     const front = has('api') || has('registry');
     const addr = front ? parseAddress(c.api.address) : { host: '0.0.0.0', port: c.metrics.enabled ? c.metrics.port : -1 };
     if (addr.port >= 0) {
-      server = await serve({ ...addr, maxBodyBytes: c.api.max_body_bytes, readTimeoutMs: c.api.read_timeout, routes, log, metrics });
+      server = await serve({ ...addr, maxBodyBytes: c.api.max_body_bytes, readTimeoutMs: c.api.read_timeout, routes, auth, log, metrics });
       const srv = server;
       // stopped first (stops run in reverse): no new requests while the rest shuts down
       stops.push(() => srv.close());
       log.info({ port: server.port }, front ? 'http front door listening' : 'ops endpoints listening');
     }
-    return { role, plan, dataLocation, database, port: server?.port ?? null, stop };
+    return { role, plan, dataLocation, database, port: server?.port ?? null, apiKeys: auth.names, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -1,3 +1,4 @@
+import { guardedFetch, outboundPolicy } from '../runtime/net/index.js';
 import { defineFunction, NonRetryableError, RetryableError } from '../runtime/sdk/index.js';
 
 /**
@@ -14,7 +15,10 @@ import { defineFunction, NonRetryableError, RetryableError } from '../runtime/sd
  * ```
  * output: `{ "status": 200, "headers": {...}, "body": <JSON if the response is JSON, else text> }`.
  * An unexpected 4xx fails the step without retries (E_HTTP_STATUS); 5xx, 429 and network errors
- * are retried per the step's retry policy.
+ * are retried per the step's retry policy. It reaches no loopback, private, link-local or cloud
+ * metadata address (checked after DNS resolution, on the address it then connects to, and on
+ * every redirect): `E_HTTP_FORBIDDEN_ADDRESS`, not retried, unless the config's
+ * `steps.http.allow_hosts` (names, `*.suffix`, subnets) or `steps.http.allow_private` allow it.
  */
 export default defineFunction({
   name: 'http',
@@ -33,7 +37,8 @@ export default defineFunction({
       headers['content-type'] ??= 'application/json';
     }
     const timeout = AbortSignal.timeout(Number(c.timeout_ms ?? 10_000));
-    const res = await fetch(c.url, { method, headers, body, signal: AbortSignal.any([ctx.signal, timeout]) });
+    // within steps.http: no loopback, private, link-local or metadata address unless allowed
+    const res = await guardedFetch(c.url, { method, headers, body, signal: AbortSignal.any([ctx.signal, timeout]) }, outboundPolicy());
     const text = await res.text();
     let parsed: unknown = text;
     if ((res.headers.get('content-type') ?? '').includes('json')) {

@@ -241,6 +241,10 @@ trap 'exit 143' TERM
 # a DATABASE_URL (environment or .env) wins over database.database: point it at wf_topology
 ENV_EXPORTS=$(node deploy/scripts/lib/topology-state.mjs env "${ISOLATION[@]}") || fail "cannot resolve the runtime configuration"
 eval "$ENV_EXPORTS"
+# the deploy turns auth on: so does this topology, with a key made for this run only
+API_KEY=$(node -e "process.stdout.write(require('node:crypto').randomBytes(24).toString('hex'))")
+export API_KEYS="topology=$API_KEY"
+AUTH=(-H "Authorization: Bearer $API_KEY")
 
 start_runtime() {   # name role --set ...
   local name=$1 role=$2
@@ -311,7 +315,7 @@ ok "haproxy on 127.0.0.1:$LB_PORT, both api backends UP (GET /health checks)"
 # ---- the seed's functional test (section 6.1), through HAProxy ------------------------
 CODE='' BODY=''
 req() {   # method path [json body]
-  local args=(-sS -o "$WORK/body" -w '%{http_code}' -X "$1" "$LB$2")
+  local args=(-sS -o "$WORK/body" -w '%{http_code}' "${AUTH[@]}" -X "$1" "$LB$2")
   [[ $# -ge 3 ]] && args+=(-H 'Content-Type: application/json' -d "$3")
   CODE=$(curl "${args[@]}") || fail "$1 $2: request failed"
   BODY=$(cat "$WORK/body")
@@ -328,6 +332,11 @@ req GET /health
 expect_code "GET /health" 200
 [[ $(jq -r .status <<<"$BODY") == ok ]] || fail "GET /health: $BODY"
 ok "test 1: GET /health -> 200 $(jq -c . <<<"$BODY")"
+
+# auth is on: without the key, the API refuses
+CODE=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$LB/api/v1/workflows") || fail "GET /api/v1/workflows without a key: request failed"
+[[ $CODE == 401 && $(jq -r .error.code "$WORK/body") == E_UNAUTHENTICATED ]] || fail "without a key: HTTP $CODE $(cat "$WORK/body") (expected 401 E_UNAUTHENTICATED)"
+ok "auth: GET /api/v1/workflows without a key -> 401 E_UNAUTHENTICATED"
 
 # Test 2: Create Workflow
 req POST /api/v1/workflows '{
@@ -423,7 +432,7 @@ completed_on() {   # port -> workflow_runs_completed_total of that process
 }
 burst() {   # count tag: POST /api/v1/execute count times, KILL_PARALLEL at once; checks every answer
   local out="$WORK/burst-$2.jsonl" n
-  seq 0 $(( $1 - 1 )) | xargs -P "$KILL_PARALLEL" -I{} curl -sS -X POST -H 'Content-Type: application/json' -w '\n' \
+  seq 0 $(( $1 - 1 )) | xargs -P "$KILL_PARALLEL" -I{} curl -sS -X POST "${AUTH[@]}" -H 'Content-Type: application/json' -w '\n' \
     -d "{\"workflow_id\":\"$KILL_WF_ID\",\"input_data\":{\"batch\":\"$2\",\"i\":{}}}" "$LB/api/v1/execute" >"$out" \
     || fail "POST /api/v1/execute burst ($2) had failed requests"
   n=$(jq -s 'map(select(.run_id and (.status == "queued" or .status == "completed"))) | length' "$out")

@@ -75,12 +75,21 @@ export function json(status: number, body: unknown, headers?: Record<string, str
   return { status, body: JSON.stringify(body), headers };
 }
 
+/** Headers that go with an error: how to authenticate, when to come back. */
+const REPLY_HEADERS: Record<string, Record<string, string>> = {
+  E_UNAUTHENTICATED: { 'www-authenticate': 'Bearer realm="workflow-runtime"' },
+  E_OVERLOADED: { 'retry-after': '1' },
+  E_STOPPING: { 'retry-after': '1' },
+  E_QUEUE_UNAVAILABLE: { 'retry-after': '1' },
+  E_STORE_UNAVAILABLE: { 'retry-after': '1' },
+};
+
 /** The one error shape: `{ error: { code, message, details? } }`. */
 export function errorReply(err: unknown): Reply {
   const plain = unavailable(err) ? { code: 'E_STORE_UNAVAILABLE', message: 'the database is not reachable; retry shortly' } : toPlain(err);
   const status = isErrorCode(plain.code) ? ErrorCodes[plain.code].status : 500;
   if (status >= 500 && plain.code === 'E_INTERNAL') plain.message = 'internal error; the server log has the details';
-  return json(status, { error: plain });
+  return json(status, { error: plain }, REPLY_HEADERS[plain.code]);
 }
 
 /** Connection-level failures of Postgres (or another store): the caller should retry, not report a bug. */

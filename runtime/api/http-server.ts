@@ -29,6 +29,10 @@ export interface Route {
   pattern: string;
   /** a stable label for metrics (the pattern) */
   name?: string;
+  /** what an API key needs to call it (api/auth.ts); `public`: no key. Every /api/v1 route says. */
+  scope?: 'admin' | 'execute' | 'read' | 'public';
+  /** runs before the body is read: throws to refuse the request (a missing key, an overload) */
+  guard?: (req: Request) => void;
   handler: Handler;
 }
 
@@ -56,12 +60,15 @@ const STATUS_TEXT: Record<number, string> = {
   202: '202 Accepted',
   204: '204 No Content',
   400: '400 Bad Request',
+  401: '401 Unauthorized',
+  403: '403 Forbidden',
   404: '404 Not Found',
   405: '405 Method Not Allowed',
   408: '408 Request Timeout',
   409: '409 Conflict',
   413: '413 Payload Too Large',
   415: '415 Unsupported Media Type',
+  429: '429 Too Many Requests',
   500: '500 Internal Server Error',
   503: '503 Service Unavailable',
 };
@@ -73,7 +80,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
     byPattern.set(r.pattern, [...(byPattern.get(r.pattern) ?? []), r.method.toUpperCase()]);
     const paramNames = [...r.pattern.matchAll(/:([A-Za-z_]+)/g)].map((x) => x[1]);
     app[(r.method === 'delete' ? 'del' : r.method) as 'get'](r.pattern, (res, req) =>
-      handle(res, req, r.name ?? r.pattern, paramNames, r.handler, o, r.method !== 'get' && r.method !== 'delete'),
+      handle(res, req, r.name ?? r.pattern, paramNames, r.handler, o, r.method !== 'get' && r.method !== 'delete', undefined, r.guard),
     );
   }
   app.any('/*', (res, req) => {
@@ -104,6 +111,7 @@ function handle(
   o: HttpServerOptions,
   readBody: boolean,
   methodOverride?: string,
+  guard?: (req: Request) => void,
 ): void {
   const t0 = performance.now();
   const method = methodOverride ?? req.getMethod().toUpperCase();
@@ -159,6 +167,13 @@ function handle(
   };
 
   if (badInput) return send(o.onError(Object.assign(new Error(badInput), { code: 'E_VALIDATION' })));
+  if (guard) {
+    try {
+      guard(rq);
+    } catch (err) {
+      return send(o.onError(err)); // before the body is read: a refusal costs no upload
+    }
+  }
   if (!readBody) return run();
   const declared = Number(headers.get('content-length') ?? '0');
   if (declared > o.maxBodyBytes) {

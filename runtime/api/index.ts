@@ -1,6 +1,7 @@
 import { RuntimeError } from '../errors/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import { errorReply, json } from './body.js';
+import type { Authenticator } from './auth.js';
 import { startHttpServer, type HttpServer, type Route } from './http-server.js';
 
 export { workflowRoutes } from './routes-workflows.js';
@@ -8,6 +9,8 @@ export { executionRoutes, type ExecutionDeps } from './routes-executions.js';
 export { opsRoutes, type ReadinessCheck } from './routes-ops.js';
 export { functionRoutes, type FunctionInfo } from './routes-functions.js';
 export { Waiters } from './waiters.js';
+export { Admission, type AdmissionOptions } from './admission.js';
+export { Authenticator, parseApiKeys, SCOPES, type ApiKey, type Scope } from './auth.js';
 export type { HttpServer, Route } from './http-server.js';
 
 export interface ServeOptions {
@@ -16,18 +19,39 @@ export interface ServeOptions {
   maxBodyBytes: number;
   readTimeoutMs: number;
   routes: Route[];
+  /** API keys: every route's scope is checked before its body is read */
+  auth: Authenticator;
   log: Logger;
   metrics: Metrics;
 }
 
-/** Starts the HTTP front door with the given routes, the error shape and request metrics. */
+/**
+ * Starts the HTTP front door with the given routes, API keys, the error shape and request
+ * metrics. Every /api/v1 route must say what scope it needs: a route added without one is a
+ * start-up error, never an open door.
+ */
 export function serve(o: ServeOptions): Promise<HttpServer> {
+  const routes = o.routes.map((r): Route => {
+    if (r.pattern.startsWith('/api/') && (!r.scope || r.scope === 'public')) {
+      throw new Error(`route ${r.method.toUpperCase()} ${r.pattern} has no scope: every /api/v1 route needs one`);
+    }
+    const scope = r.scope;
+    if (!scope || scope === 'public' || o.auth.open) return r;
+    const own = r.guard;
+    return {
+      ...r,
+      guard: (req) => {
+        o.auth.authorize(req.header('authorization'), scope);
+        own?.(req);
+      },
+    };
+  });
   return startHttpServer({
     host: o.host,
     port: o.port,
     maxBodyBytes: o.maxBodyBytes,
     readTimeoutMs: o.readTimeoutMs,
-    routes: o.routes,
+    routes,
     notFound: (req, allowed) =>
       allowed.length
         ? json(

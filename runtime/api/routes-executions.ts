@@ -9,6 +9,7 @@ import { FINAL_RUN_STATUSES, type CancelRecords, type RunRecords } from '../stor
 import { ExecuteBody, intParam, json, parseBody } from './body.js';
 import type { Route } from './http-server.js';
 import { hotRunSummary, hotRunView, runSummary, runView } from './views.js';
+import type { Admission } from './admission.js';
 import type { Waiters } from './waiters.js';
 
 export interface ExecutionDeps {
@@ -20,6 +21,8 @@ export interface ExecutionDeps {
   waiters: Waiters;
   /** this process's result address, for execute with wait=true */
   resultAddress: string;
+  /** refuses executes the system cannot hold (api/admission.ts) */
+  admission: Admission;
   waitTimeoutMs: number;
   idempotencyTtlMs: number;
   maxWaitTimeoutMs: number;
@@ -34,11 +37,15 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
     {
       method: 'post',
       pattern: '/api/v1/execute',
+      scope: 'execute',
+      // refused before its body is read: an overloaded system answers at once, cheaply
+      guard: () => d.admission.admit(),
       handler: (req) => execute(d, parseBody(req, ExecuteBody), req.query.get('wait'), req.header('idempotency-key')),
     },
     {
       method: 'get',
       pattern: '/api/v1/executions',
+      scope: 'read',
       handler: async (req) => {
         const limit = intParam(req, 'limit', 50, 1, 500);
         const before = req.query.get('before') || undefined;
@@ -58,11 +65,13 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
     {
       method: 'get',
       pattern: '/api/v1/executions/:run_id',
+      scope: 'read',
       handler: async (req) => json(200, await existingRun(d, req.params.run_id)),
     },
     {
       method: 'post',
       pattern: '/api/v1/executions/:run_id/cancel',
+      scope: 'execute',
       handler: async (req) => {
         const view = await existingRun(d, req.params.run_id);
         if ((FINAL_RUN_STATUSES as string[]).includes(view.status)) {
@@ -102,6 +111,7 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
   const waitMs = Math.min(durationMs(body.wait_timeout, d.waitTimeoutMs), d.maxWaitTimeoutMs);
   let waiter: ReturnType<Waiters['wait']> | null = null;
   if (wait) {
+    d.admission.admitWaiter(d.waiters.size);
     msg.reply = d.resultAddress;
     waiter = d.waiters.wait(runId, waitMs); // before publishing: a fast run must not beat it
   }

@@ -24,6 +24,7 @@ export function functionRoutes(catalogue: () => Iterable<FunctionInfo>): Route[]
     {
       method: 'get',
       pattern: '/api/v1/functions',
+      scope: 'read',
       handler: () => {
         const functions = [...catalogue()]
           .map((e) => ({

@@ -5,18 +5,27 @@ import type { Route } from './http-server.js';
 export type ReadinessCheck = () => Promise<boolean>;
 
 /** Liveness, readiness (each dependency), and Prometheus metrics. */
-export function opsRoutes(role: string, checks: Record<string, ReadinessCheck>, metrics: Metrics, metricsPath: string): Route[] {
+export function opsRoutes(
+  role: string,
+  checks: Record<string, ReadinessCheck>,
+  metrics: Metrics,
+  o: { metricsPath: string; metricsScope: 'public' | 'read'; draining: () => boolean },
+): Route[] {
   const started = Date.now();
   return [
     {
       method: 'get',
       pattern: '/health',
+      scope: 'public',
       handler: () => json(200, { status: 'ok', role, uptime_s: Math.round((Date.now() - started) / 1000) }),
     },
     {
       method: 'get',
       pattern: '/ready',
+      scope: 'public',
       handler: async () => {
+        // stopping: a load balancer takes this process out before it stops accepting
+        if (o.draining()) return json(503, { status: 'draining', role, checks: {} });
         const entries = await Promise.all(
           Object.entries(checks).map(async ([name, check]) => {
             const t0 = performance.now();
@@ -30,7 +39,8 @@ export function opsRoutes(role: string, checks: Record<string, ReadinessCheck>, 
     },
     {
       method: 'get',
-      pattern: metricsPath,
+      pattern: o.metricsPath,
+      scope: o.metricsScope,
       handler: async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }),
     },
   ];

@@ -8,6 +8,7 @@ export function workflowRoutes(registry: Registry): Route[] {
     {
       method: 'post',
       pattern: '/api/v1/workflows',
+      scope: 'admin',
       handler: async (req) => {
         const body = parseBody(req, CreateWorkflowBody);
         const wf = await registry.create(body);
@@ -17,6 +18,7 @@ export function workflowRoutes(registry: Registry): Route[] {
     {
       method: 'get',
       pattern: '/api/v1/workflows',
+      scope: 'read',
       handler: async (req) => {
         const limit = intParam(req, 'limit', 50, 1, 500);
         const workflows = await registry.list({
@@ -31,11 +33,13 @@ export function workflowRoutes(registry: Registry): Route[] {
     {
       method: 'get',
       pattern: '/api/v1/workflows/:id',
+      scope: 'read',
       handler: async (req) => json(200, await registry.resolve(req.params.id, req.query.get('version') || undefined)),
     },
     {
       method: 'delete',
       pattern: '/api/v1/workflows/:id',
+      scope: 'admin',
       handler: async (req) => {
         const wf: Workflow = await registry.resolve(req.params.id);
         return json(200, await registry.setStatus(wf.id, 'archived'));

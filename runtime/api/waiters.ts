@@ -21,6 +21,11 @@ export class Waiters {
     this.settle(r.run_id, r);
   }
 
+  /** Answers every waiter now (as a wait that timed out: 202, the run goes on): the process is stopping. */
+  releaseAll(): void {
+    for (const runId of [...this.pending.keys()]) this.settle(runId, null);
+  }
+
   get size(): number {
     return this.pending.size;
   }

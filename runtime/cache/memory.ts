@@ -87,6 +87,10 @@ export class MemoryCache implements Cache {
     return Promise.resolve(true);
   }
 
+  ready(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }

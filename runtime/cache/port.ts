@@ -17,6 +17,11 @@ export interface HotRunStatus {
 }
 
 export interface Cache {
+  /**
+   * Resolves once the cache can answer, or after `timeoutMs` (false): a start waits for it so
+   * that the first requests are not all misses; a cache that is down never stops the start.
+   */
+  ready(timeoutMs: number): Promise<boolean>;
   /** A workflow version by id (a JSON value; versions never change), or null. */
   cachedWorkflow<T>(id: string): Promise<T | null>;
   cacheWorkflow(id: string, workflow: unknown, ttlMs: number): Promise<void>;

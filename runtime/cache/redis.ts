@@ -1,9 +1,12 @@
 import { Redis } from 'ioredis';
 import { redisUrl, type Config } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
+import { Circuit } from './circuit.js';
 import type { Cache, HotRunStatus } from './port.js';
 
 const RECENT_KEEP = 2000;
+/** How long execute waits for its run's hot status to reach Redis before it answers anyway. */
+const ACCEPT_WAIT_MS = 20;
 
 /** Every key this adapter writes, under the configured prefix (`wf:` by default). */
 const key = {
@@ -17,8 +20,13 @@ const key = {
 /**
  * The cache on Redis: workflow definitions, the hot status of runs not yet
  * written to PostgreSQL, a short list of recent run ids and idempotency keys.
- * Every call tolerates Redis being down (it logs and answers
- * "unknown").
+ *
+ * Redis is off the critical path: every call is bounded (`redis.command_timeout`, no offline
+ * queue: a command while disconnected fails at once), goes through a circuit breaker (after
+ * three failures in a row, calls get their fallback without touching Redis for a second, then
+ * one probes), and answers "unknown" on failure. The accept path waits for its write at most
+ * ACCEPT_WAIT_MS. When Redis returns, the circuit closes and entries are written again as they
+ * are read from PostgreSQL.
  */
 export class RedisCache implements Cache {
   private readonly redis: Redis;
@@ -26,6 +34,7 @@ export class RedisCache implements Cache {
   private trimCounter = 0;
   private accepted: HotRunStatus[] = [];
   private acceptedFlush: Promise<void> | null = null;
+  private readonly circuit: Circuit;
 
   constructor(
     c: Config['redis'],
@@ -35,10 +44,16 @@ export class RedisCache implements Cache {
       keyPrefix: c.key_prefix,
       enableAutoPipelining: true,
       commandTimeout: c.command_timeout || undefined,
-      maxRetriesPerRequest: 1,
+      maxRetriesPerRequest: 0,
+      // a command while disconnected fails at once instead of waiting for the reconnect
+      enableOfflineQueue: false,
       lazyConnect: false,
+      // reconnect for ever, at most a second apart: the circuit decides when to use it again
+      retryStrategy: (times) => Math.min(1000, 50 * times),
     });
-    this.redis.on('error', (err: Error) => this.log.warn({ err: err.message }, 'redis error'));
+    this.circuit = new Circuit({ failures: 3, openMs: 1000, log, name: 'redis' });
+    // the circuit logs what matters (down, back); connection errors repeat every reconnect
+    this.redis.on('error', () => {});
     this.ttlSec = Math.max(1, Math.round(c.ttl / 1000));
   }
 
@@ -63,11 +78,7 @@ export class RedisCache implements Cache {
   }
 
   async ping(): Promise<boolean> {
-    try {
-      return (await this.redis.ping()) === 'PONG';
-    } catch {
-      return false;
-    }
+    return (await this.circuit.call(() => this.redis.ping(), null)) === 'PONG';
   }
 
   /**
@@ -75,16 +86,22 @@ export class RedisCache implements Cache {
    * socket write); each caller resolves when that pipeline has been answered.
    */
   runAccepted(s: HotRunStatus): Promise<void> {
+    if (this.circuit.isOpen) return Promise.resolve(); // skipped: PostgreSQL answers for the run soon
     this.accepted.push(s);
     if (!this.acceptedFlush) {
-      this.acceptedFlush = new Promise<void>((resolve) =>
+      this.acceptedFlush = new Promise<void>((resolve) => {
+        // the accept path waits for this write, but not long: a slow Redis never slows execute much
+        const bound = setTimeout(resolve, ACCEPT_WAIT_MS);
         setImmediate(() => {
           const batch = this.accepted;
           this.accepted = [];
           this.acceptedFlush = null;
-          void this.safe(() => this.writeAccepted(batch)).then(() => resolve());
-        }),
-      );
+          void this.safe(() => this.writeAccepted(batch)).then(() => {
+            clearTimeout(bound);
+            resolve();
+          });
+        });
+      });
     }
     return this.acceptedFlush;
   }
@@ -125,15 +142,27 @@ export class RedisCache implements Cache {
     return ids ?? [];
   }
 
+  /** undefined when Redis cannot answer: the queue's own check (its duplicate window) decides. */
   async claimIdempotencyKey(k: string, runId: string, ttlMs: number): Promise<string | null | undefined> {
-    try {
+    return this.circuit.call(async () => {
       const ok = await this.redis.set(key.idempotency(k), runId, 'PX', ttlMs, 'NX');
       if (ok === 'OK') return null;
       return (await this.redis.get(key.idempotency(k))) ?? undefined;
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'redis call failed; idempotency falls back to the queue window');
-      return undefined;
-    }
+    }, undefined);
+  }
+
+  ready(timeoutMs: number): Promise<boolean> {
+    if (this.redis.status === 'ready') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.redis.off('ready', onReady);
+        resolve(ok);
+      };
+      const onReady = () => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.redis.once('ready', onReady);
+    });
   }
 
   async close(): Promise<void> {
@@ -153,12 +182,8 @@ export class RedisCache implements Cache {
     await this.safe(() => this.redis.set(k, JSON.stringify(value), 'PX', Math.max(1, ttlMs)));
   }
 
-  private async safe<T>(fn: () => Promise<T>): Promise<T | null> {
-    try {
-      return await fn();
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'redis call failed; continuing without cache');
-      return null;
-    }
+  /** `fn` through the circuit; null when Redis does not answer (or is known not to). */
+  private safe<T>(fn: () => Promise<T>): Promise<T | null> {
+    return this.circuit.call<T | null>(fn, null);
   }
 }

@@ -47,7 +47,7 @@ export const DEFAULTS = {
     pool_size: 4,
     ttl: 30 * MINUTE,
     key_prefix: 'wf:',
-    command_timeout: 2 * SECOND,
+    command_timeout: 250,
   },
   nats: {
     urls: ['nats://127.0.0.1:4222'],
@@ -65,6 +65,9 @@ export const DEFAULTS = {
     max_deliver: 20,
     duplicate_window: 2 * MINUTE,
     max_pending_publishes: 4096,
+    /** JetStream: the stream holds at most this many runs and bytes (waiting or unacked); past it a publish is refused */
+    max_messages: 1_000_000,
+    max_bytes: 1024 * 1024 * 1024,
   },
   cache: {
     /** redis or memory (in-process); auto: redis in services mode, memory in embedded mode */
@@ -91,4 +94,46 @@ export const DEFAULTS = {
   },
   logging: { level: 'info', format: 'json', output: 'stdout' },
   metrics: { enabled: true, port: 9090, path: '/metrics' },
+  auth: {
+    /**
+     * API keys (API_KEYS): comma-separated `[name=]key[:scope+scope]`, scopes admin, execute,
+     * read (all three without a list). Empty: the API is open (the banner says so).
+     */
+    api_keys: '',
+    /** refuse to start a front door (api, registry) without keys: set by config/poc.yaml for a deployment */
+    required: false,
+    /** whether GET /metrics needs a key with the read scope (open: for a scraper inside the network) */
+    metrics: 'open',
+  },
+  admission: {
+    /** runs accepted and not yet taken by an executor, beyond which execute answers 503 E_OVERLOADED */
+    max_queued: 20_000,
+    /** executes waiting for their result (wait=true) per API process */
+    max_waiters: 10_000,
+    /** the API process's event-loop delay (p99 over the last half second) beyond which execute sheds load */
+    max_event_loop_delay: 100,
+  },
+  retention: {
+    /** how long final runs (and their steps) are kept, by acceptance time; 0 or "off": forever */
+    completed: 7 * 24 * 60 * MINUTE,
+    failed: 30 * 24 * 60 * MINUTE,
+    cancelled: 30 * 24 * 60 * MINUTE,
+    /** runs deleted per statement, and the pause between statements (the hot path goes first) */
+    batch_size: 500,
+    interval: 1 * SECOND,
+  },
+  shutdown: {
+    /** SIGTERM/SIGINT: how long runs in flight may take to finish before they are handed back */
+    grace: 25 * SECOND,
+    /** how long readiness answers 503 before the front door stops accepting (a load balancer notices) */
+    drain_delay: 0,
+  },
+  steps: {
+    http: {
+      /** hosts (names or addresses, `*.example.com` matches subdomains) the http step may reach even at private addresses */
+      allow_hosts: [] as string[],
+      /** let the http step reach loopback, private, link-local and metadata addresses */
+      allow_private: false,
+    },
+  },
 };

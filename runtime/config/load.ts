@@ -97,6 +97,7 @@ function applyEnv(tree: Tree, env: NodeJS.ProcessEnv): void {
   if (env.LOG_LEVEL) (tree.logging as Tree).level = env.LOG_LEVEL;
   if (env.PORT) (tree.api as Tree).address = `:${env.PORT}`;
   if (env.WF_MODE) tree.mode = env.WF_MODE;
+  if (env.API_KEYS !== undefined) (tree.auth as Tree).api_keys = env.API_KEYS;
 }
 
 function applySet(tree: Tree, kv: string): void {
@@ -130,7 +131,8 @@ function convertDurations(tree: Tree, path: string): void {
     else if (DURATION_KEYS.has(key) && typeof v === 'string') {
       let n: number | undefined;
       try {
-        n = /^\d+$/.test(v.trim()) ? Number(v) : ms(v as ms.StringValue);
+        // "off" (a retention that keeps forever, a delay not wanted) is 0
+        n = v.trim() === 'off' ? 0 : /^\d+$/.test(v.trim()) ? Number(v) : ms(v as ms.StringValue);
       } catch {
         n = undefined; // ms('') throws
       }

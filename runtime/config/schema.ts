@@ -68,6 +68,8 @@ export const ConfigSchema = Type.Object({
     max_deliver: Type.Integer({ minimum: -1 }),
     duplicate_window: Ms,
     max_pending_publishes: PositiveInt, // publishes in flight per API process
+    max_messages: PositiveInt, // JetStream stream limits (discard new)
+    max_bytes: PositiveInt,
   }),
   cache: Type.Object({ driver: Type.Union([Type.Literal('auto'), Type.Literal('redis'), Type.Literal('memory')]) }), // ours
   embedded: Type.Object({ data_dir: Type.String() }), // ours
@@ -90,6 +92,35 @@ export const ConfigSchema = Type.Object({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
     format: Type.Union([Type.Literal('json'), Type.Literal('pretty')]),
     output: Type.Union([Type.Literal('stdout'), Type.Literal('stderr')]),
+  }),
+  // ours: API keys (see runtime/api/auth.ts)
+  auth: Type.Object({
+    api_keys: Type.String(),
+    required: Type.Boolean(),
+    metrics: Type.Union([Type.Literal('open'), Type.Literal('key')]),
+  }),
+  // ours: when execute refuses at once (503 E_OVERLOADED) instead of queueing without bound
+  admission: Type.Object({
+    max_queued: PositiveInt,
+    max_waiters: PositiveInt,
+    max_event_loop_delay: Ms,
+  }),
+  // ours: how long final runs are kept (0: forever)
+  retention: Type.Object({
+    completed: Ms,
+    failed: Ms,
+    cancelled: Ms,
+    batch_size: PositiveInt,
+    interval: Ms,
+  }),
+  // ours: graceful stop
+  shutdown: Type.Object({ grace: Ms, drain_delay: Ms }),
+  // ours: settings of built-in steps
+  steps: Type.Object({
+    http: Type.Object({
+      allow_hosts: Type.Array(Type.String({ minLength: 1 })),
+      allow_private: Type.Boolean(),
+    }),
   }),
   metrics: Type.Object({
     enabled: Type.Boolean(),
@@ -120,4 +151,11 @@ export const DURATION_KEYS = new Set([
   'executor.retry_delay',
   'executor.max_retry_delay',
   'executor.step_timeout',
+  'admission.max_event_loop_delay',
+  'retention.completed',
+  'retention.failed',
+  'retention.cancelled',
+  'retention.interval',
+  'shutdown.grace',
+  'shutdown.drain_delay',
 ]);

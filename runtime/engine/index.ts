@@ -29,4 +29,5 @@ export {
 } from './interpreter.js';
 export { evaluateCondition } from './conditions.js';
 export { startDeadLetterHandler } from './dead-letters.js';
+export { startRetention, type RetentionOptions } from './retention.js';
 export { Limiter } from './limiter.js';

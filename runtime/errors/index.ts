@@ -17,6 +17,10 @@ export const ErrorCodes = {
   E_IDEMPOTENCY_CONFLICT: { status: 409, retryable: false },
   E_RUN_NOT_FOUND: { status: 404, retryable: false },
   E_RUN_FINAL: { status: 409, retryable: false },
+  E_UNAUTHENTICATED: { status: 401, retryable: false },
+  E_FORBIDDEN: { status: 403, retryable: false },
+  E_OVERLOADED: { status: 503, retryable: true },
+  E_STOPPING: { status: 503, retryable: true },
   E_CANCELLED: { status: 500, retryable: false },
   // dependencies
   E_QUEUE_UNAVAILABLE: { status: 503, retryable: true },
@@ -33,6 +37,7 @@ export const ErrorCodes = {
   E_PROCESS_EXIT: { status: 500, retryable: true },
   E_MAX_DELIVERIES: { status: 500, retryable: false },
   E_STORE_REJECTED: { status: 500, retryable: false },
+  E_HTTP_FORBIDDEN_ADDRESS: { status: 500, retryable: false },
   E_CONFIG: { status: 500, retryable: false },
   E_SERVICES_UNREACHABLE: { status: 503, retryable: true },
   E_DATA_DIR_IN_USE: { status: 503, retryable: true },

@@ -28,7 +28,8 @@ export interface ExecutorDeps {
 export interface Executor {
   /** The functions new runs use (changes on a dev-mode reload). */
   catalogue(): ReadonlyMap<string, CatalogueEntry>;
-  stop(): Promise<void>;
+  /** Takes no more runs; waits up to `graceMs` for those in flight, then hands the rest back. */
+  stop(graceMs?: number): Promise<{ handedBack: number }>;
 }
 
 /**
@@ -46,6 +47,7 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
       threads: x.worker_count,
       defaultMemoryMb: x.worker_max_old_generation_mb,
       version,
+      outbound: { allowHosts: d.config.steps.http.allow_hosts, allowPrivate: d.config.steps.http.allow_private },
       log: d.log,
     });
   const gens = new Generations(runnerFor(d.catalogue), d.log);
@@ -111,7 +113,7 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
       d.metrics.poolQueue.set({ pool: name }, p.queueSize);
     }
     d.queue.consumerPending().then(
-      (p) => d.metrics.consumerPending.set(p.pending),
+      (p) => d.metrics.queuePending.set(p.pending),
       () => {},
     );
   }, 5000);
@@ -130,12 +132,19 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
   );
   return {
     catalogue: () => gens.catalogue,
-    async stop() {
+    async stop(graceMs = Infinity) {
       clearInterval(gauges);
       stopWatching();
       stopHearingCancels();
-      await stopConsuming();
+      const { handedBack } = await stopConsuming(graceMs);
+      if (handedBack) {
+        d.log.warn(
+          { runs: handedBack, grace_ms: graceMs },
+          `${handedBack} run(s) still in flight after shutdown.grace: handed back to the queue, another executor resumes them from their recorded steps`,
+        );
+      }
       await gens.close();
+      return { handedBack };
     },
   };
 }

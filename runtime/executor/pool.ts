@@ -1,5 +1,6 @@
 import { Piscina } from 'piscina';
 import { fileURLToPath } from 'node:url';
+import type { OutboundPolicy } from '../net/index.js';
 import type { Logger } from '../observability/index.js';
 import { decode, encode } from '../queue/index.js';
 import { cancelledError, type StepOutcome, type StepTask, type WorkerInit } from './protocol.js';
@@ -24,6 +25,8 @@ export interface StepPoolOptions {
   functionLimit: boolean;
   /** dev mode: the catalogue generation, so threads import the same module versions as the host */
   version?: number;
+  /** where the http step may go (steps.http) */
+  outbound: OutboundPolicy;
   /** extra time a blocked thread gets past a step's timeout before it is terminated */
   hardKillGraceMs: number;
   log: Logger;
@@ -53,9 +56,10 @@ export class StepPool {
   constructor(private readonly o: StepPoolOptions) {
     const buf = createWatchBuffer();
     this.watch = new WatchReader(buf);
-    const workerData: WorkerInit = { root: o.root, dirs: o.dirs, watch: buf, version: o.version };
+    const workerData: WorkerInit = { root: o.root, dirs: o.dirs, watch: buf, version: o.version, outbound: o.outbound };
     this.piscina = new Piscina({
-      filename: fileURLToPath(new URL('./worker.js', import.meta.url)),
+      // a CommonJS entry that imports worker.js: see worker-entry.cts
+      filename: fileURLToPath(new URL('./worker-entry.cjs', import.meta.url)),
       minThreads: o.minThreads,
       maxThreads: o.maxThreads,
       concurrentTasksPerWorker: o.tasksPerThread,

@@ -1,4 +1,5 @@
 import type { AttemptResult, LogLine } from '../engine/index.js';
+import type { OutboundPolicy } from '../net/index.js';
 import type { PlainError } from '../errors/index.js';
 
 /** One step attempt, sent to a worker thread (msgpack-encoded). */
@@ -31,6 +32,8 @@ export interface WorkerInit {
   watch: SharedArrayBuffer;
   /** dev mode: the catalogue generation to import (see catalogue.ts) */
   version?: number;
+  /** where the http step may go (steps.http) */
+  outbound: OutboundPolicy;
 }
 
 /** The error of a step attempt stopped because its run was cancelled (E_CANCELLED: the catalogue never retries it). */

@@ -1,3 +1,4 @@
+import type { OutboundPolicy } from '../net/index.js';
 import type { Logger } from '../observability/index.js';
 import { attempt } from './attempt.js';
 import type { CatalogueEntry } from './catalogue.js';
@@ -16,6 +17,8 @@ export interface StepRunnerOptions {
   defaultMemoryMb: number;
   /** dev mode: the catalogue generation the threads import */
   version?: number;
+  /** where the http step may go (steps.http) */
+  outbound: OutboundPolicy;
   log: Logger;
 }
 
@@ -55,6 +58,7 @@ export function createStepRunner(catalogue: ReadonlyMap<string, CatalogueEntry>,
       functionLimit,
       hardKillGraceMs: 250,
       version: o.version,
+      outbound: o.outbound,
       log: o.log,
     });
   // one spare thread kept warm, more (up to as many again) started while threads are blocked:

@@ -18,6 +18,7 @@
  */
 import { threadId, workerData } from 'node:worker_threads';
 import { MAX_LOG_LINES } from '../engine/index.js';
+import { setOutboundPolicy } from '../net/index.js';
 import { toPlain } from '../errors/index.js';
 import { decode, encode } from '../queue/index.js';
 import { attempt } from './attempt.js';
@@ -26,6 +27,7 @@ import { cancelledError, type StepLogLine, type StepOutcome, type StepTask, type
 import { WatchSlot } from './watchdog.js';
 
 const init = workerData as WorkerInit;
+setOutboundPolicy(init.outbound);
 const catalogue = await loadCatalogue(init.root, init.dirs, init.version);
 /** the tasks running on this thread: their logs, and how to cancel them */
 const running = new Map<number, { logs: StepLogLine[]; cancel?: () => void }>();

@@ -61,7 +61,24 @@ export function createMetrics() {
       help: 'Runs the queue did not store (execute answered 503)',
       registers: [registry],
     }),
-    consumerPending: new client.Gauge({
+    retentionDeleted: new client.Counter({
+      name: 'retention_deleted_runs_total',
+      help: 'Final runs deleted (with their steps) by retention, by status',
+      labelNames: ['status'],
+      registers: [registry],
+    }),
+    admissionRefused: new client.Counter({
+      name: 'admission_refused_total',
+      help: 'Executes refused at once with 503 E_OVERLOADED, by reason (backlog, cpu, waiters, publishes)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    eventLoopDelay: new client.Gauge({
+      name: 'api_event_loop_delay_seconds',
+      help: 'p99 event-loop delay of the API process over the last quarter second (admission control sheds above admission.max_event_loop_delay)',
+      registers: [registry],
+    }),
+    queuePending: new client.Gauge({
       name: 'queue_pending',
       help: 'Runs waiting for an executor (last poll)',
       registers: [registry],

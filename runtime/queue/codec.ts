@@ -9,6 +9,12 @@ export interface RunMessage {
   accepted_at: number;
   /** the result address of the API process whose caller waits for the result (execute with wait=true) */
   reply?: string;
+  /**
+   * JetStream: deliveries of this run before this message, when an executor that stopped handed
+   * the run back by publishing it again (see JetStreamQueue.consumeRuns). The delivery count
+   * is this plus the message's own, so the next executor resumes from the recorded steps.
+   */
+  delivered_before?: number;
 }
 
 /** A finished run, as sent to a waiting API process. */

@@ -93,7 +93,16 @@ export class JetStreamPublisher {
     const p = this.pending.get(token);
     if (!p) return;
     this.pending.delete(token);
-    p.reject(new RuntimeError('E_QUEUE_UNAVAILABLE', `the run queue did not accept the run: ${why}`));
+    // a full stream (its limits, discard new) is an overload, not an outage
+    p.reject(
+      /maximum (messages|bytes)/i.test(why)
+        ? new RuntimeError(
+            'E_OVERLOADED',
+            `not accepted: the run queue is full (${why}; queue.max_messages, queue.max_bytes); retry later`,
+            { reason: 'queue_full' },
+          )
+        : new RuntimeError('E_QUEUE_UNAVAILABLE', `the run queue did not accept the run: ${why}`),
+    );
   }
 
   /** Map order is insertion order: the oldest are first. */

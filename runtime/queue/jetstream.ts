@@ -3,6 +3,7 @@ import {
   AckPolicy,
   connect,
   DeliverPolicy,
+  DiscardPolicy,
   Events,
   RetentionPolicy,
   StorageType,
@@ -17,7 +18,16 @@ import type { Logger } from '../observability/index.js';
 import { RuntimeError } from '../errors/index.js';
 import { decode, encode, type CancelMessage, type RunMessage, type RunResult, type WorkflowChange } from './codec.js';
 import { JetStreamPublisher } from './jetstream-publisher.js';
-import { keepAliveInterval, type Delivery, type IdempotencyClaim, type PublishResult, type Queue, type Unsubscribe } from './port.js';
+import {
+  keepAliveInterval,
+  within,
+  type Delivery,
+  type IdempotencyClaim,
+  type PublishResult,
+  type Queue,
+  type StopConsuming,
+  type Unsubscribe,
+} from './port.js';
 
 /**
  * The queue on NATS: the run stream (a JetStream work queue), its durable
@@ -83,6 +93,11 @@ export class JetStreamQueue implements Queue {
       retention: RetentionPolicy.Workqueue,
       storage: StorageType.File,
       duplicate_window: nanos(this.q.duplicate_window),
+      // bounded on purpose, and never by age: a full stream refuses new runs (E_OVERLOADED) rather
+      // than dropping accepted ones
+      max_msgs: this.q.max_messages,
+      max_bytes: this.q.max_bytes,
+      discard: DiscardPolicy.New,
     };
     try {
       await this.jsm.streams.info(this.c.stream_name);
@@ -118,7 +133,11 @@ export class JetStreamQueue implements Queue {
   async publishRun(msg: RunMessage, idempotency?: IdempotencyClaim): Promise<PublishResult> {
     const msgId = idempotency ? `idem:${createHash('sha256').update(idempotency.key).digest('hex')}` : msg.run_id;
     if (this.publisher.inFlight >= this.q.max_pending_publishes) {
-      throw new RuntimeError('E_QUEUE_UNAVAILABLE', 'too many publishes in flight; retry shortly');
+      throw new RuntimeError(
+        'E_OVERLOADED',
+        'not accepted: too many runs waiting to be stored (queue.max_pending_publishes); retry after a second',
+        { reason: 'publishes' },
+      );
     }
     if (this.nc.isClosed()) throw new RuntimeError('E_QUEUE_UNAVAILABLE', 'the queue connection is closed');
     return this.publisher.publish(this.runSubject, encode(msg), msgId);
@@ -132,23 +151,22 @@ export class JetStreamQueue implements Queue {
    * ack_wait / 3, so it is never redelivered to another executor while it
    * waits here. Returns a stop function.
    */
-  async consumeRuns(maxInFlight: number, handle: (d: Delivery) => Promise<void>): Promise<() => Promise<void>> {
+  async consumeRuns(maxInFlight: number, handle: (d: Delivery) => Promise<void>): Promise<StopConsuming> {
     const consumer = await this.js.consumers.get(this.c.stream_name, this.c.consumer_name);
     const messages = await consumer.consume({ max_messages: Math.min(maxInFlight, 1000), expires: 30_000 });
-    let inFlight = 0;
+    let stopping = false;
     const waiting: [JsMsg, RunMessage][] = [];
-    const running = new Set<Promise<void>>();
+    /** the message of each run being handled */
+    const running = new Map<Promise<void>, [JsMsg, RunMessage]>();
     const start = (m: JsMsg, data: RunMessage) => {
-      inFlight++;
       const p: Promise<void> = handle(toDelivery(m, data))
         .catch((err) => this.log.error({ err, run_id: data.run_id }, 'run handler failed; the run will be redelivered'))
         .finally(() => {
-          inFlight--;
           running.delete(p);
-          const next = waiting.shift();
+          const next = stopping ? undefined : waiting.shift();
           if (next) start(...next);
         });
-      running.add(p);
+      running.set(p, [m, data]);
     };
     const keepalive = setInterval(() => {
       for (const [m] of waiting) m.working();
@@ -163,18 +181,42 @@ export class JetStreamQueue implements Queue {
           m.term();
           continue;
         }
-        if (inFlight < maxInFlight) start(m, data);
+        if (running.size < maxInFlight && !stopping) start(m, data);
         else waiting.push([m, data]);
       }
     })();
-    return async () => {
+    return async (graceMs = Infinity) => {
+      stopping = true;
       messages.stop();
       await loop.catch(() => {});
       clearInterval(keepalive);
-      // runs not started are left un-acked: JetStream redelivers them to another executor
-      for (const [m] of waiting.splice(0)) m.nak();
-      await Promise.allSettled([...running]);
+      // runs not started go back at once: another executor takes them
+      await Promise.all(waiting.splice(0).map(([m, data]) => this.handBack(m, data)));
+      if (await within(Promise.allSettled([...running.keys()]), graceMs)) return { handedBack: 0 };
+      // past the grace: the runs still being handled go back too (they resume from their recorded steps)
+      const left = [...running.values()];
+      await Promise.all(left.map(([m, data]) => this.handBack(m, data)));
+      return { handedBack: left.length };
     };
+  }
+
+  /**
+   * Gives a run back so another executor takes it at once, with its delivery count intact.
+   * Not by nak: nats-server 2.9 takes a nak'd delivery back off the count when no pull request
+   * is waiting (the last executor stopping), so the next executor would see delivery 1 and not
+   * look for the run's recorded steps: they would run again. Instead the run is published again
+   * carrying its deliveries so far, and the old message acked once the copy is stored. Should
+   * that fail (the queue is down or full), the old message stays unacked and JetStream delivers
+   * it again after ack_wait, counted.
+   */
+  private async handBack(m: JsMsg, data: RunMessage): Promise<void> {
+    const delivered = (data.delivered_before ?? 0) + m.info.redeliveryCount;
+    try {
+      await this.publisher.publish(this.runSubject, encode({ ...data, delivered_before: delivered }), `${data.run_id}:back:${delivered}`);
+      m.ack();
+    } catch (err) {
+      this.log.warn({ err, run_id: data.run_id }, 'could not hand the run back; it is delivered again after queue.ack_wait');
+    }
   }
 
   /** JetStream has no lookup by run id: the API's cache answers for queued runs instead. */
@@ -293,7 +335,7 @@ export class JetStreamQueue implements Queue {
 function toDelivery(m: JsMsg, data: RunMessage): Delivery {
   return {
     data,
-    deliveryCount: m.info.redeliveryCount,
+    deliveryCount: (data.delivered_before ?? 0) + m.info.redeliveryCount,
     ack: () => m.ack(),
     working: () => m.working(),
   };

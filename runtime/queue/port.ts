@@ -25,6 +25,21 @@ export interface QueueEntry {
   readonly delivery: number;
 }
 
+/** Stops consuming (see Queue.consumeRuns). */
+export type StopConsuming = (graceMs?: number) => Promise<{ handedBack: number }>;
+
+/** Resolves true when `p` settles within `ms`, false otherwise. */
+export function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  if (!Number.isFinite(ms)) return p.then(() => true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), Math.max(0, ms));
+    void p.then(() => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+}
+
 /** Stops a subscription. */
 export type Unsubscribe = () => void;
 
@@ -62,8 +77,13 @@ export interface PublishResult {
 export interface Queue {
   /** Stores a run; resolves once it is durable. With an idempotency key, a repeat is not stored again. */
   publishRun(msg: RunMessage, idempotency?: IdempotencyClaim): Promise<PublishResult>;
-  /** Hands each run to `handle`, at most `maxInFlight` at once. Resolves to a stop function. */
-  consumeRuns(maxInFlight: number, handle: (d: Delivery) => Promise<void>): Promise<() => Promise<void>>;
+  /**
+   * Hands each run to `handle`, at most `maxInFlight` at once. Resolves to a stop function: it
+   * takes no more runs, waits for those being handled up to `graceMs`, then hands the rest back
+   * to the queue for another executor (their handlers may still run: the process is exiting),
+   * and says how many it handed back.
+   */
+  consumeRuns(maxInFlight: number, handle: (d: Delivery) => Promise<void>): Promise<StopConsuming>;
   /** Runs waiting for an executor, and runs delivered but not acked. */
   consumerPending(): Promise<{ pending: number; ackPending: number }>;
   /** A run still in the queue (waiting or delivered, not acked), when the queue can look it up; else null. */

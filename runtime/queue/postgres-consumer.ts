@@ -2,7 +2,7 @@ import type { Logger } from '../observability/index.js';
 import type { Sql } from '../store/index.js';
 import type { RunMessage } from './codec.js';
 import type { Notifier } from './postgres-notifier.js';
-import { keepAliveInterval, type Delivery } from './port.js';
+import { keepAliveInterval, within, type Delivery, type StopConsuming } from './port.js';
 
 export interface ConsumerOptions {
   sql: Sql;
@@ -49,7 +49,7 @@ export class PostgresConsumer {
     private readonly handle: (d: Delivery) => Promise<void>,
   ) {}
 
-  start(): () => Promise<void> {
+  start(): StopConsuming {
     const unlisten = this.o.notifier.listen(
       'wf_runs',
       () => this.schedule(),
@@ -58,14 +58,20 @@ export class PostgresConsumer {
     const poll = setInterval(() => this.schedule(), Math.max(10, this.o.pollIntervalMs));
     const renewal = setInterval(() => void this.renew(), keepAliveInterval(this.o.leaseMs));
     this.schedule();
-    return async () => {
+    return async (graceMs = Infinity) => {
       this.stopped = true;
       clearInterval(poll);
       unlisten();
-      // a claim in flight may still hand out runs: they count among those to wait for
+      // a claim in flight may hand out runs yet: they are given back (take sees `stopped`)
       await this.claiming;
-      await Promise.allSettled([...this.running]);
+      const done = await within(Promise.allSettled([...this.running]), graceMs);
       clearInterval(renewal);
+      if (done) return { handedBack: 0 };
+      // past the grace: the runs still being handled go back (they resume from their recorded steps)
+      const leases = [...this.leased.values()];
+      this.leased.clear();
+      await this.handBack(leases);
+      return { handedBack: leases.length };
     };
   }
 
@@ -209,6 +215,19 @@ export class PostgresConsumer {
     } catch (err) {
       // the lease ends and the run is delivered again; the executor finds it final and acks it
       this.o.log.warn({ err: (err as Error).message }, 'postgres queue: ack failed');
+    }
+  }
+
+  /** Makes leased runs due now for another executor (the delivery counts: it may have run steps). */
+  private async handBack(leases: Lease[]): Promise<void> {
+    if (!leases.length) return;
+    try {
+      await this.o.sql`
+        UPDATE run_queue q SET available_at = now(), leased_by = NULL
+        FROM unnest(${leases.map((l) => l.id)}::bigint[], ${leases.map((l) => l.delivery)}::int[]) AS l(id, delivery)
+        WHERE q.id = l.id AND q.deliveries = l.delivery AND q.leased_by = ${this.o.owner}`;
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message }, 'postgres queue: runs not handed back; their leases end on their own');
     }
   }
 

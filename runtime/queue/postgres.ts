@@ -13,6 +13,7 @@ import {
   type PublishResult,
   type Queue,
   type QueueEntry,
+  type StopConsuming,
   type Unsubscribe,
 } from './port.js';
 
@@ -80,7 +81,15 @@ export class PostgresQueue implements Queue {
   publishRun(msg: RunMessage, idempotency?: IdempotencyClaim): Promise<PublishResult> {
     if (this.closed) return Promise.reject(new RuntimeError('E_QUEUE_UNAVAILABLE', 'the queue is closing'));
     if (this.pending.length + this.publishing >= this.o.queue.max_pending_publishes) {
-      return Promise.reject(new RuntimeError('E_QUEUE_UNAVAILABLE', 'too many runs waiting to be stored; retry shortly'));
+      return Promise.reject(
+        new RuntimeError(
+          'E_OVERLOADED',
+          'not accepted: too many runs waiting to be stored (queue.max_pending_publishes); retry after a second',
+          {
+            reason: 'publishes',
+          },
+        ),
+      );
     }
     return new Promise<PublishResult>((resolve, reject) => {
       const payload = JSON.stringify(msg);
@@ -177,7 +186,7 @@ export class PostgresQueue implements Queue {
     for (const p of repeats) p.resolve({ duplicate: true, holder: holder.get(p.idempotency!.key) });
   }
 
-  consumeRuns(maxInFlight: number, handle: (d: Delivery) => Promise<void>): Promise<() => Promise<void>> {
+  consumeRuns(maxInFlight: number, handle: (d: Delivery) => Promise<void>): Promise<StopConsuming> {
     const consumer = new PostgresConsumer(
       {
         sql: this.sql,

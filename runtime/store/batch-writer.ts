@@ -56,8 +56,13 @@ export class BatchWriter {
     return this.shardOf(row.instance_id).add(stepKey(row), null, row) as Promise<StepRow | undefined>;
   }
 
-  /** Flushes what is pending and stops the timers. */
+  /**
+   * Flushes what is pending and takes nothing more: a row written after (a run handed back at
+   * shutdown, still running here) is refused, so this process records nothing for a run that
+   * another executor now owns.
+   */
   async close(): Promise<void> {
+    for (const s of this.shards) s.closing = true;
     await Promise.all(this.shards.map((s) => s.drain()));
   }
 
@@ -84,7 +89,11 @@ class Shard {
     private readonly metrics?: Metrics,
   ) {}
 
+  /** set by BatchWriter.close: rows from now on are refused */
+  closing = false;
+
   add(key: string, run: InstanceRow | null, step: StepRow | null, dequeue?: QueueRow): Promise<Row | undefined> {
+    if (this.closing) return Promise.reject(new Error('the batch writer is closed: this process is stopping'));
     if (run) this.runs.set(key, run);
     if (dequeue) this.dequeues.set(key, dequeue);
     if (step) this.steps.set(key, step);

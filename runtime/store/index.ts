@@ -5,4 +5,4 @@ export * from './rows.js';
 export { findNul } from './storable.js';
 export { CancelRecords, CANCEL_MEMORY_MS } from './cancels.js';
 export { WorkflowRecords, type NewWorkflow, type WorkflowListQuery } from './workflows.js';
-export { RunRecords, type RunRecord, type StepRecord, type RunListQuery, type RunProgress } from './runs.js';
+export { RunRecords, pruneRuns, uuidv7Floor, type RunRecord, type StepRecord, type RunListQuery, type RunProgress } from './runs.js';

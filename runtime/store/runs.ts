@@ -64,3 +64,28 @@ export class RunRecords {
       LIMIT ${q.limit}`;
   }
 }
+
+/** The smallest UUIDv7 of a millisecond: run ids below it were accepted before that time. */
+export function uuidv7Floor(ms: number): string {
+  const t = Math.max(0, Math.floor(ms)).toString(16).padStart(12, '0');
+  return `${t.slice(0, 8)}-${t.slice(8, 12)}-7000-8000-000000000000`;
+}
+
+/**
+ * Deletes up to `limit` runs in `status` accepted before `before` (run ids are UUIDv7: time
+ * ordered), with their steps, in one statement; rows another pruner holds are skipped.
+ * Returns how many runs it deleted.
+ */
+export async function pruneRuns(sql: Sql, status: string, before: Date, limit: number): Promise<number> {
+  const rows = await sql`
+    WITH doomed AS (
+      SELECT id FROM workflow_instances
+      WHERE id < ${uuidv7Floor(before.getTime())}::uuid AND status = ${status}
+      ORDER BY id LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    ), steps AS (
+      DELETE FROM workflow_steps WHERE instance_id IN (SELECT id FROM doomed)
+    )
+    DELETE FROM workflow_instances WHERE id IN (SELECT id FROM doomed) RETURNING 1`;
+  return rows.length;
+}

@@ -122,7 +122,7 @@ describe.runIf(root)('a fresh machine: npm start with nothing installed', () => 
     await start();
     expect(stderr).toMatch(/ready: embedded mode \(nothing answers on 127\.0\.0\.1:5432, nats:\/\/127\.0\.0\.1:4222, 127\.0\.0\.1:6379\)/);
     expect(stderr).toContain(`data in ${join(dir, '.data', 'postgres')}`);
-    expect(stderr).toContain('queue: PostgreSQL · cache: in-process · open http://127.0.0.1:8080');
+    expect(stderr).toContain('queue: PostgreSQL · cache: in-process · API open (no API_KEYS) · open http://127.0.0.1:8080');
 
     expect(call('GET', '/health').status).toBe(200);
     const wf = call('POST', '/api/v1/workflows', {

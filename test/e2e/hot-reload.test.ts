@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../dist/runtime/config/index.js';
+import { startCompilerWatch } from '../../dist/runtime/dev-compiler.js';
 import { cleanup, isolatedSettings, ROOT, waitFor } from '../helpers/env.js';
 import { startRuntimeProcess } from '../helpers/processes.js';
 import { api, startTestSystem, type TestSystem } from '../helpers/system.js';
@@ -189,4 +190,58 @@ describe('main.js --dev (what `npm run dev` starts)', () => {
       await cleanup(config);
     }
   }, 120_000);
+});
+
+/**
+ * Dev mode compiles with --noEmitOnError: a function with a TypeScript error is not written to
+ * dist/, so the executor never loads it and runs keep the previous code. A small project of its
+ * own (a tsconfig and one function), compiled by the same watcher `npm run dev` starts.
+ */
+describe('dev mode: a TypeScript error is not compiled', () => {
+  it('keeps the previous compiled code, says why, and compiles the fix', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wf-tsc-'));
+    const compiled = join(dir, 'dist', 'functions', 'f.js');
+    const warnings: string[] = [];
+    const log = pino(
+      { level: 'warn' },
+      new Writable({
+        write(chunk, _enc, done) {
+          warnings.push(String(chunk));
+          done();
+        },
+      }),
+    );
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          outDir: 'dist',
+          rootDir: '.',
+          strict: true,
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          target: 'ES2022',
+          skipLibCheck: true,
+        },
+        include: ['functions/*.ts'],
+      }),
+    );
+    mkdirSync(join(dir, 'functions'));
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+    const source = (v: string) => `export const version: string = ${v};\n`;
+    writeFileSync(join(dir, 'functions', 'f.ts'), source('"one"'));
+    const watch = startCompilerWatch(dir, log);
+    try {
+      await watch.ready;
+      expect(readFileSync(compiled, 'utf8')).toContain('"one"');
+      writeFileSync(join(dir, 'functions', 'f.ts'), source('42')); // a number is no string
+      await waitFor(async () => warnings.some((w) => /TypeScript errors/.test(w)), 20_000, 'tsc to report the error');
+      expect(readFileSync(compiled, 'utf8')).toContain('"one"'); // not overwritten
+      writeFileSync(join(dir, 'functions', 'f.ts'), source('"two"'));
+      await waitFor(async () => readFileSync(compiled, 'utf8').includes('"two"'), 20_000, 'the fix to compile');
+    } finally {
+      watch.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

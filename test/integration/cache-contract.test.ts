@@ -17,6 +17,7 @@ describe.each([...(has('redis') ? (['redis'] as const) : []), 'memory' as const]
   });
 
   it('keeps workflows by id and name until forgotten', async () => {
+    expect(await cache.ready(5000)).toBe(true);
     const id = uuidv7();
     expect(await cache.cachedWorkflow(id)).toBeNull();
     await cache.cacheWorkflow(id, { id, name: 'orders', definition: { steps: [] } }, 60_000);

@@ -39,11 +39,11 @@ describe.each(drivers)('queue contract: %s', (driver) => {
   let sql: Sql;
   let db: Awaited<ReturnType<typeof testDatabase>>;
   let queues: Queue[] = [];
-  const open = async (name: string): Promise<Queue> => {
+  const open = async (name: string, queue = config.queue): Promise<Queue> => {
     const q =
       driver === 'jetstream'
-        ? await JetStreamQueue.connect(config.nats, config.queue, log, name)
-        : new PostgresQueue(sql, { queue: config.queue, pollIntervalMs: 50, owner: `${hostname()}:${process.pid}:${name}`, log });
+        ? await JetStreamQueue.connect(config.nats, queue, log, name)
+        : new PostgresQueue(sql, { queue, pollIntervalMs: 50, owner: `${hostname()}:${process.pid}:${name}`, log });
     queues.push(q);
     return q;
   };
@@ -127,6 +127,29 @@ describe.each(drivers)('queue contract: %s', (driver) => {
       [m.run_id, 2],
     ]);
     await c.stop();
+  });
+
+  it('hands back what a stopping consumer holds, counted: a consumer that starts later gets it at once, as delivery 2', async () => {
+    // leases far longer than the test: only a hand-back can bring the runs to the next consumer in time
+    const slow = { ...config.queue, ack_wait: 60_000 };
+    const q = await open('stopping', slow);
+    const runs = Array.from({ length: 3 }, () => msg());
+    await Promise.all(runs.map((m) => q.publishRun(m)));
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const first = await consume(q, () => held, 1); // one run in flight, the other two waiting here
+    await waitFor(async () => first.got.length >= 1, 10_000, 'the first delivery');
+    await new Promise((r) => setTimeout(r, 300)); // the other two reach this consumer
+    const { handedBack } = await first.stop(200);
+    expect(handedBack).toBe(1);
+    release();
+    // nobody else was consuming while it stopped: the case where a nak'd delivery went uncounted
+    const next = await consume(await open('after', slow));
+    await waitFor(async () => next.got.length >= runs.length, 15_000, 'every handed-back run on the next consumer');
+    expect(next.got.map((d) => d.data.run_id).sort()).toEqual(runs.map((m) => m.run_id).sort());
+    const inFlight = first.got[0].data.run_id;
+    expect(next.got.find((d) => d.data.run_id === inFlight)?.deliveryCount).toBe(2);
+    await next.stop();
   });
 
   it('keeps the lease of a run being handled for longer than ack_wait: no other consumer gets it', async () => {

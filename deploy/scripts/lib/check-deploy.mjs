@@ -87,7 +87,7 @@ function hostPorts(svc) {
 
 // ---- compose files ------------------------------------------------------------------
 const envExample = parseEnvFile(read('.env.example'));
-const SECRETS = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'GRAFANA_ADMIN_PASSWORD'];
+const SECRETS = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'GRAFANA_ADMIN_PASSWORD', 'API_KEYS'];
 for (const s of SECRETS) check(envExample[s] === '', `.env.example leaves ${s} empty`, `.env.example must not carry a value for ${s}`);
 const testEnv = { ...envExample, ...Object.fromEntries(SECRETS.map((s) => [s, `dummy-${s.toLowerCase()}`])) };
 
@@ -142,7 +142,7 @@ for (const file of composeFiles) {
     else if (o && typeof o === 'object') for (const [k, v] of Object.entries(o)) walk(v, `${path}.${k}`);
     else if (typeof o === 'string') {
       const key = path.split('.').pop();
-      if (/PASS|SECRET|TOKEN/i.test(key) && o !== '' && !/^\$\{[A-Z_]+(:?[-?][^}]*)?\}$/.test(o)) literal.push(path);
+      if (/PASS|SECRET|TOKEN|KEYS/i.test(key) && o !== '' && !/^\$\{[A-Z_]+(:?[-?][^}]*)?\}$/.test(o)) literal.push(path);
       if (/(requirepass|password)[= ]+(?!["']?\$\{)\S+/i.test(o) && !/\$\{/.test(o)) literal.push(path);
       if (/:\/\/[^/\s:@]+:[^@\s$]+@/.test(o)) literal.push(path);
     }
