@@ -52,6 +52,11 @@ export interface StageReport {
   /** 2xx / planned */
   success_pct: number | null;
   http_ms: Summary;
+  /** HTTP latency of the accepted (2xx) and of the refused (non-2xx) requests */
+  http_ok_ms: Summary;
+  http_refused_ms: Summary;
+  /** non-2xx responses by error code */
+  refused_by_code: Record<string, number>;
   /** completed_at - accepted_at of the stage's completed runs */
   e2e_ms: Summary;
   /** started_at - accepted_at: time in the queue */
@@ -139,6 +144,9 @@ export function stageReport(
     missing_run_id: st.missingRunId,
     success_pct: pct(st.ok, st.planned),
     http_ms: http,
+    http_ok_ms: summarize(st.okLatencies),
+    http_refused_ms: summarize(st.refusedLatencies),
+    refused_by_code: st.refusedByCode,
     e2e_ms: summarize(e2e),
     queue_ms: summarize(queue),
     runs: r,
@@ -304,6 +312,9 @@ export function totalsOf(
     missing_run_id: sum((r) => r.missing_run_id),
     success_pct: pct(ok, planned),
     http_ms: summarize(latencies),
+    http_ok_ms: summarize(records.flatMap((st) => st.okLatencies)),
+    http_refused_ms: summarize(records.flatMap((st) => st.refusedLatencies)),
+    refused_by_code: mergeCounts(records.map((st) => st.refusedByCode)),
     e2e_ms: summarize(e2e),
     queue_ms: summarize(queue),
     runs: {
@@ -331,4 +342,10 @@ function overallCpuPerRun(records: StageRecord[], runs: Map<string, RunRow>, sam
       last = Math.max(last, row.completedMs - t0);
     }
   return cpuPerRun(samples, records[0].startMs, last, completed);
+}
+
+function mergeCounts(all: Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const c of all) for (const [k, n] of Object.entries(c)) out[k] = (out[k] ?? 0) + n;
+  return out;
 }

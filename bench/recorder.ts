@@ -39,6 +39,11 @@ export interface StageRecord {
   missingRunId: number;
   /** HTTP latency of every response, from its due time (ms) */
   latencies: number[];
+  /** the same, of the 2xx responses (accepted) and of the others (refused: 503 E_OVERLOADED, ...) */
+  okLatencies: number[];
+  refusedLatencies: number[];
+  /** non-2xx responses by their error code (`error.code` in the body) */
+  refusedByCode: Record<string, number>;
   /** arrival of every 2xx response, ms since t0 */
   okArrivals: number[];
   runIds: string[];
@@ -60,6 +65,7 @@ const LOOP_RESOLUTION_MS = 10;
 /** The histogram records the time between its timer's ticks: the delay is what exceeds the tick. */
 const lagMs = (ns: number) => Math.max(0, Math.round((ns / 1e6 - LOOP_RESOLUTION_MS) * 100) / 100);
 
+const ERROR_CODE_RE = /"code"\s*:\s*"(E_[A-Z_]+)"/;
 const RUN_ID_RE = /"run_id"\s*:\s*"([0-9a-fA-F-]{36})"/;
 
 /** Collects every response of a bench run: per stage, and in 1-second buckets for the chart. */
@@ -125,6 +131,9 @@ export class Recorder {
       errorSamples: [],
       missingRunId: 0,
       latencies: [],
+      okLatencies: [],
+      refusedLatencies: [],
+      refusedByCode: {},
       okArrivals: [],
       runIds: [],
     };
@@ -154,6 +163,7 @@ export class Recorder {
     b.latencies.push(latencyMs);
     if (status >= 200 && status < 300) {
       st.ok++;
+      st.okLatencies.push(latencyMs);
       st.okArrivals.push(now);
       b.ok++;
       const m = RUN_ID_RE.exec(body);
@@ -162,6 +172,9 @@ export class Recorder {
     } else {
       const code = String(status);
       st.non2xx[code] = (st.non2xx[code] ?? 0) + 1;
+      st.refusedLatencies.push(latencyMs);
+      const errorCode = ERROR_CODE_RE.exec(body)?.[1] ?? code;
+      st.refusedByCode[errorCode] = (st.refusedByCode[errorCode] ?? 0) + 1;
       if (!(code in st.non2xxSamples)) st.non2xxSamples[code] = body.slice(0, 300);
       b.non2xx++;
     }

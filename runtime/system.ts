@@ -243,7 +243,12 @@ export async function startSystem(o: SystemOptions): Promise<System> {
         maxQueued: c.admission.max_queued,
         maxWaiters: c.admission.max_waiters,
         maxEventLoopDelayMs: c.admission.max_event_loop_delay,
-        backlog: async () => (await queue.consumerPending()).pending,
+        // accepted and not finished: waiting in the queue, or delivered and held by an executor (a
+        // JetStream consumer pulls ahead of what it runs, so "pending" alone stays near 0)
+        backlog: async () => {
+          const p = await queue.consumerPending();
+          return p.pending + p.ackPending;
+        },
         isStopping: () => draining,
         metrics,
       });

@@ -3,7 +3,7 @@ import { RuntimeError } from '../errors/index.js';
 import type { Metrics } from '../observability/index.js';
 
 export interface AdmissionOptions {
-  /** runs accepted and not yet taken by an executor (the queue's backlog) */
+  /** runs accepted and not yet finished: waiting in the queue or held by an executor */
   maxQueued: number;
   /** executes waiting for their results in this process */
   maxWaiters: number;
@@ -24,7 +24,7 @@ const SAMPLE_MS = 250;
  * past what it can hold refuses at once (503 E_OVERLOADED, Retry-After), rather than queueing
  * without bound and answering everyone late. Three signals, each sampled every 250 ms:
  *
- * - the queue's backlog (runs waiting for an executor) over `admission.max_queued`: executors
+ * - the queue's backlog (runs accepted and not finished) over `admission.max_queued`: executors
  *   are behind, and an accepted run would wait longer than a caller wants;
  * - this process's event-loop delay (p99 of the window) over `admission.max_event_loop_delay`:
  *   the process is out of CPU, and every answer, refusals included, would come late;
@@ -58,7 +58,7 @@ export class Admission {
       throw new RuntimeError('E_STOPPING', 'this process is stopping; retry (another process of this system takes the run)');
     }
     if (this.backlog > this.o.maxQueued) {
-      this.refuse('backlog', `the queue holds ${this.backlog} runs waiting for an executor (admission.max_queued ${this.o.maxQueued})`);
+      this.refuse('backlog', `${this.backlog} accepted runs are not finished yet (admission.max_queued ${this.o.maxQueued})`);
     }
     if (this.lagging) this.refuse('cpu', 'this API process is out of CPU time (its event loop is late)');
   }
@@ -90,7 +90,7 @@ export class Admission {
       .backlog()
       .then((n) => {
         this.backlog = n;
-        this.o.metrics.queuePending.set(n);
+        this.o.metrics.admissionBacklog.set(n);
       })
       .catch(() => {
         /* the queue does not answer: execute will say so itself */

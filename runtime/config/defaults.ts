@@ -106,7 +106,7 @@ export const DEFAULTS = {
     metrics: 'open',
   },
   admission: {
-    /** runs accepted and not yet taken by an executor, beyond which execute answers 503 E_OVERLOADED */
+    /** runs accepted and not yet finished (queued or held by an executor), beyond which execute answers 503 E_OVERLOADED */
     max_queued: 20_000,
     /** executes waiting for their result (wait=true) per API process */
     max_waiters: 10_000,

@@ -83,6 +83,11 @@ export function createMetrics() {
       help: 'Runs waiting for an executor (last poll)',
       registers: [registry],
     }),
+    admissionBacklog: new client.Gauge({
+      name: 'admission_backlog',
+      help: 'Runs accepted and not finished (queued or held by an executor), as admission control last read it',
+      registers: [registry],
+    }),
     runsInFlight: new client.Gauge({
       name: 'executor_runs_in_flight',
       help: 'Runs being executed by this executor host',

@@ -302,7 +302,7 @@ check(
   `runtime exports the ${required.length} metrics the dashboards use`,
   `runtime no longer exports: ${missingExport.join(', ')}`,
 );
-const RUNTIME_PREFIX = /^(http_|workflow_|queue_|executor_|store_|engine_)/;
+const RUNTIME_PREFIX = /^(http_|workflow_|queue_|executor_|store_|engine_|admission_|retention_|api_)/;
 const base = (n) => n.replace(/_(bucket|count|sum)$/, '');
 function metricNames(expr) {
   const words = [...expr.matchAll(/\b([a-z_][a-z0-9_]*)\b(?=\s*[{[)\s]|$)/g)].map((m) => m[1]);
