@@ -180,7 +180,10 @@ export function renderMarkdown(r: BenchResult): string {
 
   if (rows.some((s) => s.non2xx > 0)) {
     L.push('## Accepted and refused', '');
-    L.push('| # | stage | accepted | p50 | p95 | p99 | refused | p50 | p95 | p99 | max | refused by code |', '|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|:--|');
+    L.push(
+      '| # | stage | accepted | p50 | p95 | p99 | refused | p50 | p95 | p99 | max | refused by code |',
+      '|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|:--|',
+    );
     for (const s of rows) {
       const total = s === r.totals;
       const codes = Object.entries(s.refused_by_code ?? {})
@@ -190,7 +193,11 @@ export function renderMarkdown(r: BenchResult): string {
         `| ${total ? '' : s.index + 1} | ${total ? '**all stages**' : s.label} | ${s.ok} | ${fmt(s.http_ok_ms?.p50, 2)} | ${fmt(s.http_ok_ms?.p95, 2)} | ${fmt(s.http_ok_ms?.p99, 2)} | ${s.non2xx} | ${fmt(s.http_refused_ms?.p50, 2)} | ${fmt(s.http_refused_ms?.p95, 2)} | ${fmt(s.http_refused_ms?.p99, 2)} | ${fmt(s.http_refused_ms?.max, 1)} | ${codes} |`,
       );
     }
-    L.push('', 'HTTP latency (ms, from the due time) of the requests the system accepted (2xx) and of those it refused (non-2xx: admission control answers 503 E_OVERLOADED at once).', '');
+    L.push(
+      '',
+      'HTTP latency (ms, from the due time) of the requests the system accepted (2xx) and of those it refused (non-2xx: admission control answers 503 E_OVERLOADED at once).',
+      '',
+    );
   }
 
   L.push('## Generator', '');

@@ -2,9 +2,10 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ErrorCodes, isErrorCode, RuntimeError, toPlain } from '../errors/index.js';
 import { Duration } from '../engine/index.js';
 import { compiled } from '../schema/index.js';
-import { findNul } from '../store/index.js';
+import { findUnstorable } from '../store/index.js';
 import type { Reply, Request } from './http-server.js';
 
+const ESCAPED_SURROGATE = /\\u[dD][89a-fA-F]/;
 export const CreateWorkflowBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 255 }),
@@ -41,14 +42,12 @@ export function parseBody<T extends TSchema>(req: Request, schema: T): Static<T>
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new RuntimeError('E_VALIDATION', 'request body must be a JSON object');
   }
-  // PostgreSQL cannot store NUL in text or JSON: refuse it here rather than fail later
-  if (req.body.includes('u0000')) {
-    const where = findNul(value);
-    if (where !== null)
-      throw new RuntimeError(
-        'E_VALIDATION',
-        `invalid request body: ${where || '/'} contains a NUL character (\\u0000), which cannot be stored`,
-      );
+  // PostgreSQL cannot store NUL or a lone surrogate in JSON: refuse them here rather than fail
+  // later (both can only arrive as \u escapes; the cheap test on the raw text skips the walk)
+  if (req.body.includes('u0000') || ESCAPED_SURROGATE.test(req.body.toString('latin1'))) {
+    const found = findUnstorable(value);
+    if (found !== null)
+      throw new RuntimeError('E_VALIDATION', `invalid request body: ${found.path || '/'} contains ${found.what}, which cannot be stored`);
   }
   const c = compiled(schema);
   if (!c.Check(value)) {

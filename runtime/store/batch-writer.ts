@@ -1,7 +1,7 @@
 import type { Sql } from 'postgres';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { InstanceRow, StepRow } from './rows.js';
-import { findNul } from './storable.js';
+import { findUnstorable } from './storable.js';
 
 /** A run's row in the postgres queue at one delivery (the queue port's QueueEntry). */
 export interface QueueRow {
@@ -219,8 +219,9 @@ function storable<R extends Row>(row: R, replaced: Map<string, Row | typeof REFU
   const payloads = isRun ? [row.input_data, row.output_data] : [row.input_data, row.output_data, 'logs' in row ? row.logs : null];
   let out: R = { ...row, error_code: cut(row.error_code, 64) };
   if (isRun) (out as InstanceRow).executor_host = cut((out as InstanceRow).executor_host, 255);
-  if (payloads.every((v) => findNul(v) === null)) return out;
-  const why = 'its data holds a NUL character (\\u0000), which PostgreSQL cannot store in JSON';
+  const found = payloads.map((v) => findUnstorable(v)).find((f) => f !== null);
+  if (!found) return out;
+  const why = `its data holds ${found.what}, which PostgreSQL cannot store in JSON`;
   if (isRun) {
     const r = out as InstanceRow;
     log.error({ run_id: r.id }, 'run data cannot be stored; storing the run without payloads');

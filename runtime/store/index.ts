@@ -2,7 +2,7 @@ export { ensureDatabase, openPostgres, pingPostgres, type Sql, type SocketTarget
 export { migrate, MIGRATIONS } from './migrations.js';
 export { BatchWriter, type BatchWriterOptions } from './batch-writer.js';
 export * from './rows.js';
-export { findNul } from './storable.js';
+export { findUnstorable } from './storable.js';
 export { CancelRecords, CANCEL_MEMORY_MS } from './cancels.js';
 export { WorkflowRecords, type NewWorkflow, type WorkflowListQuery } from './workflows.js';
 export { RunRecords, pruneRuns, uuidv7Floor, type RunRecord, type StepRecord, type RunListQuery, type RunProgress } from './runs.js';

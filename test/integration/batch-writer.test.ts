@@ -119,15 +119,20 @@ describe('BatchWriter against Postgres', () => {
     const w = new BatchWriter(sql, { batchSize: 500, flushIntervalMs: 10, shards: 1 }, log);
     const good = uuidv7();
     const bad = uuidv7();
+    const surrogate = uuidv7();
     await Promise.all([
       w.writeRun(run(good, { status: 'completed', output_data: { ok: true } })),
       w.writeRun(run(bad, { status: 'completed', output_data: { text: 'nul \u0000 inside' } })),
+      // half of a surrogate pair: JSON.stringify writes "\ud83d", which PostgreSQL's JSON refuses
+      w.writeRun(run(surrogate, { status: 'completed', output_data: { emoji: '\ud83d cut in half' } })),
     ]);
     const rows =
-      await sql`SELECT id::text, status, error_code, output_data FROM workflow_instances WHERE id IN ${sql([good, bad])} ORDER BY id`;
+      await sql`SELECT id::text, status, error_code, error_message, output_data FROM workflow_instances WHERE id IN ${sql([good, bad, surrogate])} ORDER BY id`;
     const byId = Object.fromEntries(rows.map((r) => [r.id, r]));
     expect(byId[good]).toMatchObject({ status: 'completed', output_data: { ok: true } });
     expect(byId[bad]).toMatchObject({ status: 'failed', error_code: 'E_STORE_REJECTED', output_data: null });
+    expect(byId[surrogate]).toMatchObject({ status: 'failed', error_code: 'E_STORE_REJECTED', output_data: null });
+    expect(byId[surrogate].error_message).toMatch(/lone UTF-16 surrogate/);
     await w.close();
   });
 
