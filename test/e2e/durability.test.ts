@@ -147,7 +147,7 @@ describe.runIf(testModes(['embedded']).length > 0)('durability across a kill -9 
     const first = await startAll('before');
     const wf = await api(first.base, 'POST', '/api/v1/workflows', {
       name: 'durable-embedded',
-      definition: { steps: ['one', 'two', 'three'].map((name) => ({ name, type: 'count-invocations', config: { sleep_ms: 100 } })) },
+      definition: { steps: ['one', 'two', 'three'].map((name) => ({ name, type: 'count-invocations', config: { sleep_ms: 300 } })) },
     });
     expect(wf.status).toBe(201);
     const runIds: string[] = [];
@@ -160,8 +160,17 @@ describe.runIf(testModes(['embedded']).length > 0)('durability across a kill -9 
         runIds.push(r.body.run_id);
       }
     }
-    // kill once some runs are done and most are not
-    await waitFor(async () => lines('before').length >= 150, 60_000, 'steps to run before the kill', 20);
+    // kill once some runs are done (their steps recorded: a step invoked is not yet a step
+    // written, the writer flushes in batches) and most are not
+    await waitFor(
+      async () => {
+        const r = await api(first.base, 'GET', `/api/v1/executions?status=completed&limit=20`);
+        return r.body.executions.length >= 10;
+      },
+      60_000,
+      'some runs to complete before the kill',
+      20,
+    );
     first.p.child.kill('SIGKILL');
     await first.p.exited;
 
