@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import {
   Admission,
   Authenticator,
+  durableRoutes,
   executionRoutes,
   parseApiKeys,
   functionRoutes,
@@ -20,7 +21,7 @@ import {
 import { parseAddress, type Config } from './config/index.js';
 import { RuntimeError } from './errors/index.js';
 import { MemoryCache, RedisCache, type Cache } from './cache/index.js';
-import { startDeadLetterHandler, startRetention } from './engine/index.js';
+import { DURABLE_STEP_TYPES, Resumer, startDeadLetterHandler, startDurableTimers, startRetention, startScheduler } from './engine/index.js';
 import { loadCatalogue, startExecutor, type CatalogueEntry, type Executor } from './executor/index.js';
 import type { Logger, Metrics } from './observability/index.js';
 import { JetStreamQueue, PostgresQueue, type Queue } from './queue/index.js';
@@ -31,6 +32,8 @@ import {
   openPostgres,
   pingPostgres,
   RunRecords,
+  ScheduleRecords,
+  WaitRecords,
   WorkflowRecords,
   type SocketTarget,
   type Sql,
@@ -144,6 +147,8 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     stops.push(() => sql.end({ timeout: 5 }));
     const runs = new RunRecords(sql);
     const cancels = new CancelRecords(sql);
+    const waits = new WaitRecords(sql);
+    const schedules = new ScheduleRecords(sql);
     const cache: Cache = plan.cache === 'redis' ? new RedisCache(c.redis, log) : new MemoryCache(c.registry.cache_ttl);
     if (!(await cache.ready(2000))) log.warn('Redis is not ready after 2 s; starting without it (it is a cache: PostgreSQL answers)');
     stops.push(() => cache.close());
@@ -167,6 +172,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
       queue = pq;
     }
     stops.push(() => queue.close());
+    const resumer = new Resumer(queue, waits, log);
 
     const loaded: Map<string, CatalogueEntry> = await loadCatalogue(root, c.executor.function_dirs);
     let executor: Executor | null = null;
@@ -177,7 +183,14 @@ export async function startSystem(o: SystemOptions): Promise<System> {
       cache,
       log,
       cacheTtlMs: c.registry.cache_ttl,
-      knownTypes: () => (catalogue().size ? new Map([...catalogue().values()].map((e) => [e.name, { config: e.fn.config }])) : null),
+      // the functions, and the durable step types the executor itself runs (sleep, signals, events, child runs)
+      knownTypes: () =>
+        catalogue().size
+          ? new Map([
+              ...[...catalogue().values()].map((e) => [e.name, { config: e.fn.config }] as const),
+              ...[...DURABLE_STEP_TYPES].map(([name, t]) => [name, { config: t.config }] as const),
+            ])
+          : null,
       broadcast: (ch) => queue.publishWorkflowChange(ch),
     });
     stops.push(queue.onWorkflowChange((ch) => registry.invalidate(ch)));
@@ -191,6 +204,20 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     }
     if (has('engine')) {
       stops.push(startDeadLetterHandler(queue, writer!, log, metrics));
+      stops.push(startDurableTimers(waits, resumer, { tickMs: 200, sweepMs: 5000 }, log, metrics));
+      stops.push(
+        startScheduler({
+          schedules,
+          resumer,
+          workflowFor: async (s) => {
+            const wf = s.follow_latest ? await registry.find(s.workflow_name) : await registry.getById(s.workflow_id);
+            return wf && wf.status === 'active' ? wf : null;
+          },
+          tickMs: 250,
+          log,
+          metrics,
+        }),
+      );
       const r = c.retention;
       stops.push(
         startRetention(
@@ -207,6 +234,8 @@ export async function startSystem(o: SystemOptions): Promise<System> {
         config: c,
         root,
         runs,
+        waits,
+        resumer,
         cancels,
         queue,
         registry,
@@ -258,6 +287,8 @@ export async function startSystem(o: SystemOptions): Promise<System> {
           registry,
           queue,
           runs,
+          waits,
+          resumer,
           cancels,
           cache,
           waiters,
@@ -268,6 +299,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
           maxWaitTimeoutMs: c.api.max_wait_timeout,
           idempotencyTtlMs: c.api.idempotency_ttl,
         }),
+        ...durableRoutes({ registry, waits, schedules, resumer }),
       );
     }
 

@@ -30,6 +30,30 @@ export const ExecuteBody = Type.Object(
   { additionalProperties: false },
 );
 
+export const SignalBody = Type.Unknown();
+
+export const EventBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 255 }),
+    data: Type.Optional(Type.Unknown()),
+    id: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  },
+  { additionalProperties: false },
+);
+
+export const ScheduleBody = Type.Object(
+  {
+    workflow_id: Type.String({ minLength: 1, maxLength: 255 }),
+    version: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
+    cron: Type.String({ minLength: 1, maxLength: 255 }),
+    timezone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    input_data: Type.Optional(Type.Unknown()),
+    overlap: Type.Optional(Type.Union([Type.Literal('skip'), Type.Literal('allow')])),
+    catchup: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('latest'), Type.Literal('all')])),
+  },
+  { additionalProperties: false },
+);
+
 /** Parses a JSON body and checks it against a schema; errors name the offending path. */
 export function parseBody<T extends TSchema>(req: Request, schema: T): Static<T> {
   if (!req.body || req.body.length === 0) throw new RuntimeError('E_VALIDATION', 'request body is empty; send a JSON object');

@@ -7,6 +7,7 @@ import { startHttpServer, type HttpServer, type Route } from './http-server.js';
 export { workflowRoutes } from './routes-workflows.js';
 export { executionRoutes, type ExecutionDeps } from './routes-executions.js';
 export { opsRoutes, type ReadinessCheck } from './routes-ops.js';
+export { durableRoutes, type DurableRouteDeps } from './routes-durable.js';
 export { functionRoutes, type FunctionInfo } from './routes-functions.js';
 export { Waiters } from './waiters.js';
 export { Admission, type AdmissionOptions } from './admission.js';

@@ -3,9 +3,9 @@ import { RuntimeError } from '../errors/index.js';
 import type { Metrics } from '../observability/index.js';
 import type { Cache } from '../cache/index.js';
 import type { IdempotencyClaim, PublishResult, Queue, RunMessage, RunResult } from '../queue/index.js';
-import { durationMs } from '../engine/index.js';
+import { childError, durationMs, type Resumer } from '../engine/index.js';
 import { isUuid, type Registry } from '../registry/index.js';
-import { FINAL_RUN_STATUSES, type CancelRecords, type RunRecords } from '../store/index.js';
+import { FINAL_RUN_STATUSES, type CancelRecords, type RunRecords, type RunStatus, type WaitRecords } from '../store/index.js';
 import { ExecuteBody, intParam, json, parseBody } from './body.js';
 import type { Route } from './http-server.js';
 import { hotRunSummary, hotRunView, runSummary, runView } from './views.js';
@@ -16,6 +16,8 @@ export interface ExecutionDeps {
   registry: Registry;
   queue: Queue;
   runs: RunRecords;
+  waits: WaitRecords;
+  resumer: Resumer;
   cancels: CancelRecords;
   cache: Cache;
   waiters: Waiters;
@@ -49,13 +51,20 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
       handler: async (req) => {
         const limit = intParam(req, 'limit', 50, 1, 500);
         const before = req.query.get('before') || undefined;
-        const workflowId = req.query.get('workflow_id') || undefined;
+        const workflowRef = req.query.get('workflow_id') || undefined;
         const status = req.query.get('status') || undefined;
         if (before && !isUuid(before)) throw new RuntimeError('E_VALIDATION', '"before" must be a run_id from a previous page');
-        if (workflowId && !isUuid(workflowId)) throw new RuntimeError('E_VALIDATION', '"workflow_id" must be a workflow id (UUID)');
-        const rows = await d.runs.list({ limit, before, workflow_id: workflowId, status });
+        if (status && !(RUN_STATUSES as readonly string[]).includes(status)) {
+          throw new RuntimeError('E_VALIDATION', `"status" must be one of ${RUN_STATUSES.join(', ')}; got "${status}"`);
+        }
+        const from = timeParam(req.query.get('from'), 'from');
+        const to = timeParam(req.query.get('to'), 'to');
+        // a workflow by id (that version) or by name (every version)
+        const byId = workflowRef && isUuid(workflowRef) ? workflowRef.toLowerCase() : undefined;
+        const byName = workflowRef && !byId ? workflowRef : undefined;
+        const rows = await d.runs.list({ limit, before, workflow_id: byId, workflow_name: byName, status, from, to });
         const executions: { run_id: string }[] = rows.map(runSummary);
-        if (!before && !workflowId && !status) {
+        if (!before && !workflowRef && !status && !from && !to) {
           executions.push(...(await notYetStored(d, rows, limit)));
           executions.sort((a, b) => (a.run_id < b.run_id ? 1 : -1)).splice(limit);
         }
@@ -81,14 +90,49 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
             { status: view.status },
           );
         }
-        // every executor hears it: the one running the run stops it, and one that takes it from the
-        // queue later skips it; PostgreSQL remembers it for executors that start later
-        await d.cancels.remember(view.run_id);
-        d.queue.publishCancel(view.run_id);
+        // the run and its child runs (a cancel cascades down): one that nothing drives (waiting,
+        // or queued to resume) is cancelled here; one an executor holds, every executor hears
+        // of (the one running it stops it, one that takes it from the queue later skips it), and
+        // PostgreSQL remembers it for executors that start later
+        const targets = [view.run_id, ...(await d.waits.openDescendants(view.run_id))];
+        let cancelledHere = false;
+        for (const id of targets) {
+          const idle = await d.waits.cancelIdle(id);
+          if (id === view.run_id) cancelledHere = idle.cancelled;
+          if (idle.cancelled) {
+            const error = { code: 'E_CANCELLED', message: 'the run was cancelled' };
+            // a caller waiting for its result hears it; a parent waiting for it (not cancelled with it) goes on
+            if (idle.replyTo)
+              d.queue.publishResult(idle.replyTo, { run_id: id, status: 'cancelled', output: null, error, completed_at: Date.now() });
+            if (idle.parentRunId && !targets.includes(idle.parentRunId)) {
+              await d.resumer.resume(
+                await d.waits.childEnded(idle.parentRunId, id, {
+                  ok: false,
+                  error: childError(id, 'cancelled', error.code, error.message),
+                }),
+              );
+            }
+            continue;
+          }
+          await d.cancels.remember(id);
+          d.queue.publishCancel(id);
+        }
+        if (cancelledHere) return json(202, { run_id: view.run_id, status: 'cancelled' });
         return json(202, { run_id: view.run_id, status: 'cancelling' });
       },
     },
   ];
+}
+
+const RUN_STATUSES: readonly RunStatus[] = ['queued', 'running', 'waiting', 'completed', 'failed', 'cancelled'];
+
+/** A time-range bound: an ISO 8601 time, or ms since the epoch. */
+function timeParam(v: string | null, name: string): Date | undefined {
+  if (!v) return undefined;
+  const t = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isFinite(t))
+    throw new RuntimeError('E_VALIDATION', `"${name}" must be an ISO 8601 time (2026-12-01T09:00:00Z) or ms since the epoch`);
+  return new Date(t);
 }
 
 /** The run named in the path, or 400 (not a UUID) / 404 (no such run). */

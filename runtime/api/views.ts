@@ -22,6 +22,8 @@ export function runView(r: RunRecord, steps: StepRecord[] | null) {
     updated_at: iso(r.updated_at),
     duration_ms: span(r.started_at, r.completed_at),
     deliveries: r.deliveries,
+    parent_run_id: r.parent_run_id ?? null,
+    redrives: r.redrives ?? 0,
     ...(steps ? { steps: steps.map(stepView) } : {}),
   };
 }
@@ -34,7 +36,12 @@ export function stepView(s: StepRecord) {
     status: s.status,
     input: s.input_data ?? null,
     output: s.output_data ?? null,
-    error: s.error_code || s.error_message ? { code: s.error_code, message: s.error_message } : null,
+    error:
+      s.error_code || s.error_message
+        ? { code: s.error_code, message: s.error_message, ...(s.error_stack ? { stack: s.error_stack } : {}) }
+        : null,
+    ...(s.status === 'waiting' ? { waiting_for: s.waiting_for ?? null, wake_at: iso(s.wake_at) } : {}),
+    ...(s.history?.length ? { history: s.history } : {}),
     attempts: (s.retry_count ?? 0) + 1,
     started_at: iso(s.started_at),
     completed_at: iso(s.completed_at),

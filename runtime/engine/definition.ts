@@ -68,6 +68,8 @@ export const StepDefinition = Type.Recursive(
         config: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
         timeout: Type.Optional(Duration),
         retry: Type.Optional(RetryPolicy),
+        /** steps that run when this step or node fails after its retries; the run then goes on after it */
+        catch: Type.Optional(Type.Array(Self, { minItems: 1, maxItems: 200 })),
         parallel: Type.Optional(
           Type.Object(
             {
@@ -121,9 +123,13 @@ export const StepDefinition = Type.Recursive(
   { $id: 'Step' },
 );
 
+/** An event that starts a run of the workflow (its latest active version), with the event's data as input. */
+export const Trigger = Type.Object({ event: Type.String(NAME) }, { additionalProperties: false });
+
 export const WorkflowDefinition = Type.Object(
   {
     steps: Type.Array(StepDefinition, { minItems: 1, maxItems: 200 }),
+    triggers: Type.Optional(Type.Array(Trigger, { maxItems: 20 })),
   },
   { additionalProperties: false },
 );
@@ -154,6 +160,8 @@ export interface DefinitionProblem {
 export const childName = {
   branch: (parent: string, branch: string, step: string) => `${parent}/${branch}/${step}`,
   item: (parent: string, index: number, step: string) => `${parent}[${index}]/${step}`,
+  /** `#` cannot occur in a step or branch name: a catch step never collides with a branch */
+  caught: (parent: string, step: string) => `${parent}#catch/${step}`,
 };
 
 /**
@@ -202,6 +210,8 @@ export function durationMs(v: number | string | undefined, fallback: number): nu
 }
 
 const ROOTS: ReadonlySet<string> = new Set(['input', 'run', 'steps']);
+/** Roots whose fields are fixed: a path into them names one of these. */
+const ROOT_FIELDS: Record<string, readonly string[] | undefined> = { run: ['input', 'id'], error: ['code', 'message', 'details'] };
 
 interface Scope {
   /** step names whose outputs exist when a node of this list starts */
@@ -246,6 +256,7 @@ class Checker {
       if (s.map) this.collect(s.map.steps, `${at}/map/steps`);
       s.choice?.branches.forEach((b, j) => this.collect(b.steps, `${at}/choice/branches/${j}/steps`));
       if (s.choice?.default) this.collect(s.choice.default, `${at}/choice/default`);
+      if (s.catch) this.collect(s.catch, `${at}/catch`);
     });
   }
 
@@ -283,6 +294,15 @@ class Checker {
       }
     }
     if (s.input !== undefined) this.references(s.input, `${path}/input`, scope);
+    if (s.catch) {
+      // the catch steps run instead of the node's output: they see what the node saw, and the error
+      this.list(s.catch, `${path}/catch`, {
+        visible: scope.visible,
+        roots: new Set([...scope.roots, 'error']),
+        depth: scope.depth + 1,
+        recorded: childName.caught(recorded, ''),
+      });
+    }
     const inner = (recordedPrefix: string, roots = scope.roots): Scope => ({
       visible: scope.visible,
       roots,
@@ -396,6 +416,16 @@ class Checker {
     for (const p of paths) {
       const [root, name] = p.split('.');
       const rootName = root.replace(/(\[\d+\])+$/, '');
+      const fields = ROOT_FIELDS[rootName];
+      const field = name?.replace(/(\[\d+\])+$/, '');
+      if (fields && scope.roots.has(rootName) && field !== undefined && !fields.includes(field)) {
+        // {{ run.inptu.x }}: a misspelled field of a root whose fields are known
+        this.problem(
+          path,
+          `{{ ${p} }} reads nothing: ${rootName} has ${fields.map((f) => `${rootName}.${f}`).join(', ')}, not ${rootName}.${field}`,
+        );
+        continue;
+      }
       if (rootName !== 'steps' && scope.roots.has(rootName)) continue;
       if (rootName !== 'steps' || !name) {
         this.problem(

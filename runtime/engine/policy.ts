@@ -9,6 +9,8 @@ import type { RetryOptions } from '../sdk/index.js';
  */
 export interface StepPolicy {
   timeoutMs: number;
+  /** where the timeout comes from, for a timeout's message */
+  timeoutFrom: 'step' | 'function' | 'default';
   /** retries after the first attempt */
   maxRetries: number;
   initialDelayMs: number;
@@ -44,6 +46,7 @@ export function resolvePolicy(
   const fr = fn?.retry;
   return {
     timeoutMs: durationMs(step.timeout, fn?.timeoutMs ?? d.step_timeout),
+    timeoutFrom: step.timeout !== undefined ? 'step' : fn?.timeoutMs !== undefined ? 'function' : 'default',
     maxRetries: Math.max(0, r?.max_retries ?? fr?.maxRetries ?? d.max_retries),
     initialDelayMs: durationMs(r?.retry_delay, fr?.initialDelayMs ?? d.retry_delay),
     maxDelayMs: durationMs(r?.max_delay, fr?.maxDelayMs ?? d.max_retry_delay),
@@ -67,4 +70,11 @@ export function shouldRetry(p: StepPolicy, attempt: number, error: { code: strin
   if (attempt > p.maxRetries) return false;
   if (error.retryable === false) return false;
   return !p.nonRetryable.has(error.code);
+}
+
+/** Says where a step's timeout comes from and how to raise it (appended to E_STEP_TIMEOUT's message). */
+export function timeoutHint(p: Pick<StepPolicy, 'timeoutFrom'>): string {
+  if (p.timeoutFrom === 'step') return 'its "timeout" in the workflow definition; raise it there';
+  if (p.timeoutFrom === 'function') return 'timeoutMs in its defineFunction; raise it there, or set "timeout" on the step';
+  return 'the default, executor.step_timeout; raise it with "timeout" on the step (e.g. "timeout": "2m") or timeoutMs in defineFunction';
 }

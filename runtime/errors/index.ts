@@ -17,6 +17,8 @@ export const ErrorCodes = {
   E_IDEMPOTENCY_CONFLICT: { status: 409, retryable: false },
   E_RUN_NOT_FOUND: { status: 404, retryable: false },
   E_RUN_FINAL: { status: 409, retryable: false },
+  E_RUN_NOT_FAILED: { status: 409, retryable: false },
+  E_SCHEDULE_NOT_FOUND: { status: 404, retryable: false },
   E_UNAUTHENTICATED: { status: 401, retryable: false },
   E_FORBIDDEN: { status: 403, retryable: false },
   E_OVERLOADED: { status: 503, retryable: true },
@@ -38,6 +40,11 @@ export const ErrorCodes = {
   E_MAX_DELIVERIES: { status: 500, retryable: false },
   E_STORE_REJECTED: { status: 500, retryable: false },
   E_HTTP_FORBIDDEN_ADDRESS: { status: 500, retryable: false },
+  // durable waits (a step's retry and catch apply)
+  E_SIGNAL_TIMEOUT: { status: 500, retryable: true },
+  E_EVENT_TIMEOUT: { status: 500, retryable: true },
+  E_CHILD_TIMEOUT: { status: 500, retryable: true },
+  E_CHILD_FAILED: { status: 500, retryable: true },
   E_CONFIG: { status: 500, retryable: false },
   E_SERVICES_UNREACHABLE: { status: 503, retryable: true },
   E_DATA_DIR_IN_USE: { status: 503, retryable: true },
@@ -49,6 +56,8 @@ export interface PlainError {
   code: string;
   message: string;
   details?: unknown;
+  /** a function's thrown error: its stack, frames mapped to the .ts sources (kept in the step record) */
+  stack?: string;
 }
 
 export class RuntimeError extends Error {

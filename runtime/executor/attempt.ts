@@ -44,7 +44,10 @@ export async function attempt(
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      const e = Object.assign(new Error(`step "${t.stepName}" timed out after ${t.timeoutMs} ms`), { code: 'E_STEP_TIMEOUT' });
+      const e = Object.assign(
+        new Error(`step "${t.stepName}" timed out after ${t.timeoutMs} ms${t.timeoutHint ? ` (${t.timeoutHint})` : ''}`),
+        { code: 'E_STEP_TIMEOUT' },
+      );
       ac?.abort(e);
       reject(e);
     }, t.timeoutMs);
@@ -101,9 +104,23 @@ export async function attempt(
     const e = err as { code?: unknown; retryable?: unknown };
     // a function's own error codes are kept as they are (the catalogue knows only the runtime's)
     if (typeof e?.code === 'string' && plain.code === 'E_STEP_FAILED') plain.code = e.code;
+    const stack = userStack(err);
+    if (stack) plain.stack = stack;
     // whether it is retried is the policy's to decide (engine/policy.ts); the error only says when it must not be
     return { ok: false, error: e?.retryable === false ? { ...plain, retryable: false } : plain, logs };
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * The stack of an error a function threw, for its step record: source-mapped (the worker turns
+ * source maps on, so frames name the .ts file and line), without the runtime's own frames and
+ * Node's internals, at most 20 lines.
+ */
+function userStack(err: unknown): string | undefined {
+  if (!(err instanceof Error) || typeof err.stack !== 'string') return undefined;
+  const lines = err.stack.split('\n');
+  const frames = lines.slice(1).filter((l) => !/node:internal|\/runtime\/executor\/|node_modules\/piscina/.test(l));
+  return frames.length ? [lines[0], ...frames].slice(0, 20).join('\n') : undefined; // none: the runtime's own error
 }

@@ -28,6 +28,11 @@ export class Cancellations {
     return this.heard.has(runId);
   }
 
+  /** A cancelled run was redriven (its durable cancel removed): it runs again. */
+  forget(runId: string): void {
+    this.heard.delete(runId);
+  }
+
   /** The signal that fires when `runId` is cancelled while this host drives it; call `untrack` when done. */
   track(runId: string): AbortSignal {
     const ac = new AbortController();

@@ -3,7 +3,8 @@ import type { Logger, Metrics } from '../observability/index.js';
 import type { Queue } from '../queue/index.js';
 import { Cancellations } from './cancellations.js';
 import type { Registry } from '../registry/index.js';
-import type { BatchWriter, CancelRecords, RunRecords } from '../store/index.js';
+import type { BatchWriter, CancelRecords, RunRecords, WaitRecords } from '../store/index.js';
+import type { Resumer } from '../engine/index.js';
 import type { CatalogueEntry } from './catalogue.js';
 import { Generations } from './generations.js';
 import { watchFunctionDirs } from './hot-reload.js';
@@ -14,6 +15,8 @@ export interface ExecutorDeps {
   config: Readonly<Config>;
   root: string;
   runs: RunRecords;
+  waits: WaitRecords;
+  resumer: Resumer;
   cancels: CancelRecords;
   queue: Queue;
   registry: Registry;
@@ -68,6 +71,9 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
     try {
       await driveRun(delivery, {
         runs: d.runs,
+        waits: d.waits,
+        resumer: d.resumer,
+        cancels: d.cancels,
         registry: d.registry,
         writer: d.writer,
         runAttempt: g.runner.runAttempt,

@@ -127,7 +127,7 @@ export class StepPool {
           ok: false,
           error: {
             code: 'E_STEP_TIMEOUT',
-            message: `step "${task.stepName}" blocked its worker thread past its ${task.timeoutMs} ms timeout; the thread was terminated`,
+            message: `step "${task.stepName}" blocked its worker thread past its ${task.timeoutMs} ms timeout (${task.timeoutHint ?? 'executor.step_timeout'}); the thread was terminated`,
           },
           logs: [],
         };

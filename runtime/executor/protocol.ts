@@ -14,6 +14,8 @@ export interface StepTask {
   runInput: unknown;
   steps: Record<string, unknown>;
   timeoutMs: number;
+  /** where the timeout comes from and how to raise it (engine/policy.ts timeoutHint) */
+  timeoutHint?: string;
   /** task number, for the watchdog */
   seq: number;
   /** ms since epoch after which a thread still blocked on this task is terminated */

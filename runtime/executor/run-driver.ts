@@ -1,27 +1,53 @@
 import { hostname } from 'node:os';
+import { uuidv7 } from 'uuidv7';
 import {
+  backoffDelay,
+  DurableConfigError,
   hasTemplate,
+  isDurableStep,
   renderTemplate,
   resolvePolicy,
   runAttempts,
   runDefinition,
+  shouldRetry,
+  sleepEnd,
+  timeoutEnd,
+  timeoutHint,
+  childError,
   type LeafStep,
   type NodeEvent,
   type PolicyDefaults,
+  type Resumer,
+  type RunOutcome,
   type Unit,
   type UnitResult,
 } from '../engine/index.js';
-import type { PlainError } from '../errors/index.js';
+import { RuntimeError, type PlainError } from '../errors/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import { keepAliveInterval, type Delivery, type RunMessage, type RunResult } from '../queue/index.js';
 import type { Registry, Workflow } from '../registry/index.js';
-import { FINAL_RUN_STATUSES, type BatchWriter, type InstanceRow, type RunRecords, type RunStatus, type StepRow } from '../store/index.js';
+import {
+  FINAL_RUN_STATUSES,
+  type BatchWriter,
+  type CancelRecords,
+  type InstanceRow,
+  type RunRecords,
+  type RunStatus,
+  type StepRow,
+  type WaitRecords,
+  type WaitSpec,
+} from '../store/index.js';
 import type { Cancellations } from './cancellations.js';
 import type { CatalogueEntry } from './catalogue.js';
 import type { StepOutcome, StepTask } from './protocol.js';
 
 export interface RunDriverDeps {
   runs: RunRecords;
+  /** durable waits (sleep, signals, events, child runs) */
+  waits: WaitRecords;
+  /** sends resumes and the runs the system starts (child runs) */
+  resumer: Resumer;
+  cancels: CancelRecords;
   registry: Registry;
   writer: BatchWriter;
   /** runs one attempt: inline for trusted built-ins, else on the pool */
@@ -40,12 +66,15 @@ export interface RunDriverDeps {
 const HOST = `${hostname()}:${process.pid}`;
 
 /**
- * Drives one run message to a final state: resumes from recorded steps when
- * redelivered, runs each remaining step on the pool with retries and
- * timeouts, records every step through the batched writer, and acks the
- * message only after the run's final row is committed. (Redis is not
- * touched: once an executor has a run, Postgres answers for it within a
- * flush interval, and the API's "queued" entry covers the moments before.)
+ * Drives one run message to a final state, or to sleep: resumes from recorded steps when
+ * redelivered or woken, runs each remaining step on the pool with retries and timeouts,
+ * records every step through the batched writer, and acks the message only after the run's
+ * final row is committed. A step that waits durably (sleep, signal, event, child run) parks
+ * its branch; once nothing else of the run can go on, the drive's writes are awaited, the run
+ * is marked `waiting` (unless a wait it parked on ended meanwhile: then it goes on here) and
+ * the message is acked: the run holds nothing until it is queued again for its next drive.
+ * (Redis is not touched: once an executor has a run, Postgres answers for it within a flush
+ * interval, and the API's "queued" entry covers the moments before.)
  */
 export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> {
   const m = d.data;
@@ -53,15 +82,26 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
   const keepalive = setInterval(() => d.working(), keepAliveInterval(deps.ackWaitMs));
   metrics.runsInFlight.inc();
   try {
+    const redelivered = d.deliveryCount > 1;
+    if (m.drive && !(await deps.waits.claim(m.run_id, m.drive, redelivered))) {
+      d.ack(); // a resume already taken, or for a drive that is over (the run woke, or was cancelled)
+      return;
+    }
     const done = new Map<string, unknown>();
-    if (d.deliveryCount > 1) {
-      metrics.redeliveries.inc();
+    let failed = new Map<string, PlainError>();
+    if (redelivered || m.drive) {
+      if (redelivered) metrics.redeliveries.inc();
       const prior = await deps.runs.progress(m.run_id);
       if (prior.run && (FINAL_RUN_STATUSES as string[]).includes(prior.run.status)) {
         d.ack(); // finished before; the ack was lost
         return;
       }
+      if (!m.drive && prior.run && (prior.run.drive > 0 || prior.run.status === 'waiting')) {
+        d.ack(); // the run has slept since this message was sent: its resume message drives it
+        return;
+      }
       for (const s of prior.completed) done.set(s.step_name, s.output_data);
+      if (m.drive) failed = caughtFailures(await deps.runs.steps(m.run_id));
     }
 
     const wf = await deps.registry.getById(m.workflow_id);
@@ -77,6 +117,8 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
       return;
     }
     const startedAt = new Date();
+    // a resume of a run cancelled and then redriven: the cancel it heard is over (redrive removed its row)
+    if (m.drive && deps.cancellations.isCancelled(m.run_id) && !(await deps.cancels.has(m.run_id))) deps.cancellations.forget(m.run_id);
     if (deps.cancellations.isCancelled(m.run_id)) {
       // cancelled while it waited in the queue
       await finish(
@@ -94,19 +136,45 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
       );
       return;
     }
-    void deps.writer.writeRun({ ...base, status: 'running', started_at: startedAt });
+    const running = deps.writer.writeRun({ ...base, status: 'running', started_at: startedAt });
+    running.catch(() => {}); // awaited where it matters (a durable wait, the suspension)
 
     const cancelled = deps.cancellations.track(m.run_id);
-    let outcome;
+    let outcome: Exclude<RunOutcome, { suspended: true }>;
     try {
-      outcome = await runDefinition(
-        wf.definition,
-        { runId: m.run_id, input: m.input, done, cancelled },
-        {
-          step: (u) => runUnit(deps, m, wf, u),
-          node: (e) => void deps.writer.writeStep(nodeRow(m, e)),
-        },
-      );
+      for (;;) {
+        const parked: string[] = [];
+        const writes: Promise<unknown>[] = [running];
+        const track = (p: Promise<unknown>) => {
+          p.catch(() => {});
+          writes.push(p);
+        };
+        const o = await runDefinition(
+          wf.definition,
+          { runId: m.run_id, input: m.input, done, failed, cancelled },
+          {
+            step: (u) => (isDurableStep(u.step.type) ? durableUnit(deps, m, u, parked, running) : runUnit(deps, m, wf, u, track)),
+            node: (e) => track(deps.writer.writeStep(nodeRow(m, e))),
+            waits: isDurableStep,
+          },
+        );
+        if (!o.suspended) {
+          outcome = o;
+          break;
+        }
+        // every part of the run waits: what this drive recorded is committed before it sleeps
+        await Promise.all(writes);
+        const s = await deps.waits.suspend(m.run_id, parked, m.reply ?? null);
+        if (s === 'resume') {
+          // a wait ended while the rest of the run went on: go on here, from the records
+          done.clear();
+          for (const st of (await deps.runs.progress(m.run_id)).completed) done.set(st.step_name, st.output_data);
+          continue;
+        }
+        metrics.runsSuspended.inc();
+        d.ack();
+        return;
+      }
     } finally {
       deps.cancellations.untrack(m.run_id);
     }
@@ -123,7 +191,7 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
           error_code: 'E_CANCELLED',
           error_message: 'the run was cancelled',
         },
-        outcome.error,
+        outcome.ok ? null : outcome.error,
       );
     } else if (outcome.ok) {
       await finish(
@@ -156,8 +224,147 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
   }
 }
 
+/**
+ * The nodes whose catch steps have begun (a `<node>#catch/...` step is recorded): their failure
+ * is settled, so a resumed drive goes straight to their catch steps instead of running them
+ * again. By recorded name, with the node's recorded error.
+ */
+function caughtFailures(steps: { step_name: string; status: string; error_code: string | null; error_message: string | null }[]) {
+  const failed = new Map<string, PlainError>();
+  const byName = new Map(steps.map((s) => [s.step_name, s]));
+  for (const s of steps) {
+    let at = s.step_name.indexOf('#catch/');
+    while (at >= 0) {
+      const node = byName.get(s.step_name.slice(0, at));
+      if (node?.status === 'failed')
+        failed.set(node.step_name, { code: node.error_code ?? 'E_STEP_FAILED', message: node.error_message ?? '' });
+      at = s.step_name.indexOf('#catch/', at + 1);
+    }
+  }
+  return failed;
+}
+
+/**
+ * A step that waits durably: registers its wait (or finds the one an earlier drive registered)
+ * and answers its output when the wait has ended, or `suspended` (its branch parks) when not.
+ * A wait that ended in an error (a timeout, a failed child) is retried as the step's policy
+ * says (durable steps retry 0 times unless `retry` says otherwise), then fails the step.
+ */
+async function durableUnit(deps: RunDriverDeps, m: RunMessage, u: Unit, parked: string[], running: Promise<unknown>): Promise<UnitResult> {
+  const { step } = u;
+  const policy = resolvePolicy(step, { retry: { maxRetries: 0 } }, deps.defaults);
+  const fail = (error: PlainError) => ({ ok: false as const, error });
+  let config = step.config ?? {};
+  try {
+    if (templated(step)) config = renderTemplate(config, u.roots) as Record<string, unknown>;
+  } catch (err) {
+    return failConfig(deps, m, u, (err as Error).message);
+  }
+  await running; // the wait's step row refers to the run's row
+  for (let attempt = 1; ; attempt++) {
+    let spec: WaitSpec;
+    try {
+      spec = await waitSpec(deps, m, u, config, attempt);
+    } catch (err) {
+      if (err instanceof DurableConfigError || err instanceof RuntimeError) return failConfig(deps, m, u, err.message);
+      throw err;
+    }
+    const { answer, started } = await deps.waits.register(spec);
+    if (started.length) await deps.resumer.start(started);
+    if (answer.state === 'parked') {
+      parked.push(u.name);
+      return { ok: false, suspended: true };
+    }
+    const r = answer.resolution;
+    if (r.ok) return { ok: true, output: r.output };
+    if (!shouldRetry(policy, attempt, r.error) || u.stopped()) return fail(r.error);
+    if (await u.sleepUnlessStopped(backoffDelay(policy, attempt + 1))) return fail(r.error);
+  }
+}
+
+/** What a durable step waits for, from its rendered config. */
+async function waitSpec(deps: RunDriverDeps, m: RunMessage, u: Unit, config: Record<string, unknown>, attempt: number): Promise<WaitSpec> {
+  const now = Date.now();
+  const base = { runId: m.run_id, stepName: u.name, stepIndex: u.index, stepType: u.step.type, attempt, input: u.input };
+  const name = (field: string) => {
+    const v = config[field];
+    if (typeof v !== 'string' || !v) throw new DurableConfigError(`"${field}" must be a non-empty string, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  switch (u.step.type) {
+    case 'sleep': {
+      const wakeAt = sleepEnd(config, now);
+      return { ...base, kind: 'sleep', key: null, wakeAt, waitingFor: `sleep until ${wakeAt.toISOString()}` };
+    }
+    case 'wait_for_signal': {
+      const signal = name('signal');
+      return { ...base, kind: 'signal', key: signal, wakeAt: timeoutEnd(config, now), waitingFor: `signal "${signal}"` };
+    }
+    case 'wait_for_event': {
+      const event = name('event');
+      const match = config.match;
+      if (match !== undefined && (typeof match !== 'object' || match === null || Array.isArray(match))) {
+        throw new DurableConfigError(`"match" must be an object whose fields the event's data must contain`);
+      }
+      return { ...base, kind: 'event', key: event, match, wakeAt: timeoutEnd(config, now), waitingFor: `event "${event}"` };
+    }
+    default: {
+      const ref = name('workflow_id');
+      const version = config.version === undefined ? undefined : name('version');
+      const child = await deps.registry.resolve(ref, version);
+      if (child.status !== 'active')
+        throw new DurableConfigError(
+          `workflow "${child.name}" version "${child.version}" is ${child.status}; a child run needs an active version`,
+        );
+      const childRunId = uuidv7();
+      return {
+        ...base,
+        kind: 'child',
+        key: childRunId,
+        wakeAt: timeoutEnd(config, now),
+        waitingFor: `child run ${childRunId} of "${child.name}"`,
+        child: {
+          runId: childRunId,
+          workflowId: child.id,
+          workflowName: child.name,
+          workflowVersion: child.version,
+          input: config.input === undefined ? u.input : config.input,
+          parentRunId: m.run_id,
+          origin: `child:${childRunId}`,
+        },
+      };
+    }
+  }
+}
+
+function failConfig(deps: RunDriverDeps, m: RunMessage, u: Unit, why: string): UnitResult {
+  const error = { code: 'E_STEP_CONFIG', message: `step "${u.name}": ${why}` };
+  void deps.writer.writeStep({
+    instance_id: m.run_id,
+    step_name: u.name,
+    step_index: u.index,
+    step_type: u.step.type,
+    input_data: u.input,
+    retry_count: 0,
+    started_at: new Date(),
+    status: 'failed',
+    output_data: null,
+    error_code: error.code,
+    error_message: error.message,
+    completed_at: new Date(),
+    logs: null,
+  });
+  return { ok: false, error };
+}
+
 /** Runs one step (a unit of the definition) with its retries and timeouts, recording each attempt. */
-async function runUnit(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit): Promise<UnitResult> {
+async function runUnit(
+  deps: RunDriverDeps,
+  m: RunMessage,
+  wf: Workflow,
+  u: Unit,
+  track: (p: Promise<unknown>) => void,
+): Promise<UnitResult> {
   const { step, input } = u;
   const fn = deps.catalogue().get(step.type)?.fn;
   const policy = resolvePolicy(step, fn, deps.defaults);
@@ -178,15 +385,17 @@ async function runUnit(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit
       config = renderTemplate(config, u.roots) as Record<string, unknown>;
     } catch (err) {
       const error = { code: 'E_STEP_CONFIG', message: `step "${u.name}": ${(err as Error).message}` };
-      void deps.writer.writeStep({
-        ...rowOf(1),
-        status: 'failed',
-        output_data: null,
-        error_code: error.code,
-        error_message: error.message,
-        completed_at: new Date(),
-        logs: null,
-      });
+      track(
+        deps.writer.writeStep({
+          ...rowOf(1),
+          status: 'failed',
+          output_data: null,
+          error_code: error.code,
+          error_message: error.message,
+          completed_at: new Date(),
+          logs: null,
+        }),
+      );
       return { ok: false, error };
     }
   }
@@ -197,15 +406,17 @@ async function runUnit(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit
     attempt: async (attempt) => {
       if (!deps.isInline(step.type)) {
         // visible while it runs (an inline step finishes before the row could be flushed)
-        void deps.writer.writeStep({
-          ...rowOf(attempt),
-          status: 'running',
-          output_data: null,
-          error_code: null,
-          error_message: null,
-          completed_at: null,
-          logs: null,
-        });
+        track(
+          deps.writer.writeStep({
+            ...rowOf(attempt),
+            status: 'running',
+            output_data: null,
+            error_code: null,
+            error_message: null,
+            completed_at: null,
+            logs: null,
+          }),
+        );
       }
       const t0 = performance.now();
       const outcome = await deps.runAttempt(
@@ -220,6 +431,7 @@ async function runUnit(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit
           runInput: m.input,
           steps: u.roots.steps,
           timeoutMs: policy.timeoutMs,
+          timeoutHint: timeoutHint(policy),
         },
         u.cancelled,
       );
@@ -227,15 +439,18 @@ async function runUnit(deps: RunDriverDeps, m: RunMessage, wf: Workflow, u: Unit
       return outcome.ok ? { ...outcome, output: asStored(outcome.output) } : outcome;
     },
     record: (r) =>
-      void deps.writer.writeStep({
-        ...rowOf(r.attempt),
-        status: r.status,
-        output_data: r.output,
-        error_code: r.error?.code ?? null,
-        error_message: r.error?.message ?? null,
-        completed_at: r.completedAt,
-        logs: r.logs,
-      }),
+      track(
+        deps.writer.writeStep({
+          ...rowOf(r.attempt),
+          status: r.status,
+          output_data: r.output,
+          error_code: r.error?.code ?? null,
+          error_message: r.error?.message ?? null,
+          error_stack: r.error?.stack ?? null,
+          completed_at: r.completedAt,
+          logs: r.logs,
+        }),
+      ),
     retrying: (attempt, delay, error) => {
       deps.metrics.stepRetries.inc({ type: step.type });
       deps.log.debug({ run_id: m.run_id, step: u.name, attempt, delay, code: error.code }, 'step failed; retrying');
@@ -290,6 +505,17 @@ async function finish(d: Delivery, deps: RunDriverDeps, m: RunMessage, wanted: I
     };
     deps.publishResult(m.reply, result); // too large for one message, the queue sends it partial: the waiter reads the record
   }
+  if (m.parent_run_id) {
+    // a child run: its parent's `workflow` step ends with it (if this is lost, the engine's sweep does it)
+    const r =
+      status === 'completed'
+        ? { ok: true as const, output: row.output_data }
+        : { ok: false as const, error: childError(m.run_id, status, row.error_code, row.error_message) };
+    await deps.waits.childEnded(m.parent_run_id, m.run_id, r).then(
+      (resumes) => deps.resumer.resume(resumes),
+      (err: Error) => deps.log.warn({ run_id: m.run_id, parent: m.parent_run_id, err: err.message }, 'parent not told; the engine does it'),
+    );
+  }
 }
 
 /** The record of a parallel, map or choice node: its output is the joined result, its log what it decided. */
@@ -329,5 +555,6 @@ function baseRow(m: RunMessage, wf: Workflow | null, deliveries: number): Instan
     accepted_at: new Date(m.accepted_at),
     deliveries,
     executor_host: HOST,
+    parent_run_id: m.parent_run_id ?? null,
   };
 }

@@ -6,6 +6,8 @@
  * seen in the test suite) instead of throwing. This file is plain CommonJS, so `require()`
  * loads it without touching the ESM loader, and it imports the real worker itself.
  */
+// a function's stack names its .ts file and line (the build writes source maps)
+process.setSourceMapsEnabled(true);
 const worker: Promise<{ default: (buf: Uint8Array) => Promise<Uint8Array> }> = import('./worker.js');
 
 module.exports = async function runTask(buf: Uint8Array): Promise<Uint8Array> {

@@ -98,6 +98,22 @@ export function createMetrics() {
       help: 'Run messages received more than once (resumed runs)',
       registers: [registry],
     }),
+    runsSuspended: new client.Counter({
+      name: 'executor_runs_suspended_total',
+      help: 'Drives that ended with the run asleep on a durable wait (sleep, signal, event, child run)',
+      registers: [registry],
+    }),
+    waitsWoken: new client.Counter({
+      name: 'engine_waits_woken_total',
+      help: 'Runs queued again because a sleep ended or a wait timed out',
+      registers: [registry],
+    }),
+    schedulesFired: new client.Counter({
+      name: 'engine_schedule_ticks_total',
+      help: 'Schedule ticks, by outcome (started, skipped)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
     poolUtilization: new client.Gauge({
       name: 'executor_pool_utilization',
       help: 'Piscina pool utilization (0..1), by pool (default, or a memory class such as 64mb)',

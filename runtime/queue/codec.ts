@@ -15,6 +15,14 @@ export interface RunMessage {
    * is this plus the message's own, so the next executor resumes from the recorded steps.
    */
   delivered_before?: number;
+  /**
+   * A resume: the drive of the run this message is for (1, 2, ... each time the run wakes from
+   * a durable wait, or is redriven). An executor takes it only if the run's record still waits
+   * for that drive (store/waits.ts `claim`): a stale or repeated message is acked and dropped.
+   */
+  drive?: number;
+  /** a child run: the run whose `workflow` step waits for it */
+  parent_run_id?: string;
 }
 
 /** A finished run, as sent to a waiting API process. */

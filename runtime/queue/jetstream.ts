@@ -131,7 +131,12 @@ export class JetStreamQueue implements Queue {
    * refused; JetStream cannot say which run holds the key).
    */
   async publishRun(msg: RunMessage, idempotency?: IdempotencyClaim): Promise<PublishResult> {
-    const msgId = idempotency ? `idem:${createHash('sha256').update(idempotency.key).digest('hex')}` : msg.run_id;
+    // a resume is a message of its own (one per drive): the run id alone would be a duplicate
+    const msgId = idempotency
+      ? `idem:${createHash('sha256').update(idempotency.key).digest('hex')}`
+      : msg.drive
+        ? `${msg.run_id}:${msg.drive}`
+        : msg.run_id;
     if (this.publisher.inFlight >= this.q.max_pending_publishes) {
       throw new RuntimeError(
         'E_OVERLOADED',

@@ -322,14 +322,15 @@ function bareStep(st: StepRow, why: string): StepRow {
 function runUpsert(sql: Sql, rows: InstanceRow[]) {
   return sql`
     INSERT INTO workflow_instances (id, workflow_id, workflow_name, workflow_version, status, input_data, output_data,
-      error_message, error_code, started_at, completed_at, accepted_at, deliveries, executor_host)
+      error_message, error_code, started_at, completed_at, accepted_at, deliveries, executor_host, parent_run_id)
     SELECT * FROM unnest(
       ${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.workflow_id)}::uuid[],
       ${rows.map((r) => r.workflow_name)}::text[], ${rows.map((r) => r.workflow_version)}::text[],
       ${rows.map((r) => r.status)}::text[], ${rows.map((r) => js(r.input_data))}::text[]::jsonb[], ${rows.map((r) => js(r.output_data))}::text[]::jsonb[],
       ${rows.map((r) => r.error_message)}::text[], ${rows.map((r) => r.error_code)}::text[],
       ${rows.map((r) => ts(r.started_at))}::timestamptz[], ${rows.map((r) => ts(r.completed_at))}::timestamptz[],
-      ${rows.map((r) => ts(r.accepted_at))}::timestamptz[], ${rows.map((r) => r.deliveries)}::int[], ${rows.map((r) => r.executor_host)}::text[])
+      ${rows.map((r) => ts(r.accepted_at))}::timestamptz[], ${rows.map((r) => r.deliveries)}::int[], ${rows.map((r) => r.executor_host)}::text[],
+      ${rows.map((r) => r.parent_run_id ?? null)}::uuid[])
     ON CONFLICT (id) DO UPDATE SET
       status = EXCLUDED.status,
       output_data = EXCLUDED.output_data,
@@ -346,14 +347,16 @@ function runUpsert(sql: Sql, rows: InstanceRow[]) {
 function stepUpsert(sql: Sql, rows: StepRow[]) {
   return sql`
     INSERT INTO workflow_steps (instance_id, step_name, step_index, step_type, status, input_data, output_data,
-      error_message, error_code, retry_count, started_at, completed_at, logs)
+      error_message, error_code, retry_count, started_at, completed_at, logs, wake_at, waiting_for, error_stack)
     SELECT * FROM unnest(
       ${rows.map((r) => r.instance_id)}::uuid[], ${rows.map((r) => r.step_name)}::text[], ${rows.map((r) => r.step_index)}::int[],
       ${rows.map((r) => r.step_type)}::text[], ${rows.map((r) => r.status)}::text[],
       ${rows.map((r) => js(r.input_data))}::text[]::jsonb[], ${rows.map((r) => js(r.output_data))}::text[]::jsonb[],
       ${rows.map((r) => r.error_message)}::text[], ${rows.map((r) => r.error_code)}::text[], ${rows.map((r) => r.retry_count)}::int[],
       ${rows.map((r) => ts(r.started_at))}::timestamptz[], ${rows.map((r) => ts(r.completed_at))}::timestamptz[],
-      ${rows.map((r) => js(r.logs))}::text[]::jsonb[])
+      ${rows.map((r) => js(r.logs))}::text[]::jsonb[],
+      ${rows.map((r) => ts(r.wake_at ?? null))}::timestamptz[], ${rows.map((r) => r.waiting_for ?? null)}::text[],
+      ${rows.map((r) => r.error_stack ?? null)}::text[])
     ON CONFLICT (instance_id, step_name) DO UPDATE SET
       status = EXCLUDED.status,
       input_data = EXCLUDED.input_data,
@@ -364,6 +367,9 @@ function stepUpsert(sql: Sql, rows: StepRow[]) {
       started_at = COALESCE(workflow_steps.started_at, EXCLUDED.started_at),
       completed_at = EXCLUDED.completed_at,
       logs = EXCLUDED.logs,
+      wake_at = EXCLUDED.wake_at,
+      waiting_for = EXCLUDED.waiting_for,
+      error_stack = EXCLUDED.error_stack,
       updated_at = now()
     WHERE workflow_steps.status <> 'completed'`;
 }

@@ -17,6 +17,10 @@ export class CancelRecords {
       INSERT INTO run_cancels (run_id) VALUES (${runId}) ON CONFLICT (run_id) DO NOTHING`;
   }
 
+  async has(runId: string): Promise<boolean> {
+    return (await this.sql`SELECT 1 FROM run_cancels WHERE run_id = ${runId}`).length > 0;
+  }
+
   async recent(): Promise<string[]> {
     const rows = await this.sql<{ run_id: string }[]>`
       SELECT run_id::text FROM run_cancels WHERE cancelled_at >= now() - ${CANCEL_MEMORY_MS} * interval '1 millisecond'`;

@@ -6,3 +6,17 @@ export { findUnstorable } from './storable.js';
 export { CancelRecords, CANCEL_MEMORY_MS } from './cancels.js';
 export { WorkflowRecords, type NewWorkflow, type WorkflowListQuery } from './workflows.js';
 export { RunRecords, pruneRuns, uuidv7Floor, type RunRecord, type StepRecord, type RunListQuery, type RunProgress } from './runs.js';
+export {
+  WaitRecords,
+  insertStartedRun,
+  lockRun,
+  type WaitKind,
+  type WaitSpec,
+  type WaitAnswer,
+  type Resolution,
+  type Resume,
+  type StartedRun,
+  type ChildRun,
+  type OpenWait,
+} from './waits.js';
+export { ScheduleRecords, type ScheduleRow, type NewSchedule, type TickOutcome } from './schedules.js';

@@ -135,6 +135,111 @@ CREATE TABLE IF NOT EXISTS run_cancels (
 CREATE INDEX IF NOT EXISTS idx_run_cancels_at ON run_cancels (cancelled_at);
 `,
   },
+  {
+    version: 5,
+    name: 'durable time and events',
+    // run_waits: what a waiting step waits for (a sleep, a signal, an event, a child run) and
+    // until when; resolved once, by whoever gets there first (UPDATE ... WHERE resolved_at IS NULL).
+    // run_signals and events are stored before the 202. run_starts is the outbox of runs the
+    // system starts itself (event triggers, schedule ticks, child runs): written in the
+    // transaction that decides the start, published after it, republished if that did not happen.
+    // workflow_instances.drive counts the drives of a run (each resume claims the next one), so a
+    // stale queue message can tell it is stale.
+    sql: `
+ALTER TABLE workflow_instances
+    ADD COLUMN IF NOT EXISTS parent_run_id UUID,
+    ADD COLUMN IF NOT EXISTS drive INTEGER NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS reply_to TEXT,
+    ADD COLUMN IF NOT EXISTS resume_requested_at TIMESTAMPTZ,
+    ADD COLUMN IF NOT EXISTS redrives INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS idx_workflow_instances_parent ON workflow_instances (parent_run_id) WHERE parent_run_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_workflow_instances_resuming ON workflow_instances (resume_requested_at) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS idx_workflow_instances_workflow_name ON workflow_instances (workflow_name, id DESC);
+
+ALTER TABLE workflow_steps
+    ADD COLUMN IF NOT EXISTS wake_at TIMESTAMPTZ,
+    ADD COLUMN IF NOT EXISTS waiting_for TEXT,
+    ADD COLUMN IF NOT EXISTS error_stack TEXT,
+    ADD COLUMN IF NOT EXISTS history JSONB;
+
+CREATE TABLE IF NOT EXISTS run_waits (
+    id BIGSERIAL PRIMARY KEY,
+    run_id UUID NOT NULL,
+    step_name VARCHAR(255) NOT NULL,
+    attempt INTEGER NOT NULL,
+    kind VARCHAR(16) NOT NULL,
+    key TEXT,
+    match JSONB,
+    -- what a sleep outputs when it ends (its input)
+    payload JSONB,
+    wake_at TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    resolved_at TIMESTAMPTZ,
+    resolution JSONB,
+    UNIQUE (run_id, step_name, attempt)
+);
+CREATE INDEX IF NOT EXISTS idx_run_waits_due ON run_waits (wake_at) WHERE resolved_at IS NULL AND wake_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_run_waits_open ON run_waits (kind, key) WHERE resolved_at IS NULL;
+
+CREATE TABLE IF NOT EXISTS run_signals (
+    id BIGSERIAL PRIMARY KEY,
+    run_id UUID NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    body JSONB,
+    received_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    consumed_by BIGINT
+);
+CREATE INDEX IF NOT EXISTS idx_run_signals_run ON run_signals (run_id, name, id);
+
+CREATE TABLE IF NOT EXISTS events (
+    id UUID PRIMARY KEY,
+    name VARCHAR(255) NOT NULL,
+    dedupe_id VARCHAR(255),
+    data JSONB,
+    received_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_events_dedupe ON events (name, dedupe_id) WHERE dedupe_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_events_received ON events (received_at);
+CREATE INDEX IF NOT EXISTS idx_workflows_triggers ON workflows USING GIN ((definition -> 'triggers') jsonb_path_ops);
+
+CREATE TABLE IF NOT EXISTS run_starts (
+    run_id UUID PRIMARY KEY,
+    origin TEXT NOT NULL UNIQUE,
+    message JSONB NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    published_at TIMESTAMPTZ
+);
+CREATE INDEX IF NOT EXISTS idx_run_starts_unpublished ON run_starts (created_at) WHERE published_at IS NULL;
+
+CREATE TABLE IF NOT EXISTS schedules (
+    id UUID PRIMARY KEY,
+    workflow_id UUID NOT NULL,
+    workflow_name VARCHAR(255) NOT NULL,
+    follow_latest BOOLEAN NOT NULL,
+    cron VARCHAR(255) NOT NULL,
+    timezone VARCHAR(64) NOT NULL,
+    input_data JSONB,
+    overlap VARCHAR(16) NOT NULL,
+    catchup VARCHAR(16) NOT NULL,
+    paused BOOLEAN NOT NULL DEFAULT false,
+    last_tick TIMESTAMPTZ,
+    next_tick TIMESTAMPTZ,
+    last_run_id UUID,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS idx_schedules_due ON schedules (next_tick) WHERE NOT paused;
+
+CREATE TABLE IF NOT EXISTS schedule_ticks (
+    schedule_id UUID NOT NULL REFERENCES schedules(id) ON DELETE CASCADE,
+    tick TIMESTAMPTZ NOT NULL,
+    run_id UUID,
+    outcome VARCHAR(16) NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (schedule_id, tick)
+);
+`,
+  },
 ];
 
 const LOCK_KEY = 74_210_551; // arbitrary, constant: serialises migrations across processes

@@ -1,7 +1,8 @@
 /** Row shapes of the three tables, as the runtime writes and reads them. */
 
-export type RunStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
-export type StepStatus = 'running' | 'completed' | 'failed' | 'skipped';
+/** `waiting`: the run holds nothing and waits (a sleep, a signal, an event, a child run); see store/waits.ts */
+export type RunStatus = 'queued' | 'running' | 'waiting' | 'completed' | 'failed' | 'cancelled';
+export type StepStatus = 'running' | 'waiting' | 'completed' | 'failed' | 'skipped';
 export const FINAL_RUN_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'cancelled'];
 
 export interface WorkflowRow {
@@ -33,6 +34,8 @@ export interface InstanceRow {
   accepted_at: Date | null;
   deliveries: number;
   executor_host: string | null;
+  /** the run whose `workflow` step started this one */
+  parent_run_id?: string | null;
 }
 
 export interface StepRow {
@@ -49,4 +52,9 @@ export interface StepRow {
   started_at: Date | null;
   completed_at: Date | null;
   logs: unknown;
+  /** a waiting step: until when (a sleep's end, or its timeout), and what for (`signal "approved"`) */
+  wake_at?: Date | null;
+  waiting_for?: string | null;
+  /** a function's stack, its frames mapped to the .ts sources */
+  error_stack?: string | null;
 }

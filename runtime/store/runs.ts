@@ -4,9 +4,13 @@ import type { InstanceRow, StepRow } from './rows.js';
 export interface RunRecord extends InstanceRow {
   created_at: Date;
   updated_at: Date;
+  /** times the run was retried with POST /executions/:id/retry */
+  redrives?: number;
 }
 export interface StepRecord extends StepRow {
   id: string;
+  /** earlier outcomes of the step, before each redrive */
+  history?: unknown[] | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -15,12 +19,17 @@ export interface RunListQuery {
   limit: number;
   status?: string;
   workflow_id?: string;
+  workflow_name?: string;
   before?: string;
+  /** accepted at or after */
+  from?: Date;
+  /** accepted before */
+  to?: Date;
 }
 
 /** What a resumed run needs: its row's status and its completed steps' outputs. */
 export interface RunProgress {
-  run: { status: string } | null;
+  run: { status: string; drive: number } | null;
   completed: { step_name: string; output_data: unknown }[];
 }
 
@@ -41,7 +50,7 @@ export class RunRecords {
 
   async progress(runId: string): Promise<RunProgress> {
     const [run, steps] = await Promise.all([
-      this.sql<{ status: string }[]>`SELECT status FROM workflow_instances WHERE id = ${runId}`,
+      this.sql<{ status: string; drive: number }[]>`SELECT status, drive FROM workflow_instances WHERE id = ${runId}`,
       this.sql<{ step_name: string; output_data: unknown }[]>`
         SELECT step_name, output_data FROM workflow_steps
         WHERE instance_id = ${runId} AND status = 'completed'`,
@@ -54,12 +63,15 @@ export class RunRecords {
     const sql = this.sql;
     return sql<RunRecord[]>`
       SELECT id, workflow_id, workflow_name, workflow_version, status, error_code, error_message,
-             started_at, completed_at, accepted_at, created_at, updated_at, deliveries
+             started_at, completed_at, accepted_at, created_at, updated_at, deliveries, parent_run_id, redrives
       FROM workflow_instances
       WHERE true
         ${q.status ? sql`AND status = ${q.status}` : sql``}
         ${q.workflow_id ? sql`AND workflow_id = ${q.workflow_id}` : sql``}
+        ${q.workflow_name ? sql`AND workflow_name = ${q.workflow_name}` : sql``}
         ${q.before ? sql`AND id < ${q.before}` : sql``}
+        ${q.from ? sql`AND id >= ${uuidv7Floor(q.from.getTime())}::uuid` : sql``}
+        ${q.to ? sql`AND id < ${uuidv7Floor(q.to.getTime())}::uuid` : sql``}
       ORDER BY id DESC
       LIMIT ${q.limit}`;
   }
@@ -73,7 +85,7 @@ export function uuidv7Floor(ms: number): string {
 
 /**
  * Deletes up to `limit` runs in `status` accepted before `before` (run ids are UUIDv7: time
- * ordered), with their steps, in one statement; rows another pruner holds are skipped.
+ * ordered), with their steps, waits, signals and outbox rows, in one statement; rows another pruner holds are skipped.
  * Returns how many runs it deleted.
  */
 export async function pruneRuns(sql: Sql, status: string, before: Date, limit: number): Promise<number> {
@@ -85,6 +97,12 @@ export async function pruneRuns(sql: Sql, status: string, before: Date, limit: n
       FOR UPDATE SKIP LOCKED
     ), steps AS (
       DELETE FROM workflow_steps WHERE instance_id IN (SELECT id FROM doomed)
+    ), waits AS (
+      DELETE FROM run_waits WHERE run_id IN (SELECT id FROM doomed)
+    ), signals AS (
+      DELETE FROM run_signals WHERE run_id IN (SELECT id FROM doomed)
+    ), starts AS (
+      DELETE FROM run_starts WHERE run_id IN (SELECT id FROM doomed)
     )
     DELETE FROM workflow_instances WHERE id IN (SELECT id FROM doomed) RETURNING 1`;
   return rows.length;

@@ -324,13 +324,16 @@ describe.each(testModes())('bad input through HTTP (%s)', (mode) => {
       }
     });
 
-    it('a "before" or "workflow_id" that is not a uuid → 400 E_VALIDATION', async () => {
+    it('a "before" that is not a uuid, a status that does not exist → 400 E_VALIDATION; a workflow_id that is not a uuid is a name', async () => {
       const before = await api(t.url, 'GET', '/api/v1/executions?limit=10&before=yesterday');
       expectError(before, 400, 'E_VALIDATION');
       expect(before.body.error.message).toContain('before');
-      const wf = await api(t.url, 'GET', '/api/v1/executions?workflow_id=bad-input-ok');
-      expectError(wf, 400, 'E_VALIDATION');
-      expect(wf.body.error.message).toContain('workflow_id');
+      const status = await api(t.url, 'GET', '/api/v1/executions?status=finished');
+      expectError(status, 400, 'E_VALIDATION');
+      expect(status.body.error.message).toContain('status');
+      const byName = await api(t.url, 'GET', '/api/v1/executions?workflow_id=no-such-workflow-name');
+      expect(byName.status).toBe(200);
+      expect(byName.body.executions).toEqual([]);
     });
 
     it('valid paging parameters still answer 200 (control)', async () => {
