@@ -185,18 +185,22 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
   const t0 = performance.now();
   // the hot status is written alongside the publish (one round trip, not two) and undone if it fails
   const hot = d.cache.runAccepted({ run_id: runId, status: 'queued', workflow_id: wf.id, accepted_at: accepted });
+  // a run not stored lets go of its key before the answer goes out: a client that retries at once
+  // on another API process would otherwise find the key still naming this run, and be told
+  // "deduplicated, accepted" for a run that does not exist (found by test/chaos)
+  const forget = () => hot.then(() => d.cache.forgetAcceptedRun(runId, claimedInCache));
   let published: PublishResult;
   try {
     published = await d.queue.publishRun(msg, claim);
   } catch (err) {
     waiter?.cancel();
     d.metrics.publishErrors.inc();
-    void hot.then(() => d.cache.forgetAcceptedRun(runId, claimedInCache));
+    await forget();
     throw err;
   }
   if (published.duplicate) {
     waiter?.cancel();
-    void hot.then(() => d.cache.forgetAcceptedRun(runId, claimedInCache));
+    await forget();
     if (published.holder) return deduplicated(published.holder);
     // the cache could not tell, but JetStream stored a run under this key moments ago
     throw new RuntimeError(
