@@ -168,6 +168,7 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
   const idemKey = body.idempotency_key ?? (keyHeader || undefined);
   let claim: IdempotencyClaim | undefined;
   let claimedInCache: string | undefined;
+  let unconfirmed: string | undefined;
   const deduplicated = async (holder: string) => {
     waiter?.cancel();
     const status = (await d.runs.get(holder))?.status ?? (await d.cache.runStatus(holder))?.status ?? 'queued';
@@ -178,7 +179,11 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
       throw new RuntimeError('E_VALIDATION', 'Idempotency-Key must be 1 to 255 characters');
     claim = { key: `${wf.name}:${idemKey}`, ttlMs: d.idempotencyTtlMs };
     const holder = await d.cache.claimIdempotencyKey(claim.key, runId, d.idempotencyTtlMs);
-    if (holder) return deduplicated(holder);
+    if (holder?.stored) return deduplicated(holder.runId);
+    // a claim not confirmed stored may name a run its API process never stored (it died in
+    // between): it settles nothing; this run is published under the same key and the queue
+    // tells (a duplicate then means the first one was stored after all)
+    if (holder) unconfirmed = holder.runId;
     if (holder === null) claimedInCache = claim.key;
   }
 
@@ -202,6 +207,7 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
     waiter?.cancel();
     await forget();
     if (published.holder) return deduplicated(published.holder);
+    if (unconfirmed) return deduplicated(unconfirmed);
     // the cache could not tell, but JetStream stored a run under this key moments ago
     throw new RuntimeError(
       'E_IDEMPOTENCY_CONFLICT',
@@ -210,7 +216,8 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
   }
   d.metrics.publishDuration.observe((performance.now() - t0) / 1000);
   d.metrics.runsStarted.inc();
-  await hot;
+  // stored: from now on the key's claim settles repeats by itself (alongside the hot status)
+  await Promise.all([hot, claim ? d.cache.confirmIdempotencyKey(claim.key, runId, claim.ttlMs) : null]);
   if (!waiter) return json(200, { ...head, status: 'queued', accepted_at: accepted });
 
   const result = await waiter.promise;

@@ -83,6 +83,10 @@ export class MemoryCache implements Cache {
     return Promise.resolve(undefined);
   }
 
+  confirmIdempotencyKey(): Promise<void> {
+    return Promise.resolve();
+  }
+
   ping(): Promise<boolean> {
     return Promise.resolve(true);
   }

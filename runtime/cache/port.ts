@@ -6,6 +6,12 @@
  */
 
 /** A run's status as the API knows it between its acceptance and its first row in PostgreSQL. */
+/** The run an idempotency key names, and whether that run is known to be stored. */
+export interface IdempotencyHolder {
+  runId: string;
+  stored: boolean;
+}
+
 export interface HotRunStatus {
   run_id: string;
   status: string;
@@ -33,7 +39,10 @@ export interface Cache {
 
   /** Records a run as accepted: its hot status and its place among the recent runs. */
   runAccepted(s: HotRunStatus): Promise<void>;
-  /** Undoes `runAccepted` (and an idempotency claim) for a run whose publish failed or was a duplicate. */
+  /**
+   * Undoes `runAccepted` for a run whose publish failed or was a duplicate, and lets go of its
+   * idempotency claim, if the key still holds this run's own unconfirmed claim (never another's).
+   */
   forgetAcceptedRun(runId: string, idempotencyKey?: string): Promise<void>;
   runStatus(runId: string): Promise<HotRunStatus | null>;
   runStatuses(runIds: string[]): Promise<(HotRunStatus | null)[]>;
@@ -41,10 +50,14 @@ export interface Cache {
   recentRunIds(windowMs: number, limit: number): Promise<string[]>;
 
   /**
-   * Claims an idempotency key for a run: null when the claim is new, the run id that holds it
-   * otherwise, undefined when the cache cannot answer.
+   * Claims an idempotency key for a run: null when the claim is new, the holder otherwise,
+   * undefined when the cache cannot answer. A claim is unconfirmed (`stored: false`) until
+   * `confirmIdempotencyKey`: its run may never have been stored (its API process died between
+   * claim and publish), so a holder that is not `stored` settles nothing; the queue decides.
    */
-  claimIdempotencyKey(key: string, runId: string, ttlMs: number): Promise<string | null | undefined>;
+  claimIdempotencyKey(key: string, runId: string, ttlMs: number): Promise<IdempotencyHolder | null | undefined>;
+  /** The run holding the key was stored: its claim now settles repeats by itself. */
+  confirmIdempotencyKey(key: string, runId: string, ttlMs: number): Promise<void>;
 
   ping(): Promise<boolean>;
   close(): Promise<void>;

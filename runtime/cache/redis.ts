@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { redisUrl, type Config } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
 import { Circuit } from './circuit.js';
-import type { Cache, HotRunStatus } from './port.js';
+import type { Cache, HotRunStatus, IdempotencyHolder } from './port.js';
 
 const RECENT_KEEP = 2000;
 /** How long execute waits for its run's hot status to reach Redis before it answers anyway. */
@@ -28,6 +28,9 @@ const key = {
  * ACCEPT_WAIT_MS. When Redis returns, the circuit closes and entries are written again as they
  * are read from PostgreSQL.
  */
+/** An idempotency claim whose run is not yet known to be stored: `p:<run id>`. */
+const PENDING = 'p:';
+
 export class RedisCache implements Cache {
   private readonly redis: Redis;
   private readonly ttlSec: number;
@@ -123,8 +126,20 @@ export class RedisCache implements Cache {
   }
 
   async forgetAcceptedRun(runId: string, idempotencyKey?: string): Promise<void> {
-    const keys = [key.run(runId), ...(idempotencyKey ? [key.idempotency(idempotencyKey)] : [])];
-    await this.safe(() => this.redis.del(...keys));
+    if (!idempotencyKey) {
+      await this.safe(() => this.redis.del(key.run(runId)));
+      return;
+    }
+    // the claim goes only if it is still this run's own unconfirmed one (compare and delete, one round trip)
+    await this.safe(() =>
+      this.redis.eval(
+        "redis.call('del', KEYS[1]); if redis.call('get', KEYS[2]) == ARGV[1] then redis.call('del', KEYS[2]) end; return 1",
+        2,
+        key.run(runId),
+        key.idempotency(idempotencyKey),
+        PENDING + runId,
+      ),
+    );
   }
 
   async runStatus(runId: string): Promise<HotRunStatus | null> {
@@ -143,12 +158,19 @@ export class RedisCache implements Cache {
   }
 
   /** undefined when Redis cannot answer: the queue's own check (its duplicate window) decides. */
-  async claimIdempotencyKey(k: string, runId: string, ttlMs: number): Promise<string | null | undefined> {
+  async claimIdempotencyKey(k: string, runId: string, ttlMs: number): Promise<IdempotencyHolder | null | undefined> {
     return this.circuit.call(async () => {
-      const ok = await this.redis.set(key.idempotency(k), runId, 'PX', ttlMs, 'NX');
+      const ok = await this.redis.set(key.idempotency(k), PENDING + runId, 'PX', ttlMs, 'NX');
       if (ok === 'OK') return null;
-      return (await this.redis.get(key.idempotency(k))) ?? undefined;
+      const v = await this.redis.get(key.idempotency(k));
+      if (v === null) return undefined; // it expired in between: let the queue decide
+      return v.startsWith(PENDING) ? { runId: v.slice(PENDING.length), stored: false } : { runId: v, stored: true };
     }, undefined);
+  }
+
+  async confirmIdempotencyKey(k: string, runId: string, ttlMs: number): Promise<void> {
+    // the run the queue stored under the key holds it from now on, whoever claimed it first
+    await this.safe(() => this.redis.set(key.idempotency(k), runId, 'PX', ttlMs));
   }
 
   ready(timeoutMs: number): Promise<boolean> {

@@ -23,8 +23,6 @@ const NOTES = [
     'After a kill -9 of nats-server 2.9 some runs acked just before the kill come back as first deliveries (the server had not ' +
     'written the acks); the executor does not read recorded steps on a first delivery, so their steps run again; the records ' +
     'do not change (final states are final).',
-  'nats-down-api-kill (NATS killed, an API process killed 1 s later) is skipped: known failing, it loses accepted runs ' +
-    '(a claim of an idempotency key left by the dead process answers "deduplicated" for a run never stored); see docs/architecture.md, "Chaos suite".',
 ];
 afterAll(() => {
   const path = writeReport(rows, { rate: RATE, startedAt: began, seconds: (Date.now() - began.getTime()) / 1000, notes: NOTES });
@@ -225,16 +223,11 @@ describe('chaos: services mode (private PostgreSQL, NATS, Redis; 2 API and 2 exe
     expect(a.retried).toBeGreaterThan(0); // requests did meet the dead process and went to the other one
   }, 180_000);
 
-  // KNOWN FAILING, left skipped (see docs/architecture.md, "Chaos suite"): 64 of 2,805 accepted runs
-  // lost when measured. While NATS is down, API process A claims each request's idempotency key in
-  // Redis (key → its run id) and holds the publish; A is killed, so those publishes are never
-  // stored and the claims are never released. The clients retry on B, whose claim finds the key
-  // naming A's run and answers 200 "deduplicated" with that run id: a run that does not exist.
-  // The same can happen without the NATS outage when an API process dies in the ~1 ms between
-  // its claim and its publish (rare in the api-kill scenario). A fix needs the claim to say
-  // "being stored" until the PubAck (and a release that only deletes its own claim), beyond a
-  // small change in routes-executions.ts.
-  it.skip('NATS down, and an API process killed meanwhile: no accepted run lost', async () => {
+  // Found by this suite: while NATS is down, API process A claims each request's idempotency key
+  // and holds the publish; A is killed, so those runs are never stored. The clients retry on B.
+  // A claim stays "unconfirmed" until its run is stored (cache/redis.ts), and an unconfirmed
+  // claim settles nothing: B publishes under the same key and the queue tells.
+  it('NATS down, and an API process killed meanwhile: no accepted run lost: no accepted run lost', async () => {
     const { a, r } = await underLoad(t, {
       scenario: 'nats-down-api-kill',
       fault: 'nats-server kill -9, 1 s later an API process kill -9; both back 4 s later',

@@ -68,7 +68,8 @@ describe.runIf(root)('a fresh machine: npm start with nothing installed', () => 
   /** Ctrl-C: SIGINT to the whole process group, as a terminal sends it. Resolves the runtime's last log line. */
   const ctrlC = async (): Promise<string> => {
     const p = app!;
-    const exited = new Promise<void>((r) => p.once('exit', () => r()));
+    // 'close', not 'exit': the exit can come before the last output is read from the pipe
+    const exited = new Promise<void>((r) => p.once('close', () => r()));
     process.kill(-p.pid!, 'SIGINT');
     const done = await Promise.race([exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 30_000))]);
     app = null;

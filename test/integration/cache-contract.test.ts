@@ -44,12 +44,25 @@ describe.each([...(has('redis') ? (['redis'] as const) : []), 'memory' as const]
     expect(await cache.runStatus(ids[2])).toBeNull();
   });
 
-  it('claims an idempotency key once (Redis), or says it cannot answer (in-process: the queue decides)', async () => {
+  it('claims an idempotency key once, unconfirmed until stored (Redis), or says it cannot answer (in-process: the queue decides)', async () => {
     const key = `wf:${uuidv7()}`;
     const [a, b] = [uuidv7(), uuidv7()];
     if (driver === 'redis') {
       expect(await cache.claimIdempotencyKey(key, a, 60_000)).toBeNull();
-      expect(await cache.claimIdempotencyKey(key, b, 60_000)).toBe(a);
+      // unconfirmed: a's run may never have been stored
+      expect(await cache.claimIdempotencyKey(key, b, 60_000)).toEqual({ runId: a, stored: false });
+      // b's release never takes a's claim
+      await cache.forgetAcceptedRun(b, key);
+      expect(await cache.claimIdempotencyKey(key, b, 60_000)).toEqual({ runId: a, stored: false });
+      await cache.confirmIdempotencyKey(key, a, 60_000);
+      expect(await cache.claimIdempotencyKey(key, b, 60_000)).toEqual({ runId: a, stored: true });
+      // a's own release of a confirmed claim does not drop it either (only an unconfirmed one goes)
+      await cache.forgetAcceptedRun(a, key);
+      expect(await cache.claimIdempotencyKey(key, b, 60_000)).toEqual({ runId: a, stored: true });
+      const other = `wf:${uuidv7()}`;
+      expect(await cache.claimIdempotencyKey(other, a, 60_000)).toBeNull();
+      await cache.forgetAcceptedRun(a, other);
+      expect(await cache.claimIdempotencyKey(other, b, 60_000)).toBeNull(); // a's unconfirmed claim went
     } else {
       expect(await cache.claimIdempotencyKey(key, a, 60_000)).toBeUndefined();
     }

@@ -12,17 +12,22 @@ import { createMetrics } from '../../dist/runtime/observability/index.js';
  * trip), so the order of the answer and the release is what the test sees.
  */
 class SlowReleaseCache {
+  /** key → holder; `p:` marks an unconfirmed claim, as in cache/redis.ts */
   readonly claims = new Map<string, string>();
-  claimIdempotencyKey(key: string, runId: string): Promise<string | null> {
-    const holder = this.claims.get(key);
-    if (holder) return Promise.resolve(holder);
-    this.claims.set(key, runId);
+  claimIdempotencyKey(key: string, runId: string): Promise<{ runId: string; stored: boolean } | null> {
+    const v = this.claims.get(key);
+    if (v) return Promise.resolve(v.startsWith('p:') ? { runId: v.slice(2), stored: false } : { runId: v, stored: true });
+    this.claims.set(key, `p:${runId}`);
     return Promise.resolve(null);
   }
-  forgetAcceptedRun(_runId: string, key?: string): Promise<void> {
+  confirmIdempotencyKey(key: string, runId: string): Promise<void> {
+    this.claims.set(key, runId);
+    return Promise.resolve();
+  }
+  forgetAcceptedRun(runId: string, key?: string): Promise<void> {
     return new Promise((resolve) =>
       setTimeout(() => {
-        if (key) this.claims.delete(key);
+        if (key && this.claims.get(key) === `p:${runId}`) this.claims.delete(key);
         resolve();
       }, 0),
     );
@@ -73,5 +78,30 @@ describe('execute with an idempotency key whose run is not stored', () => {
     const execute = executeRoute(() => Promise.resolve({ duplicate: true }), cache);
     await expect(execute('k2')).rejects.toMatchObject({ code: 'E_IDEMPOTENCY_CONFLICT' });
     expect(cache.claims.has('wf:k2')).toBe(false);
+  });
+
+  it('an unconfirmed claim left by a process that died settles nothing: the retry is published, and stored', async () => {
+    const cache = new SlowReleaseCache();
+    cache.claims.set('wf:k3', 'p:01890000-0000-7000-8000-00000000dead'); // claimed, then the process died before its publish
+    const published: string[] = [];
+    const execute = executeRoute((msg) => {
+      published.push(msg.run_id);
+      return Promise.resolve({ duplicate: false });
+    }, cache);
+    const r = await execute('k3');
+    expect(r.status).toBe(200);
+    expect(published).toHaveLength(1);
+    expect(JSON.parse(r.body as string).deduplicated).toBeUndefined();
+    expect(cache.claims.get('wf:k3')).toBe(published[0]); // confirmed: the stored run holds the key
+  });
+
+  it('an unconfirmed claim whose run was stored after all: the queue says duplicate, the answer names that run', async () => {
+    const cache = new SlowReleaseCache();
+    const first = '01890000-0000-7000-8000-0000000000f1';
+    cache.claims.set('wf:k4', `p:${first}`);
+    const execute = executeRoute(() => Promise.resolve({ duplicate: true }), cache);
+    const r = await execute('k4');
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body as string)).toMatchObject({ run_id: first, deduplicated: true });
   });
 });
