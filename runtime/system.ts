@@ -299,7 +299,13 @@ export async function startSystem(o: SystemOptions): Promise<System> {
           maxWaitTimeoutMs: c.api.max_wait_timeout,
           idempotencyTtlMs: c.api.idempotency_ttl,
         }),
-        ...durableRoutes({ registry, waits, schedules, resumer }),
+        ...durableRoutes({
+          registry,
+          waits,
+          schedules,
+          resumer,
+          accepted: async (id) => !!(await cache.runStatus(id)) || !!(await queue.queuedRun(id)),
+        }),
       );
     }
 

@@ -2,7 +2,7 @@ import { uuidv7 } from 'uuidv7';
 import { RuntimeError } from '../errors/index.js';
 import { nextTick, parseCron, type Resumer } from '../engine/index.js';
 import { isUuid, type Registry } from '../registry/index.js';
-import type { ScheduleRecords, ScheduleRow, StartedRun, WaitRecords } from '../store/index.js';
+import type { ScheduleRecords, ScheduleRow, WaitRecords } from '../store/index.js';
 import { EventBody, intParam, json, parseBody, ScheduleBody, SignalBody } from './body.js';
 import type { Route } from './http-server.js';
 
@@ -11,6 +11,8 @@ export interface DurableRouteDeps {
   waits: WaitRecords;
   schedules: ScheduleRecords;
   resumer: Resumer;
+  /** a run accepted and not yet written to PostgreSQL (the hot cache, or the postgres queue, knows it) */
+  accepted: (runId: string) => Promise<boolean>;
 }
 
 const NAME_RE = /^[\w.:/-]{1,255}$/;
@@ -32,7 +34,9 @@ export function durableRoutes(d: DurableRouteDeps): Route[] {
           throw new RuntimeError('E_VALIDATION', 'a signal name is 1 to 255 letters, digits and _ . : / -');
         }
         const body = req.body && req.body.length ? parseBody(req, SignalBody) : null;
-        const r = await d.waits.signal(runId, name, body);
+        let r = await d.waits.signal(runId, name, body);
+        // accepted moments ago and not yet written by an executor: the signal is kept for it
+        if (r.outcome === 'unknown' && (await d.accepted(runId))) r = await d.waits.signal(runId, name, body, true);
         if (r.outcome === 'unknown') throw new RuntimeError('E_RUN_NOT_FOUND', `no run ${runId}`);
         if (r.outcome === 'final') {
           throw new RuntimeError('E_RUN_FINAL', `run ${runId} is already ${r.status}; a signal to it would never be read`, {
@@ -51,26 +55,25 @@ export function durableRoutes(d: DurableRouteDeps): Route[] {
       handler: async (req) => {
         const body = parseBody(req, EventBody);
         if (!NAME_RE.test(body.name)) throw new RuntimeError('E_VALIDATION', 'an event name is 1 to 255 letters, digits and _ . : / -');
+        const trigger = JSON.stringify([{ event: body.name }]);
         const r = await d.waits.event({ id: uuidv7(), name: body.name, dedupeId: body.id ?? null, data: body.data ?? null }, async (tx) => {
-          // the latest active version of each workflow whose triggers name the event
+          // the latest active version of each workflow name (as execute by name picks it) whose
+          // definition lists the event in its triggers: one statement, inside the event's lock
           const rows = await tx<{ id: string; name: string; version: string }[]>`
-            SELECT DISTINCT ON (name) id::text, name, version FROM workflows
-            WHERE status = 'active' AND definition -> 'triggers' @> ${JSON.stringify([{ event: body.name }])}::text::jsonb
-            ORDER BY name, created_at DESC`;
-          const latest: StartedRun[] = [];
-          for (const w of rows) {
-            const wf = await d.registry.find(w.name);
-            if (wf?.id !== w.id) continue; // a later version dropped the trigger
-            latest.push({
-              runId: uuidv7(),
-              workflowId: w.id,
-              workflowName: w.name,
-              workflowVersion: w.version,
-              input: body.data ?? {},
-              origin: `event:${body.name}:${body.id ?? uuidv7()}:${w.id}`,
-            });
-          }
-          return latest;
+            SELECT id::text, name, version FROM (
+              SELECT DISTINCT ON (name) id, name, version, definition FROM workflows
+              WHERE status = 'active'
+                AND name IN (SELECT name FROM workflows WHERE definition -> 'triggers' @> ${trigger}::text::jsonb)
+              ORDER BY name, created_at DESC, id DESC) latest
+            WHERE definition -> 'triggers' @> ${trigger}::text::jsonb`;
+          return rows.map((w) => ({
+            runId: uuidv7(),
+            workflowId: w.id,
+            workflowName: w.name,
+            workflowVersion: w.version,
+            input: body.data ?? {},
+            origin: `event:${body.name}:${body.id ?? uuidv7()}:${w.id}`,
+          }));
         });
         await Promise.all([d.resumer.start(r.started), d.resumer.resume(r.resumes)]);
         return json(202, {

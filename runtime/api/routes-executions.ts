@@ -114,8 +114,7 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
             }
             continue;
           }
-          await d.cancels.remember(id);
-          d.queue.publishCancel(id);
+          d.queue.publishCancel(id); // remembered in run_cancels by cancelIdle, under the run's lock
         }
         if (cancelledHere) return json(202, { run_id: view.run_id, status: 'cancelled' });
         return json(202, { run_id: view.run_id, status: 'cancelling' });
@@ -130,7 +129,8 @@ const RUN_STATUSES: readonly RunStatus[] = ['queued', 'running', 'waiting', 'com
 function timeParam(v: string | null, name: string): Date | undefined {
   if (!v) return undefined;
   const t = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(t))
+  // run ids hold 48 bits of milliseconds: a time outside them is no time a run can have
+  if (!Number.isFinite(t) || t < 0 || t >= 2 ** 48)
     throw new RuntimeError('E_VALIDATION', `"${name}" must be an ISO 8601 time (2026-12-01T09:00:00Z) or ms since the epoch`);
   return new Date(t);
 }

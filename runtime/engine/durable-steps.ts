@@ -76,7 +76,7 @@ export function sleepEnd(config: Record<string, unknown>, now: number): Date {
     throw new DurableConfigError('a sleep takes exactly one of "duration" and "until"');
   if (until !== undefined) {
     const t = typeof until === 'string' ? Date.parse(until) : NaN;
-    if (!Number.isFinite(t))
+    if (!Number.isFinite(t) || Math.abs(t) > 8.64e15)
       throw new DurableConfigError(`"until" must be an ISO 8601 time such as 2026-12-24T09:00:00Z, got ${JSON.stringify(until)}`);
     return new Date(t);
   }
@@ -95,7 +95,8 @@ function durationOf(v: unknown, field: string): number {
   } catch {
     ms = NaN;
   }
-  if (!Number.isFinite(ms) || ms < 0)
+  // at most 100 years: a later date cannot be written down
+  if (!Number.isFinite(ms) || ms < 0 || ms > 100 * 365 * 86_400_000)
     throw new DurableConfigError(`"${field}" must be a duration such as "30s", "5m", "2h", "1d" or milliseconds, got ${JSON.stringify(v)}`);
   return ms;
 }

@@ -88,10 +88,11 @@ export function startDurableTimers(
     for (;;) {
       const due = await waits.due(500);
       if (!due.length) return;
-      const resumes = await waits.wakeDue(due);
+      const { resumes, ended } = await waits.wakeDue(due);
       metrics.waitsWoken.inc(resumes.length);
       await resumer.resume(resumes);
-      if (due.length < 500 || stopped) return;
+      // another engine holds these runs right now: it ends their waits (do not spin on them)
+      if (due.length < 500 || stopped || ended === 0) return;
     }
   };
   const sweep = async () => {

@@ -93,8 +93,9 @@ export type RunOutcome =
  * the node with the catch steps' output. A cancel is never caught.
  *
  * A step that waits durably (sleep, signal, event, child run) answers
- * `suspended` when the run is put to sleep: the run then stops without a
- * result and without recording its nodes as failed (`{ suspended: true }`).
+ * `suspended`: its list stops there, other branches and items go on, and once
+ * everything has ended or parked the run stops without a result and without
+ * recording its nodes as failed (`{ suspended: true }`).
  *
  * Bounds per run, whatever the nesting: at most MAX_RUN_STEPS_IN_FLIGHT steps
  * at once, and MAX_MAP_ITEMS map items in all.
@@ -111,23 +112,20 @@ export const MAX_RUN_STEPS_IN_FLIGHT = 100;
 
 /**
  * Where a failure stops: the whole run, or a node with `catch` (a failure inside it stops that
- * node's units only). A scope is stopped when it or a scope around it has failed, or when the
- * run is suspended.
+ * node's units only). A scope is stopped when it or a scope around it has failed. A durable
+ * wait stops only its own list: the run is put to sleep once every part has ended or parked.
  */
 class Scope {
   failure: { error: PlainError; step: string } | null = null;
   /** wakes the backoffs of units waiting to retry when this scope stops */
   readonly onStop = new Set<() => void>();
 
-  constructor(
-    readonly parent: Scope | null,
-    private readonly run: Interpreter,
-  ) {}
+  constructor(readonly parent: Scope | null) {}
 
   stopped(): boolean {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     for (let s: Scope | null = this; s; s = s.parent) if (s.failure) return true;
-    return this.run.suspended;
+    return false;
   }
 
   /** Waits `ms`, or less if this scope stops meanwhile; true when it did. */
@@ -174,7 +172,7 @@ class Interpreter {
   }
 
   private scope(parent: Scope | null): Scope {
-    const s = new Scope(parent, this);
+    const s = new Scope(parent);
     this.scopes.add(s);
     return s;
   }
@@ -204,11 +202,9 @@ class Interpreter {
     return STOPPED;
   }
 
+  /** A step waits durably: its list stops there; the rest of the run (other branches, other items) goes on. */
   private suspend(): ListResult {
-    if (!this.suspended) {
-      this.suspended = true;
-      for (const s of this.scopes) s.wakeAll();
-    }
+    this.suspended = true;
     return STOPPED;
   }
 
@@ -405,6 +401,9 @@ class Interpreter {
         );
         if (!r.ok) {
           ok = false;
+          // an item that waits durably parks; the lane goes on with the next item (all of a map's
+          // waits begin in one drive, not one wave per drive)
+          if (this.suspended && !scope.stopped()) continue;
           return;
         }
         outputs[i] = r.output;

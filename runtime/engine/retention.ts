@@ -1,5 +1,5 @@
 import type { Logger, Metrics } from '../observability/index.js';
-import { pruneRuns, type Sql } from '../store/index.js';
+import { pruneEventsAndTicks, pruneRuns, type Sql } from '../store/index.js';
 
 export interface RetentionOptions {
   /** how long final runs are kept, by status (0: forever) */
@@ -15,7 +15,7 @@ const IDLE_MS = 60_000;
 
 /**
  * The engine role's retention: final runs older than `retention.<status>` are deleted with
- * their steps, a small batch per statement and a pause between statements, until none is
+ * their steps (events and schedule ticks older than `retention.completed` too), a small batch per statement and a pause between statements, until none is
  * left; then it looks again a minute later. With several engines each skips the rows another
  * is deleting. Returns a stop function.
  */
@@ -31,6 +31,11 @@ export function startRetention(sql: Sql, o: RetentionOptions, log: Logger, metri
       const n = await pruneRuns(sql, status, new Date(Date.now() - ms), o.batchSize);
       if (n) metrics.retentionDeleted.inc({ status }, n);
       busy ||= n === o.batchSize;
+    }
+    // events (and their dedupe ids) and schedule ticks are kept as long as completed runs
+    if (o.keep.completed > 0 && !stopped) {
+      const n = await pruneEventsAndTicks(sql, new Date(Date.now() - o.keep.completed), o.batchSize);
+      busy ||= n >= o.batchSize;
     }
     schedule(busy ? o.intervalMs : IDLE_MS);
   };

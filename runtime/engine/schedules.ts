@@ -19,7 +19,7 @@ export function nextTick(expr: string, timezone: string, after: Date): Date | nu
 
 /** A tick more than this late counts as missed (downtime): `catchup` decides whether it fires. */
 export const MISSED_AFTER_MS = 10_000;
-/** `catchup: all` fires at most this many missed ticks at once. */
+/** `catchup: all` fires at most this many missed ticks at once (the latest ones). */
 export const MAX_CATCHUP = 100;
 
 /**
@@ -29,12 +29,16 @@ export const MAX_CATCHUP = 100;
  */
 export function dueTicks(s: Pick<ScheduleRow, 'cron' | 'timezone' | 'catchup' | 'next_tick'>, now: Date): Date[] {
   if (!s.next_tick || s.next_tick > now) return [];
-  const cron = parseCron(s.cron, s.timezone);
-  const due: Date[] = [s.next_tick];
-  for (let t = cron.nextRun(s.next_tick); t && t <= now && due.length < 10_000; t = cron.nextRun(t)) due.push(t);
-  if (s.catchup === 'latest') return due.slice(-1);
-  if (s.catchup === 'all') return due.slice(-MAX_CATCHUP);
-  return due.filter((t) => now.getTime() - t.getTime() <= MISSED_AFTER_MS);
+  const from = s.next_tick.getTime();
+  // the latest ticks at or before now (however long the gap), oldest first, none before next_tick
+  const recent = parseCron(s.cron, s.timezone)
+    .previousRuns(MAX_CATCHUP, new Date(now.getTime() + 1))
+    .filter((t) => t.getTime() >= from)
+    .reverse();
+  if (!recent.length) recent.push(s.next_tick);
+  if (s.catchup === 'latest') return recent.slice(-1);
+  if (s.catchup === 'all') return recent;
+  return recent.filter((t) => now.getTime() - t.getTime() <= MISSED_AFTER_MS);
 }
 
 export interface ScheduleLoopDeps {

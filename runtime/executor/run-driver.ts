@@ -101,7 +101,7 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
         return;
       }
       for (const s of prior.completed) done.set(s.step_name, s.output_data);
-      if (m.drive) failed = caughtFailures(await deps.runs.steps(m.run_id));
+      failed = caughtFailures(await deps.runs.steps(m.run_id));
     }
 
     const wf = await deps.registry.getById(m.workflow_id);
@@ -169,7 +169,20 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
           // a wait ended while the rest of the run went on: go on here, from the records
           done.clear();
           for (const st of (await deps.runs.progress(m.run_id)).completed) done.set(st.step_name, st.output_data);
+          failed = caughtFailures(await deps.runs.steps(m.run_id));
           continue;
+        }
+        if (s === 'cancelled') {
+          // cancelled while it was being put to sleep (suspend recorded it): tell whoever waits
+          const error = { code: 'E_CANCELLED', message: 'the run was cancelled' };
+          await finish(
+            d,
+            deps,
+            m,
+            { ...base, status: 'cancelled', error_code: error.code, error_message: error.message, completed_at: new Date() },
+            error,
+          );
+          return;
         }
         metrics.runsSuspended.inc();
         d.ack();
@@ -266,13 +279,16 @@ async function durableUnit(deps: RunDriverDeps, m: RunMessage, u: Unit, parked: 
     try {
       spec = await waitSpec(deps, m, u, config, attempt);
     } catch (err) {
-      if (err instanceof DurableConfigError || err instanceof RuntimeError) return failConfig(deps, m, u, err.message);
+      // a config that cannot work, or a child workflow that does not exist (or is not active)
+      if (err instanceof DurableConfigError || (err instanceof RuntimeError && err.code === 'E_WORKFLOW_NOT_FOUND')) {
+        return failConfig(deps, m, u, err.message);
+      }
       throw err;
     }
     const { answer, started } = await deps.waits.register(spec);
     if (started.length) await deps.resumer.start(started);
     if (answer.state === 'parked') {
-      parked.push(u.name);
+      parked.push(answer.waitId);
       return { ok: false, suspended: true };
     }
     const r = answer.resolution;

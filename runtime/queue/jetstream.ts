@@ -217,7 +217,11 @@ export class JetStreamQueue implements Queue {
   private async handBack(m: JsMsg, data: RunMessage): Promise<void> {
     const delivered = (data.delivered_before ?? 0) + m.info.redeliveryCount;
     try {
-      await this.publisher.publish(this.runSubject, encode({ ...data, delivered_before: delivered }), `${data.run_id}:back:${delivered}`);
+      await this.publisher.publish(
+        this.runSubject,
+        encode({ ...data, delivered_before: delivered }),
+        `${data.run_id}:${data.drive ?? 0}:back:${delivered}`,
+      );
       m.ack();
     } catch (err) {
       this.log.warn({ err, run_id: data.run_id }, 'could not hand the run back; it is delivered again after queue.ack_wait');

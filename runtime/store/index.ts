@@ -5,7 +5,16 @@ export * from './rows.js';
 export { findUnstorable } from './storable.js';
 export { CancelRecords, CANCEL_MEMORY_MS } from './cancels.js';
 export { WorkflowRecords, type NewWorkflow, type WorkflowListQuery } from './workflows.js';
-export { RunRecords, pruneRuns, uuidv7Floor, type RunRecord, type StepRecord, type RunListQuery, type RunProgress } from './runs.js';
+export {
+  RunRecords,
+  pruneRuns,
+  pruneEventsAndTicks,
+  uuidv7Floor,
+  type RunRecord,
+  type StepRecord,
+  type RunListQuery,
+  type RunProgress,
+} from './runs.js';
 export {
   WaitRecords,
   insertStartedRun,

@@ -154,7 +154,6 @@ ALTER TABLE workflow_instances
     ADD COLUMN IF NOT EXISTS redrives INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS idx_workflow_instances_parent ON workflow_instances (parent_run_id) WHERE parent_run_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_workflow_instances_resuming ON workflow_instances (resume_requested_at) WHERE status = 'queued';
-CREATE INDEX IF NOT EXISTS idx_workflow_instances_workflow_name ON workflow_instances (workflow_name, id DESC);
 
 ALTER TABLE workflow_steps
     ADD COLUMN IF NOT EXISTS wake_at TIMESTAMPTZ,

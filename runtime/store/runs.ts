@@ -68,7 +68,7 @@ export class RunRecords {
       WHERE true
         ${q.status ? sql`AND status = ${q.status}` : sql``}
         ${q.workflow_id ? sql`AND workflow_id = ${q.workflow_id}` : sql``}
-        ${q.workflow_name ? sql`AND workflow_name = ${q.workflow_name}` : sql``}
+        ${q.workflow_name ? sql`AND workflow_id IN (SELECT id FROM workflows WHERE name = ${q.workflow_name})` : sql``}
         ${q.before ? sql`AND id < ${q.before}` : sql``}
         ${q.from ? sql`AND id >= ${uuidv7Floor(q.from.getTime())}::uuid` : sql``}
         ${q.to ? sql`AND id < ${uuidv7Floor(q.to.getTime())}::uuid` : sql``}
@@ -106,4 +106,20 @@ export async function pruneRuns(sql: Sql, status: string, before: Date, limit: n
     )
     DELETE FROM workflow_instances WHERE id IN (SELECT id FROM doomed) RETURNING 1`;
   return rows.length;
+}
+
+/**
+ * Deletes up to `limit` events and up to `limit` schedule ticks received or fired before
+ * `before` (an event's dedupe id is forgotten with it). Returns how many rows it deleted.
+ */
+export async function pruneEventsAndTicks(sql: Sql, before: Date, limit: number): Promise<number> {
+  const [{ events, ticks }] = await sql<{ events: number; ticks: number }[]>`
+    WITH e AS (
+      DELETE FROM events WHERE id IN (SELECT id FROM events WHERE received_at < ${before} ORDER BY received_at LIMIT ${limit}) RETURNING 1
+    ), t AS (
+      DELETE FROM schedule_ticks WHERE (schedule_id, tick) IN (
+        SELECT schedule_id, tick FROM schedule_ticks WHERE created_at < ${before} ORDER BY created_at LIMIT ${limit}) RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM e)::int AS events, (SELECT count(*) FROM t)::int AS ticks`;
+  return events + ticks;
 }

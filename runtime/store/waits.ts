@@ -1,5 +1,6 @@
 import type { Sql, TransactionSql } from 'postgres';
 import type { PlainError } from '../errors/index.js';
+import { CANCEL_MEMORY_MS } from './cancels.js';
 
 /**
  * Durable waits: a step that sleeps, waits for a signal, an event or a child run registers a
@@ -55,7 +56,7 @@ export interface StartedRun {
 export type ChildRun = StartedRun;
 
 /** What a registration found: resolved at once (a signal that came first, a sleep already over), or parked. */
-export type WaitAnswer = { state: 'resolved'; resolution: Resolution } | { state: 'parked' };
+export type WaitAnswer = { state: 'resolved'; resolution: Resolution } | { state: 'parked'; waitId: string };
 
 /** A run to queue again, with the drive its message is for. */
 export interface Resume {
@@ -92,9 +93,11 @@ export class WaitRecords {
         ON CONFLICT (run_id, step_name, attempt) DO NOTHING
         RETURNING id::text`;
       if (!inserted) {
-        const [prior] = await tx<{ resolution: Resolution | null }[]>`
-          SELECT resolution FROM run_waits WHERE run_id = ${w.runId} AND step_name = ${w.stepName} AND attempt = ${w.attempt}`;
-        return prior?.resolution ? { state: 'resolved' as const, resolution: prior.resolution } : { state: 'parked' as const };
+        const [prior] = await tx<{ id: string; resolution: Resolution | null }[]>`
+          SELECT id::text, resolution FROM run_waits WHERE run_id = ${w.runId} AND step_name = ${w.stepName} AND attempt = ${w.attempt}`;
+        return prior?.resolution
+          ? { state: 'resolved' as const, resolution: prior.resolution }
+          : { state: 'parked' as const, waitId: prior.id };
       }
       let resolution: Resolution | null = null;
       if (w.kind === 'sleep' && (!w.wakeAt || w.wakeAt.getTime() <= Date.now())) resolution = { ok: true, output: w.input };
@@ -120,21 +123,25 @@ export class WaitRecords {
           retry_count = EXCLUDED.retry_count, completed_at = EXCLUDED.completed_at, wake_at = EXCLUDED.wake_at,
           waiting_for = EXCLUDED.waiting_for, updated_at = now()
         WHERE workflow_steps.status <> 'completed'`;
-      return resolution ? { state: 'resolved' as const, resolution } : { state: 'parked' as const };
+      return resolution ? { state: 'resolved' as const, resolution } : { state: 'parked' as const, waitId: inserted.id };
     });
     return { answer, started };
   }
 
   /**
-   * Puts a run to sleep once every part of it waits: unless one of the waits it parked on was
-   * resolved meanwhile (then it goes on at once: `resume`), its status becomes `waiting`.
-   * `gone`: the run is no longer running here (cancelled while it suspended).
+   * Puts a run to sleep once every part of it waits: unless one of the waits it parked on (by
+   * id: an earlier attempt's wait of the same step does not count) ended meanwhile (then it goes
+   * on at once: `resume`), its status becomes `waiting`. A cancel that came while it suspended
+   * (its row in run_cancels, written under the same lock by the API) cancels it here: `cancelled`.
+   * `gone`: the run is no longer running here.
    */
-  async suspend(runId: string, parked: string[], replyTo: string | null): Promise<'suspended' | 'resume' | 'gone'> {
+  async suspend(runId: string, parkedWaits: string[], replyTo: string | null): Promise<'suspended' | 'resume' | 'cancelled' | 'gone'> {
     return this.sql.begin(async (tx) => {
       await lockRun(tx, runId);
+      const [cancel] = await tx`SELECT 1 FROM run_cancels WHERE run_id = ${runId}`;
+      if (cancel) return (await cancelHeld(tx, runId, ['running'])) ? ('cancelled' as const) : ('gone' as const);
       const [resolved] = await tx`
-        SELECT 1 FROM run_waits WHERE run_id = ${runId} AND step_name = ANY(${parked}) AND resolved_at IS NOT NULL LIMIT 1`;
+        SELECT 1 FROM run_waits WHERE id = ANY(${parkedWaits}::bigint[]) AND resolved_at IS NOT NULL LIMIT 1`;
       if (resolved) return 'resume' as const;
       const rows = await tx`
         UPDATE workflow_instances SET status = 'waiting', reply_to = ${replyTo}, updated_at = now()
@@ -193,7 +200,7 @@ export class WaitRecords {
    * Ends the due waits of these runs: sleeps pass their input on, signal, event and child waits
    * fail with a timeout. Runs another engine holds right now are skipped (it does the same).
    */
-  async wakeDue(due: { id: string; run_id: string }[]): Promise<Resume[]> {
+  async wakeDue(due: { id: string; run_id: string }[]): Promise<{ resumes: Resume[]; ended: number }> {
     const byRun = new Map<string, string[]>();
     for (const w of due) byRun.set(w.run_id, [...(byRun.get(w.run_id) ?? []), w.id]);
     return this.sql.begin(async (tx) => {
@@ -203,28 +210,32 @@ export class WaitRecords {
         if (got) ids.push(...byRun.get(runId)!);
       }
       const open = await tx<{ id: string }[]>`SELECT id::text FROM run_waits WHERE id = ANY(${ids}::bigint[]) AND wake_at <= now()`;
-      return this.resolve(
+      const resumes = await this.resolve(
         tx,
         open.map((o) => o.id),
         (w) => (w.kind === 'sleep' ? { ok: true, output: w.payload ?? null } : { ok: false, error: timeoutError(w) }),
       );
+      return { resumes, ended: open.length };
     });
   }
 
   /**
    * A signal to a run: ends the oldest open wait for it, or is kept for the step that waits for
-   * it later. `final`: the run has ended (nothing will ever read it); null: no such run.
+   * it later. `final`: the run has ended (nothing will ever read it); `unknown`: no such run.
    */
   async signal(
     runId: string,
     name: string,
     body: unknown,
+    /** the run exists without a row yet (accepted, no executor has written it): keep the signal */
+    accepted = false,
   ): Promise<{ outcome: 'delivered' | 'stored' | 'final' | 'unknown'; status?: string; resumes: Resume[] }> {
     return this.sql.begin(async (tx) => {
       await lockRun(tx, runId);
       const [run] = await tx<{ status: string }[]>`SELECT status FROM workflow_instances WHERE id = ${runId}`;
-      if (!run) return { outcome: 'unknown' as const, resumes: [] };
-      if (['completed', 'failed', 'cancelled'].includes(run.status)) return { outcome: 'final' as const, status: run.status, resumes: [] };
+      if (!run && !accepted) return { outcome: 'unknown' as const, resumes: [] };
+      if (run && ['completed', 'failed', 'cancelled'].includes(run.status))
+        return { outcome: 'final' as const, status: run.status, resumes: [] };
       const [open] = await tx<{ id: string }[]>`
         SELECT id::text FROM run_waits WHERE run_id = ${runId} AND kind = 'signal' AND key = ${name} AND resolved_at IS NULL
         ORDER BY id LIMIT 1`;
@@ -342,17 +353,15 @@ export class WaitRecords {
   async cancelIdle(runId: string): Promise<{ cancelled: boolean; parentRunId: string | null; replyTo: string | null }> {
     return this.sql.begin(async (tx) => {
       await lockRun(tx, runId);
-      const [row] = await tx<{ parent_run_id: string | null; reply_to: string | null }[]>`
-        UPDATE workflow_instances SET status = 'cancelled', error_code = 'E_CANCELLED', error_message = 'the run was cancelled',
-          completed_at = now(), updated_at = now()
-        WHERE id = ${runId} AND (status = 'waiting' OR (status = 'queued' AND drive > 0))
-        RETURNING parent_run_id::text, reply_to`;
-      if (!row) return { cancelled: false, parentRunId: null, replyTo: null };
-      await tx`UPDATE run_waits SET resolved_at = clock_timestamp(), resolution = ${json({ ok: false, error: { code: 'E_CANCELLED', message: 'the run was cancelled' } })}::text::jsonb
-               WHERE run_id = ${runId} AND resolved_at IS NULL`;
-      await tx`UPDATE workflow_steps SET status = 'failed', error_code = 'E_CANCELLED', error_message = 'the run was cancelled',
-               completed_at = now(), wake_at = NULL, updated_at = now()
-               WHERE instance_id = ${runId} AND status IN ('waiting', 'running')`;
+      const row = await cancelHeld(tx, runId, ['waiting', 'queued-resume']);
+      if (!row) {
+        // held by an executor (or not yet started): remembered under the run's lock, so a
+        // suspension that commits after this sees it (store/waits.ts suspend)
+        await tx`
+          WITH old AS (DELETE FROM run_cancels WHERE cancelled_at < now() - ${CANCEL_MEMORY_MS} * interval '1 millisecond')
+          INSERT INTO run_cancels (run_id) VALUES (${runId}) ON CONFLICT (run_id) DO NOTHING`;
+        return { cancelled: false, parentRunId: null, replyTo: null };
+      }
       return { cancelled: true, parentRunId: row.parent_run_id, replyTo: row.reply_to };
     });
   }
@@ -384,6 +393,28 @@ export class WaitRecords {
       return { resume: resumeOf(row), status: run.status };
     });
   }
+}
+
+/**
+ * Cancels a run in one of `states` (`queued-resume`: queued for its next drive) with its open
+ * waits and waiting steps, in the caller's transaction (the run's lock held). Null when the run
+ * is in none of them.
+ */
+async function cancelHeld(tx: TransactionSql, runId: string, states: ('running' | 'waiting' | 'queued-resume')[]) {
+  const [row] = await tx<{ parent_run_id: string | null; reply_to: string | null }[]>`
+    UPDATE workflow_instances SET status = 'cancelled', error_code = 'E_CANCELLED', error_message = 'the run was cancelled',
+      completed_at = now(), updated_at = now()
+    WHERE id = ${runId} AND (
+      (status = 'waiting' AND ${states.includes('waiting')}) OR (status = 'running' AND ${states.includes('running')})
+      OR (status = 'queued' AND drive > 0 AND ${states.includes('queued-resume')}))
+    RETURNING parent_run_id::text, reply_to`;
+  if (!row) return null;
+  const cancelled = JSON.stringify({ ok: false, error: { code: 'E_CANCELLED', message: 'the run was cancelled' } });
+  await tx`UPDATE run_waits SET resolved_at = clock_timestamp(), resolution = ${cancelled}::text::jsonb WHERE run_id = ${runId} AND resolved_at IS NULL`;
+  await tx`UPDATE workflow_steps SET status = 'failed', error_code = 'E_CANCELLED', error_message = 'the run was cancelled',
+           completed_at = now(), wake_at = NULL, updated_at = now()
+           WHERE instance_id = ${runId} AND status IN ('waiting', 'running')`;
+  return row;
 }
 
 export interface OpenWait {

@@ -132,6 +132,38 @@ describe.each(testModes(['services', 'postgres']))('durable time and events (%s)
     expect(badName.status).toBe(400);
   });
 
+  it('a signal sent right after execute, before any executor wrote the run, is kept for it', async () => {
+    const wf = await register({ steps: [{ name: 'go', type: 'wait_for_signal', config: { signal: 'go' } }] });
+    const id = await start(wf.id);
+    const sig = await api(t.url, 'POST', `/api/v1/executions/${id}/signals/go`, { now: true });
+    expect(sig.status).toBe(202);
+    const done = await until(id, 'completed');
+    expect(done.output).toEqual({ now: true });
+  });
+
+  it('a timed-out wait with a retry waits again, asleep (not busy), and the signal then ends it', async () => {
+    const wf = await register({
+      steps: [
+        { name: 'ok', type: 'wait_for_signal', config: { signal: 'ok', timeout: '400ms' }, retry: { max_retries: 1, retry_delay: '10ms' } },
+      ],
+    });
+    const id = await start(wf.id);
+    await waitFor(
+      async () => {
+        const r = await run(id);
+        return r.status === 'waiting' && step(r, 'ok').attempts === 2 ? r : null;
+      },
+      10_000,
+      'the second attempt to wait',
+      50,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await run(id)).status).toBe('waiting'); // still asleep: the first attempt's ended wait does not keep it awake
+    expect((await api(t.url, 'POST', `/api/v1/executions/${id}/signals/ok`, { second: true })).status).toBe(202);
+    const done = await until(id, 'completed');
+    expect(done.output).toEqual({ second: true });
+  });
+
   it('a signal that does not come in time fails the step with E_SIGNAL_TIMEOUT, and catch takes it', async () => {
     const wf = await register({
       steps: [

@@ -62,8 +62,8 @@ describe('schedule ticks (croner)', () => {
 });
 
 describe('catch and suspension in the interpreter', () => {
-  const run = (def: any, script: (u: Unit) => any, done = new Map<string, unknown>()) =>
-    runDefinition(def, { runId: 'r', input: { x: 1 }, done }, { step: async (u) => script(u), node: () => {} });
+  const run = (def: any, script: (u: Unit) => any, done = new Map<string, unknown>(), input: unknown = { x: 1 }) =>
+    runDefinition(def, { runId: 'r', input, done }, { step: async (u) => script(u), node: () => {} });
 
   it('a caught failure runs the catch steps with the error, and the run goes on after the node', async () => {
     const seen: Unit[] = [];
@@ -104,6 +104,80 @@ describe('catch and suspension in the interpreter', () => {
     );
     expect(slept).toEqual({ ok: false, suspended: true });
     expect(ran).toEqual(['a']); // nothing after a waiting step runs
+  });
+
+  it('a waiting branch does not stop its siblings: they run to their end (or their own wait), then the run sleeps', async () => {
+    const ran: string[] = [];
+    const out = await run(
+      {
+        steps: [
+          {
+            name: 'p',
+            parallel: {
+              branches: [
+                {
+                  name: 'waits',
+                  steps: [
+                    { name: 'w', type: 'sleep' },
+                    { name: 'after-w', type: 't' },
+                  ],
+                },
+                {
+                  name: 'works',
+                  steps: [
+                    { name: 'x', type: 't' },
+                    { name: 'y', type: 't' },
+                  ],
+                },
+              ],
+            },
+          },
+        ],
+      },
+      async (u) => {
+        ran.push(u.name);
+        if (u.step.type === 'sleep') return { ok: false, suspended: true };
+        await new Promise((r) => setTimeout(r, 5)); // the sibling is still running when the wait parks
+        return { ok: true, output: u.name };
+      },
+    );
+    expect(out).toEqual({ ok: false, suspended: true });
+    expect(ran.sort()).toEqual(['p/waits/w', 'p/works/x', 'p/works/y']);
+  });
+
+  it('every item of a map that waits parks in the same drive (not one wave per drive)', async () => {
+    const ran: string[] = [];
+    const out = await run(
+      { steps: [{ name: 'm', map: { items: '{{ input.xs }}', concurrency: 2, steps: [{ name: 'nap', type: 'sleep' }] } }] },
+      (u) => {
+        ran.push(u.name);
+        return { ok: false, suspended: true };
+      },
+      new Map(),
+      { xs: [1, 2, 3, 4, 5] },
+    );
+    expect(out).toEqual({ ok: false, suspended: true });
+    expect(ran).toHaveLength(5);
+  });
+
+  it('a sibling that fails while another branch waits still fails the run', async () => {
+    const out = await run(
+      {
+        steps: [
+          {
+            name: 'p',
+            parallel: {
+              branches: [
+                { name: 'a', steps: [{ name: 'w', type: 'sleep' }] },
+                { name: 'b', steps: [{ name: 'f', type: 't' }] },
+              ],
+            },
+          },
+        ],
+      },
+      (u) => (u.step.type === 'sleep' ? { ok: false, suspended: true } : { ok: false, error: { code: 'E_X', message: 'x' } }),
+    );
+    expect(out).toMatchObject({ ok: false, step: 'p/b/f', error: { code: 'E_X' } });
   });
 });
 
