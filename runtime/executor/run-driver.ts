@@ -87,6 +87,7 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
       d.ack(); // a resume already taken, or for a drive that is over (the run woke, or was cancelled)
       return;
     }
+    const wf = await deps.registry.getById(m.workflow_id);
     const done = new Map<string, unknown>();
     let failed = new Map<string, PlainError>();
     if (redelivered || m.drive) {
@@ -101,10 +102,9 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
         return;
       }
       for (const s of prior.completed) done.set(s.step_name, s.output_data);
-      failed = caughtFailures(await deps.runs.steps(m.run_id));
+      if (wf && hasCatch(wf.definition)) failed = caughtFailures(await deps.runs.steps(m.run_id));
     }
 
-    const wf = await deps.registry.getById(m.workflow_id);
     const base = baseRow(m, wf, d.deliveryCount);
     if (!wf) {
       await finish(
@@ -169,7 +169,7 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
           // a wait ended while the rest of the run went on: go on here, from the records
           done.clear();
           for (const st of (await deps.runs.progress(m.run_id)).completed) done.set(st.step_name, st.output_data);
-          failed = caughtFailures(await deps.runs.steps(m.run_id));
+          if (hasCatch(wf.definition)) failed = caughtFailures(await deps.runs.steps(m.run_id));
           continue;
         }
         if (s === 'cancelled') {
@@ -235,6 +235,14 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
     clearInterval(keepalive);
     metrics.runsInFlight.dec();
   }
+}
+
+/** Whether a definition has `catch` anywhere (only then do caught failures need reading), once per definition. */
+const catches = new WeakMap<object, boolean>();
+function hasCatch(def: object): boolean {
+  let c = catches.get(def);
+  if (c === undefined) catches.set(def, (c = JSON.stringify(def).includes('"catch"')));
+  return c;
 }
 
 /**

@@ -174,19 +174,7 @@ export class WaitRecords {
     const open = await tx<OpenWait[]>`
       SELECT id::text, run_id::text, step_name, kind, key, payload FROM run_waits
       WHERE id = ANY(${ids}::bigint[]) AND resolved_at IS NULL`;
-    const runs = new Set<string>();
-    for (const w of open) {
-      const r = resolutionOf(w);
-      await tx`UPDATE run_waits SET resolved_at = clock_timestamp(), resolution = ${json(r)}::text::jsonb WHERE id = ${w.id}`;
-      await tx`
-        UPDATE workflow_steps SET
-          status = ${r.ok ? 'completed' : 'failed'}, output_data = ${r.ok ? json(r.output) : null}::text::jsonb,
-          error_code = ${r.ok ? null : r.error.code}, error_message = ${r.ok ? null : r.error.message},
-          completed_at = now(), wake_at = NULL, waiting_for = NULL, updated_at = now()
-        WHERE instance_id = ${w.run_id} AND step_name = ${w.step_name} AND status = 'waiting'`;
-      runs.add(w.run_id);
-    }
-    return wake(tx, [...runs]);
+    return wake(tx, await endWaits(tx, open, resolutionOf));
   }
 
   /** Open waits whose time has come (sleeps that end, timeouts), oldest first. */
@@ -201,21 +189,16 @@ export class WaitRecords {
    * fail with a timeout. Runs another engine holds right now are skipped (it does the same).
    */
   async wakeDue(due: { id: string; run_id: string }[]): Promise<{ resumes: Resume[]; ended: number }> {
-    const byRun = new Map<string, string[]>();
-    for (const w of due) byRun.set(w.run_id, [...(byRun.get(w.run_id) ?? []), w.id]);
     return this.sql.begin(async (tx) => {
-      const ids: string[] = [];
-      for (const runId of [...byRun.keys()].sort()) {
-        const [{ got }] = await tx<{ got: boolean }[]>`SELECT pg_try_advisory_xact_lock(hashtextextended(${'run:' + runId}, 0)) AS got`;
-        if (got) ids.push(...byRun.get(runId)!);
-      }
-      const open = await tx<{ id: string }[]>`SELECT id::text FROM run_waits WHERE id = ANY(${ids}::bigint[]) AND wake_at <= now()`;
-      const resumes = await this.resolve(
-        tx,
-        open.map((o) => o.id),
-        (w) => (w.kind === 'sleep' ? { ok: true, output: w.payload ?? null } : { ok: false, error: timeoutError(w) }),
+      // one statement: the due waits of runs no one else holds right now (try-locks never wait)
+      const open = await tx<OpenWait[]>`
+        SELECT id::text, run_id::text, step_name, kind, key, payload FROM run_waits
+        WHERE id = ANY(${due.map((w) => w.id)}::bigint[]) AND resolved_at IS NULL AND wake_at <= now()
+          AND pg_try_advisory_xact_lock(hashtextextended('run:' || run_id::text, 0))`;
+      const runs = await endWaits(tx, open, (w) =>
+        w.kind === 'sleep' ? { ok: true, output: w.payload ?? null } : { ok: false, error: timeoutError(w) },
       );
-      return { resumes, ended: open.length };
+      return { resumes: await wake(tx, runs), ended: open.length };
     });
   }
 
@@ -446,6 +429,31 @@ function resumeOf(r: ResumeRow): Resume {
     replyTo: r.reply_to,
     parentRunId: r.parent_run_id,
   };
+}
+
+/**
+ * Ends open waits (their runs locked by the caller) with their resolutions, and records their
+ * steps' outcomes: two statements whatever their number. Returns the runs they belong to.
+ */
+async function endWaits(tx: TransactionSql, open: OpenWait[], resolutionOf: (w: OpenWait) => Resolution): Promise<string[]> {
+  if (!open.length) return [];
+  const rows = await tx<{ run_id: string }[]>`
+    WITH ended AS (
+      UPDATE run_waits w SET resolved_at = clock_timestamp(), resolution = u.res::jsonb
+      FROM unnest(${open.map((w) => w.id)}::bigint[], ${open.map((w) => JSON.stringify(resolutionOf(w)))}::text[]) AS u(id, res)
+      WHERE w.id = u.id AND w.resolved_at IS NULL
+      RETURNING w.run_id, w.step_name, w.resolution
+    ), steps AS (
+      UPDATE workflow_steps s SET
+        status = CASE WHEN (e.resolution ->> 'ok')::boolean THEN 'completed' ELSE 'failed' END,
+        output_data = CASE WHEN (e.resolution ->> 'ok')::boolean THEN e.resolution -> 'output' END,
+        error_code = e.resolution -> 'error' ->> 'code', error_message = e.resolution -> 'error' ->> 'message',
+        completed_at = now(), wake_at = NULL, waiting_for = NULL, updated_at = now()
+      FROM ended e
+      WHERE s.instance_id = e.run_id AND s.step_name = e.step_name AND s.status = 'waiting'
+    )
+    SELECT DISTINCT run_id::text FROM ended`;
+  return rows.map((r) => r.run_id);
 }
 
 /** The runs (locked by the caller) that sleep: queued again for their next drive. */
