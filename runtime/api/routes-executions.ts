@@ -3,7 +3,7 @@ import { RuntimeError } from '../errors/index.js';
 import type { Metrics } from '../observability/index.js';
 import type { Cache } from '../cache/index.js';
 import type { IdempotencyClaim, PublishResult, Queue, RunMessage, RunResult } from '../queue/index.js';
-import { childError, durationMs, type Resumer } from '../engine/index.js';
+import { durationMs, type Resumer } from '../engine/index.js';
 import { isUuid, type Registry } from '../registry/index.js';
 import { FINAL_RUN_STATUSES, type CancelRecords, type RunRecords, type RunStatus, type WaitRecords } from '../store/index.js';
 import { ExecuteBody, intParam, json, parseBody } from './body.js';
@@ -94,28 +94,7 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
         // or queued to resume) is cancelled here; one an executor holds, every executor hears
         // of (the one running it stops it, one that takes it from the queue later skips it), and
         // PostgreSQL remembers it for executors that start later
-        const targets = [view.run_id, ...(await d.waits.openDescendants(view.run_id))];
-        let cancelledHere = false;
-        for (const id of targets) {
-          const idle = await d.waits.cancelIdle(id);
-          if (id === view.run_id) cancelledHere = idle.cancelled;
-          if (idle.cancelled) {
-            const error = { code: 'E_CANCELLED', message: 'the run was cancelled' };
-            // a caller waiting for its result hears it; a parent waiting for it (not cancelled with it) goes on
-            if (idle.replyTo)
-              d.queue.publishResult(idle.replyTo, { run_id: id, status: 'cancelled', output: null, error, completed_at: Date.now() });
-            if (idle.parentRunId && !targets.includes(idle.parentRunId)) {
-              await d.resumer.resume(
-                await d.waits.childEnded(idle.parentRunId, id, {
-                  ok: false,
-                  error: childError(id, 'cancelled', error.code, error.message),
-                }),
-              );
-            }
-            continue;
-          }
-          d.queue.publishCancel(id); // remembered in run_cancels by cancelIdle, under the run's lock
-        }
+        const cancelledHere = await d.resumer.cancel(view.run_id, true);
         if (cancelledHere) return json(202, { run_id: view.run_id, status: 'cancelled' });
         return json(202, { run_id: view.run_id, status: 'cancelling' });
       },

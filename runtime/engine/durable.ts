@@ -50,6 +50,36 @@ export class Resumer {
     );
   }
 
+  /**
+   * Cancels a run's open descendants (and the run itself with `withRoot`): one that nothing
+   * drives (waiting, or queued to resume) is cancelled here, in its lock's transaction, and whoever
+   * waits for it hears it (a caller waiting on its result, a parent not cancelled with it); one an
+   * executor holds is remembered (run_cancels) and broadcast to every executor. Resolves whether
+   * the root was cancelled here.
+   */
+  async cancel(runId: string, withRoot: boolean): Promise<boolean> {
+    const targets = [...(withRoot ? [runId] : []), ...(await this.waits.openDescendants(runId))];
+    const gone = new Set([runId, ...targets]);
+    let root = false;
+    for (const id of targets) {
+      const idle = await this.waits.cancelIdle(id);
+      if (!idle.cancelled) {
+        this.queue.publishCancel(id); // remembered in run_cancels by cancelIdle, under the run's lock
+        continue;
+      }
+      if (id === runId) root = true;
+      const error = { code: 'E_CANCELLED', message: 'the run was cancelled' };
+      if (idle.replyTo)
+        this.queue.publishResult(idle.replyTo, { run_id: id, status: 'cancelled', output: null, error, completed_at: Date.now() });
+      if (idle.parentRunId && !gone.has(idle.parentRunId)) {
+        await this.resume(
+          await this.waits.childEnded(idle.parentRunId, id, { ok: false, error: childError(id, 'cancelled', error.code, error.message) }),
+        );
+      }
+    }
+    return root;
+  }
+
   async start(ss: StartedRun[]): Promise<void> {
     const sent: string[] = [];
     await Promise.all(
@@ -88,9 +118,11 @@ export function startDurableTimers(
     for (;;) {
       const due = await waits.due(500);
       if (!due.length) return;
-      const { resumes, ended } = await waits.wakeDue(due);
+      const { resumes, ended, childrenTimedOut } = await waits.wakeDue(due);
       metrics.waitsWoken.inc(resumes.length);
       await resumer.resume(resumes);
+      // a parent that stopped waiting for its child: the child (and its own children) is cancelled
+      for (const child of childrenTimedOut) await resumer.cancel(child, true);
       // another engine holds these runs right now: it ends their waits (do not spin on them)
       if (due.length < 500 || stopped || ended === 0) return;
     }

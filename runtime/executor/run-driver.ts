@@ -144,6 +144,7 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
     try {
       for (;;) {
         const parked: string[] = [];
+        const storeErrors: unknown[] = [];
         const writes: Promise<unknown>[] = [running];
         const track = (p: Promise<unknown>) => {
           p.catch(() => {});
@@ -153,11 +154,13 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
           wf.definition,
           { runId: m.run_id, input: m.input, done, failed, cancelled },
           {
-            step: (u) => (isDurableStep(u.step.type) ? durableUnit(deps, m, u, parked, running) : runUnit(deps, m, wf, u, track)),
+            step: (u) =>
+              isDurableStep(u.step.type) ? durableUnit(deps, m, u, parked, running, storeErrors) : runUnit(deps, m, wf, u, track),
             node: (e) => track(deps.writer.writeStep(nodeRow(m, e))),
             waits: isDurableStep,
           },
         );
+        if (storeErrors.length) throw storeErrors[0] as Error;
         if (!o.suspended) {
           outcome = o;
           break;
@@ -182,6 +185,7 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
             { ...base, status: 'cancelled', error_code: error.code, error_message: error.message, completed_at: new Date() },
             error,
           );
+          await cancelChildren(deps, m, wf);
           return;
         }
         metrics.runsSuspended.inc();
@@ -231,10 +235,26 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
         err,
       );
     }
+    if (!outcome.ok) await cancelChildren(deps, m, wf);
   } finally {
     clearInterval(keepalive);
     metrics.runsInFlight.dec();
   }
+}
+
+/** A run that ended without completing: the child runs it started and no longer waits for are cancelled. */
+async function cancelChildren(deps: RunDriverDeps, m: RunMessage, wf: Workflow): Promise<void> {
+  if (!startsChildren(wf.definition)) return;
+  await deps.resumer.cancel(m.run_id, false).catch((err: Error) => {
+    deps.log.warn({ run_id: m.run_id, err: err.message }, 'child runs of an ended run not cancelled');
+  });
+}
+
+const childSteps = new WeakMap<object, boolean>();
+function startsChildren(def: object): boolean {
+  let c = childSteps.get(def);
+  if (c === undefined) childSteps.set(def, (c = /"type":"workflow"/.test(JSON.stringify(def))));
+  return c;
 }
 
 /** Whether a definition has `catch` anywhere (only then do caught failures need reading), once per definition. */
@@ -271,7 +291,31 @@ function caughtFailures(steps: { step_name: string; status: string; error_code: 
  * A wait that ended in an error (a timeout, a failed child) is retried as the step's policy
  * says (durable steps retry 0 times unless `retry` says otherwise), then fails the step.
  */
-async function durableUnit(deps: RunDriverDeps, m: RunMessage, u: Unit, parked: string[], running: Promise<unknown>): Promise<UnitResult> {
+async function durableUnit(
+  deps: RunDriverDeps,
+  m: RunMessage,
+  u: Unit,
+  parked: string[],
+  running: Promise<unknown>,
+  errors: unknown[],
+): Promise<UnitResult> {
+  try {
+    return await durableAttempts(deps, m, u, parked, running);
+  } catch (err) {
+    // the store failed (not the step): the branch parks, the rest of the drive ends, and the
+    // drive then fails as a whole so that the run is delivered again (nothing is left running)
+    errors.push(err);
+    return { ok: false, suspended: true };
+  }
+}
+
+async function durableAttempts(
+  deps: RunDriverDeps,
+  m: RunMessage,
+  u: Unit,
+  parked: string[],
+  running: Promise<unknown>,
+): Promise<UnitResult> {
   const { step } = u;
   const policy = resolvePolicy(step, { retry: { maxRetries: 0 } }, deps.defaults);
   const fail = (error: PlainError) => ({ ok: false as const, error });

@@ -188,7 +188,7 @@ export class WaitRecords {
    * Ends the due waits of these runs: sleeps pass their input on, signal, event and child waits
    * fail with a timeout. Runs another engine holds right now are skipped (it does the same).
    */
-  async wakeDue(due: { id: string; run_id: string }[]): Promise<{ resumes: Resume[]; ended: number }> {
+  async wakeDue(due: { id: string; run_id: string }[]): Promise<{ resumes: Resume[]; ended: number; childrenTimedOut: string[] }> {
     return this.sql.begin(async (tx) => {
       // one statement: the due waits of runs no one else holds right now (try-locks never wait)
       const open = await tx<OpenWait[]>`
@@ -198,7 +198,8 @@ export class WaitRecords {
       const runs = await endWaits(tx, open, (w) =>
         w.kind === 'sleep' ? { ok: true, output: w.payload ?? null } : { ok: false, error: timeoutError(w) },
       );
-      return { resumes: await wake(tx, runs), ended: open.length };
+      const childrenTimedOut = open.flatMap((w) => (w.kind === 'child' && w.key ? [w.key] : []));
+      return { resumes: await wake(tx, runs), ended: open.length, childrenTimedOut };
     });
   }
 

@@ -269,6 +269,17 @@ describe.each(testModes(['services', 'postgres']))('durable time and events (%s)
     expect(step(failed, 'kid').error.message).toMatch(/cancelled/);
   });
 
+  it('a parent that stops waiting for its child (timeout) fails, and the child is cancelled', async () => {
+    const child = await register({ steps: [{ name: 'hold', type: 'wait_for_signal', config: { signal: 'never' } }] });
+    const parent = await register({ steps: [{ name: 'kid', type: 'workflow', config: { workflow_id: child.id, timeout: '800ms' } }] });
+    const id = await start(parent.id);
+    const failed = await until(id, 'failed');
+    expect(failed.error.code).toBe('E_CHILD_TIMEOUT');
+    const kids = await api(t.url, 'GET', `/api/v1/executions?workflow_id=${child.id}`);
+    expect(kids.body.executions).toHaveLength(1);
+    await until(kids.body.executions[0].run_id, 'cancelled');
+  });
+
   it('catch on a node runs compensations with the error (a saga), and the run goes on after it', async () => {
     const wf = await register({
       steps: [
