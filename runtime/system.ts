@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   Admission,
   Authenticator,
+  docRoutes,
   durableRoutes,
   executionRoutes,
   parseApiKeys,
@@ -40,6 +42,9 @@ import {
 } from './store/index.js';
 import { startEmbeddedPostgres } from './embedded/index.js';
 import { planServices, servicesOf, ServicesUnreachableError, unreachable, type Plan } from './modes.js';
+
+/** the package's version (package.json), in the OpenAPI document */
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 export const ROLES = ['all', 'api', 'registry', 'engine', 'executor'] as const;
 export type Role = (typeof ROLES)[number];
@@ -311,6 +316,8 @@ export async function startSystem(o: SystemOptions): Promise<System> {
 
     let server: HttpServer | null = null;
     const front = has('api') || has('registry');
+    // the API's description, of exactly the routes this process serves (these included)
+    if (front) routes.push(...docRoutes(() => routes, { version: VERSION, metricsPath: c.metrics.path }));
     const addr = front ? parseAddress(c.api.address) : { host: '0.0.0.0', port: c.metrics.enabled ? c.metrics.port : -1 };
     if (addr.port >= 0) {
       server = await serve({ ...addr, maxBodyBytes: c.api.max_body_bytes, readTimeoutMs: c.api.read_timeout, routes, auth, log, metrics });

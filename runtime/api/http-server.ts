@@ -31,6 +31,8 @@ export interface Route {
   name?: string;
   /** what an API key needs to call it (api/auth.ts); `public`: no key. Every /api/v1 route says. */
   scope?: 'admin' | 'execute' | 'read' | 'public';
+  /** an /api route that is public on purpose (the API's own description); any other needs a scope */
+  openOnPurpose?: true;
   /** runs before the body is read: throws to refuse the request (a missing key, an overload) */
   guard?: (req: Request) => void;
   handler: Handler;
@@ -59,6 +61,7 @@ const STATUS_TEXT: Record<number, string> = {
   201: '201 Created',
   202: '202 Accepted',
   204: '204 No Content',
+  302: '302 Found',
   400: '400 Bad Request',
   401: '401 Unauthorized',
   403: '403 Forbidden',

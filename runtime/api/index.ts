@@ -8,6 +8,8 @@ export { workflowRoutes } from './routes-workflows.js';
 export { executionRoutes, type ExecutionDeps } from './routes-executions.js';
 export { opsRoutes, type ReadinessCheck } from './routes-ops.js';
 export { durableRoutes, type DurableRouteDeps } from './routes-durable.js';
+export { docRoutes } from './routes-docs.js';
+export { openApiDocument } from './openapi.js';
 export { functionRoutes, type FunctionInfo } from './routes-functions.js';
 export { Waiters } from './waiters.js';
 export { Admission, type AdmissionOptions } from './admission.js';
@@ -33,7 +35,7 @@ export interface ServeOptions {
  */
 export function serve(o: ServeOptions): Promise<HttpServer> {
   const routes = o.routes.map((r): Route => {
-    if (r.pattern.startsWith('/api/') && (!r.scope || r.scope === 'public')) {
+    if (r.pattern.startsWith('/api/') && (!r.scope || (r.scope === 'public' && !r.openOnPurpose))) {
       throw new Error(`route ${r.method.toUpperCase()} ${r.pattern} has no scope: every /api/v1 route needs one`);
     }
     const scope = r.scope;

@@ -389,7 +389,7 @@ describe.each(testModes())('bad input through HTTP (%s)', (mode) => {
   describe('unknown paths and wrong methods', () => {
     it('an unknown path → 404 E_NOT_FOUND', async () => {
       for (const [method, path] of [
-        ['GET', '/'],
+        ['GET', '/nope'],
         ['GET', '/api/v1/nope'],
         ['POST', '/api/v2/execute'],
         ['GET', '/api/v1/workflows/x/y'],
