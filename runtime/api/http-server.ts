@@ -20,6 +20,20 @@ export interface Reply {
   body: string | Buffer;
   contentType?: string;
   headers?: Record<string, string>;
+  /**
+   * A streamed answer (Server-Sent Events): the status and headers go out, then `stream` writes
+   * to the sink until it ends it, or the client goes (`onClose`). `body` is ignored.
+   */
+  stream?: (sink: StreamSink) => void;
+}
+
+/** Where a streamed answer writes. Writes after the client went are dropped. */
+export interface StreamSink {
+  write(chunk: string): void;
+  end(): void;
+  /** called once when the client closes the connection or the stream ends */
+  onClose(cb: () => void): void;
+  readonly closed: boolean;
 }
 
 export type Handler = (req: Request) => Reply | Promise<Reply>;
@@ -144,7 +158,14 @@ function handle(
     body: null,
   };
   const state = { aborted: false, done: false };
-  res.onAborted(() => (state.aborted = true));
+  const closers: (() => void)[] = [];
+  const closed = () => {
+    for (const cb of closers.splice(0)) cb();
+  };
+  res.onAborted(() => {
+    state.aborted = true;
+    closed();
+  });
 
   const send = (reply: Reply) => {
     if (state.done) return;
@@ -155,8 +176,26 @@ function handle(
       res.writeStatus(STATUS_TEXT[reply.status] ?? String(reply.status));
       res.writeHeader('content-type', reply.contentType ?? 'application/json');
       if (reply.headers) for (const [k, v] of Object.entries(reply.headers)) res.writeHeader(k, v);
-      res.end(reply.body);
+      if (!reply.stream) res.end(reply.body);
     });
+    if (!reply.stream) return;
+    let ended = false;
+    const sink: StreamSink = {
+      write: (chunk) => {
+        if (!state.aborted && !ended) res.cork(() => void res.write(chunk));
+      },
+      end: () => {
+        if (ended) return;
+        ended = true;
+        if (!state.aborted) res.cork(() => void res.end());
+        closed();
+      },
+      onClose: (cb) => void closers.push(cb),
+      get closed() {
+        return state.aborted || ended;
+      },
+    };
+    reply.stream(sink);
   };
   const run = () => {
     let out: Reply | Promise<Reply>;

@@ -9,6 +9,7 @@ export { executionRoutes, type ExecutionDeps } from './routes-executions.js';
 export { opsRoutes, type ReadinessCheck } from './routes-ops.js';
 export { durableRoutes, type DurableRouteDeps } from './routes-durable.js';
 export { docRoutes } from './routes-docs.js';
+export { RunEvents, type RunEvent } from './run-events.js';
 export { openApiDocument } from './openapi.js';
 export { functionRoutes, type FunctionInfo } from './routes-functions.js';
 export { Waiters } from './waiters.js';

@@ -123,6 +123,14 @@ const DOCS: Record<string, RouteDoc> = {
     responses: { 200: { description: 'the run', schema: S.RunView } },
     errors: ['E_RUN_NOT_FOUND'],
   },
+  'get /api/v1/executions/:run_id/events': {
+    summary: "A run's live progress (Server-Sent Events)",
+    tag: 'runs',
+    description:
+      'Events: `snapshot` (the run, as GET answers it) first, then `run` (the run without steps) and `step` (one step) on each change, then `end` (the final run with its steps), and the stream closes. A late listener gets the current state first; a comment every 5 s keeps the connection open.',
+    responses: { 200: { description: 'an event stream', contentType: 'text/event-stream' } },
+    errors: ['E_RUN_NOT_FOUND'],
+  },
   'post /api/v1/executions/:run_id/cancel': {
     summary: 'Cancel a run (and its child runs)',
     tag: 'runs',

@@ -7,7 +7,8 @@ import { durationMs, type Resumer } from '../engine/index.js';
 import { isUuid, type Registry } from '../registry/index.js';
 import { FINAL_RUN_STATUSES, type CancelRecords, type RunRecords, type RunStatus, type WaitRecords } from '../store/index.js';
 import { ExecuteBody, intParam, json, parseBody } from './body.js';
-import type { Route } from './http-server.js';
+import type { Reply, Route } from './http-server.js';
+import type { RunEvents } from './run-events.js';
 import { hotRunSummary, hotRunView, runSummary, runView } from './views.js';
 import type { Admission } from './admission.js';
 import type { Waiters } from './waiters.js';
@@ -16,6 +17,8 @@ export interface ExecutionDeps {
   registry: Registry;
   queue: Queue;
   runs: RunRecords;
+  /** live progress for GET /executions/:run_id/events */
+  events: RunEvents;
   waits: WaitRecords;
   resumer: Resumer;
   cancels: CancelRecords;
@@ -78,6 +81,12 @@ export function executionRoutes(d: ExecutionDeps): Route[] {
       handler: async (req) => json(200, await existingRun(d, req.params.run_id)),
     },
     {
+      method: 'get',
+      pattern: '/api/v1/executions/:run_id/events',
+      scope: 'read',
+      handler: async (req) => liveEvents(d, req.params.run_id),
+    },
+    {
       method: 'post',
       pattern: '/api/v1/executions/:run_id/cancel',
       scope: 'execute',
@@ -112,6 +121,44 @@ function timeParam(v: string | null, name: string): Date | undefined {
   if (!Number.isFinite(t) || t < 0 || t >= 2 ** 48)
     throw new RuntimeError('E_VALIDATION', `"${name}" must be an ISO 8601 time (2026-12-01T09:00:00Z) or ms since the epoch`);
   return new Date(t);
+}
+
+/**
+ * Server-Sent Events of a run: `snapshot` (the run as GET answers it) first, then `run` and
+ * `step` for each change of their records, then `end` (the final record) and the stream closes.
+ * A comment every 5 s keeps idle connections (and proxies) open. SSE rather than a WebSocket:
+ * one direction is all it needs, it is plain HTTP (curl, HAProxy, API keys as for any GET), and
+ * browsers' EventSource reconnects by itself (a reconnect gets a new snapshot: nothing is lost).
+ */
+async function liveEvents(d: ExecutionDeps, rawId: string): Promise<Reply> {
+  const view = await existingRun(d, rawId);
+  const id = view.run_id;
+  const run = await d.runs.get(id);
+  const steps = run ? await d.runs.steps(id) : [];
+  return {
+    status: 200,
+    body: '',
+    contentType: 'text/event-stream',
+    headers: { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' },
+    stream: (sink) => {
+      const send = (type: string, data: unknown) => sink.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+      send('snapshot', view);
+      if ((FINAL_RUN_STATUSES as string[]).includes(view.status)) {
+        send('end', view);
+        sink.end();
+        return;
+      }
+      const stop = d.events.subscribe(run, id, steps, (e) => {
+        send(e.type, e.data);
+        if (e.type === 'end') sink.end();
+      });
+      const ping = setInterval(() => sink.write(': ping\n\n'), 5000);
+      sink.onClose(() => {
+        stop();
+        clearInterval(ping);
+      });
+    },
+  };
 }
 
 /** The run named in the path, or 400 (not a UUID) / 404 (no such run). */

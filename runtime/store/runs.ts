@@ -58,6 +58,25 @@ export class RunRecords {
     return { run: run[0] ?? null, completed: steps };
   }
 
+  /**
+   * The rows of these runs and their steps changed after `since` (all of them without it), and
+   * the database's clock: what live listeners hear (api/run-events.ts). Three small statements.
+   */
+  async changedSince(ids: string[], since: Date | null): Promise<{ now: Date; runs: RunRecord[]; steps: StepRecord[] }> {
+    const sql = this.sql;
+    const [[{ now }], runs, steps] = await Promise.all([
+      sql<{ now: Date }[]>`SELECT now() AS now`,
+      sql<RunRecord[]>`
+        SELECT * FROM workflow_instances
+        WHERE id = ANY(${ids}::uuid[]) ${since ? sql`AND updated_at > ${since}` : sql``}`,
+      sql<StepRecord[]>`
+        SELECT * FROM workflow_steps
+        WHERE instance_id = ANY(${ids}::uuid[]) ${since ? sql`AND updated_at > ${since}` : sql``}
+        ORDER BY step_index, started_at`,
+    ]);
+    return { now, runs, steps };
+  }
+
   /** Newest first; run ids are UUIDv7, so id order is acceptance order. */
   async list(q: RunListQuery): Promise<RunRecord[]> {
     const sql = this.sql;
