@@ -296,7 +296,6 @@ export async function startSystem(o: SystemOptions): Promise<System> {
           events: new RunEvents(runs, log),
           waits,
           resumer,
-          cancels,
           cache,
           waiters,
           resultAddress,

@@ -5,7 +5,7 @@ import type { Cache } from '../cache/index.js';
 import type { IdempotencyClaim, PublishResult, Queue, RunMessage, RunResult } from '../queue/index.js';
 import { durationMs, type Resumer } from '../engine/index.js';
 import { isUuid, type Registry } from '../registry/index.js';
-import { FINAL_RUN_STATUSES, type CancelRecords, type RunRecords, type RunStatus, type WaitRecords } from '../store/index.js';
+import { FINAL_RUN_STATUSES, type RunRecords, type RunStatus, type WaitRecords } from '../store/index.js';
 import { ExecuteBody, intParam, json, parseBody } from './body.js';
 import type { Reply, Route } from './http-server.js';
 import type { RunEvents } from './run-events.js';
@@ -21,7 +21,6 @@ export interface ExecutionDeps {
   events: RunEvents;
   waits: WaitRecords;
   resumer: Resumer;
-  cancels: CancelRecords;
   cache: Cache;
   waiters: Waiters;
   /** this process's result address, for execute with wait=true */

@@ -155,7 +155,7 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
           { runId: m.run_id, input: m.input, done, failed, cancelled },
           {
             step: (u) =>
-              isDurableStep(u.step.type) ? durableUnit(deps, m, u, parked, running, storeErrors) : runUnit(deps, m, wf, u, track),
+              isDurableStep(u.step.type) ? durableUnit(deps, m, u, parked, running, storeErrors, track) : runUnit(deps, m, wf, u, track),
             node: (e) => track(deps.writer.writeStep(nodeRow(m, e))),
             waits: isDurableStep,
           },
@@ -298,9 +298,10 @@ async function durableUnit(
   parked: string[],
   running: Promise<unknown>,
   errors: unknown[],
+  track: (p: Promise<unknown>) => void,
 ): Promise<UnitResult> {
   try {
-    return await durableAttempts(deps, m, u, parked, running);
+    return await durableAttempts(deps, m, u, parked, running, track);
   } catch (err) {
     // the store failed (not the step): the branch parks, the rest of the drive ends, and the
     // drive then fails as a whole so that the run is delivered again (nothing is left running)
@@ -315,6 +316,7 @@ async function durableAttempts(
   u: Unit,
   parked: string[],
   running: Promise<unknown>,
+  track: (p: Promise<unknown>) => void,
 ): Promise<UnitResult> {
   const { step } = u;
   const policy = resolvePolicy(step, { retry: { maxRetries: 0 } }, deps.defaults);
@@ -323,7 +325,7 @@ async function durableAttempts(
   try {
     if (templated(step)) config = renderTemplate(config, u.roots) as Record<string, unknown>;
   } catch (err) {
-    return failConfig(deps, m, u, (err as Error).message);
+    return failConfig(deps, m, u, (err as Error).message, track);
   }
   await running; // the wait's step row refers to the run's row
   for (let attempt = 1; ; attempt++) {
@@ -333,7 +335,7 @@ async function durableAttempts(
     } catch (err) {
       // a config that cannot work, or a child workflow that does not exist (or is not active)
       if (err instanceof DurableConfigError || (err instanceof RuntimeError && err.code === 'E_WORKFLOW_NOT_FOUND')) {
-        return failConfig(deps, m, u, err.message);
+        return failConfig(deps, m, u, err.message, track);
       }
       throw err;
     }
@@ -405,23 +407,26 @@ async function waitSpec(deps: RunDriverDeps, m: RunMessage, u: Unit, config: Rec
   }
 }
 
-function failConfig(deps: RunDriverDeps, m: RunMessage, u: Unit, why: string): UnitResult {
+/** A step whose config cannot be used (a template that fails, a bad durable config): recorded failed, E_STEP_CONFIG. */
+function failConfig(deps: RunDriverDeps, m: RunMessage, u: Unit, why: string, track: (p: Promise<unknown>) => void): UnitResult {
   const error = { code: 'E_STEP_CONFIG', message: `step "${u.name}": ${why}` };
-  void deps.writer.writeStep({
-    instance_id: m.run_id,
-    step_name: u.name,
-    step_index: u.index,
-    step_type: u.step.type,
-    input_data: u.input,
-    retry_count: 0,
-    started_at: new Date(),
-    status: 'failed',
-    output_data: null,
-    error_code: error.code,
-    error_message: error.message,
-    completed_at: new Date(),
-    logs: null,
-  });
+  track(
+    deps.writer.writeStep({
+      instance_id: m.run_id,
+      step_name: u.name,
+      step_index: u.index,
+      step_type: u.step.type,
+      input_data: u.input,
+      retry_count: 0,
+      started_at: new Date(),
+      status: 'failed',
+      output_data: null,
+      error_code: error.code,
+      error_message: error.message,
+      completed_at: new Date(),
+      logs: null,
+    }),
+  );
   return { ok: false, error };
 }
 
@@ -452,19 +457,7 @@ async function runUnit(
     try {
       config = renderTemplate(config, u.roots) as Record<string, unknown>;
     } catch (err) {
-      const error = { code: 'E_STEP_CONFIG', message: `step "${u.name}": ${(err as Error).message}` };
-      track(
-        deps.writer.writeStep({
-          ...rowOf(1),
-          status: 'failed',
-          output_data: null,
-          error_code: error.code,
-          error_message: error.message,
-          completed_at: new Date(),
-          logs: null,
-        }),
-      );
-      return { ok: false, error };
+      return failConfig(deps, m, u, (err as Error).message, track);
     }
   }
   return runAttempts({

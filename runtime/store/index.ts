@@ -18,14 +18,11 @@ export {
 export {
   WaitRecords,
   insertStartedRun,
-  lockRun,
   type WaitKind,
   type WaitSpec,
   type WaitAnswer,
   type Resolution,
   type Resume,
   type StartedRun,
-  type ChildRun,
-  type OpenWait,
 } from './waits.js';
 export { ScheduleRecords, type ScheduleRow, type NewSchedule, type TickOutcome } from './schedules.js';

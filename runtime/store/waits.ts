@@ -39,7 +39,7 @@ export interface WaitSpec {
   /** shown on the step while it waits: `signal "approved"` */
   waitingFor: string;
   /** a child run to create with the wait (its queue message goes out after the commit) */
-  child?: ChildRun;
+  child?: StartedRun;
 }
 
 /** A run the system starts itself (a child run, an event's trigger, a schedule's tick). */
@@ -53,7 +53,6 @@ export interface StartedRun {
   /** unique: the same origin never starts a second run (`event:<id>:<workflow>`, `tick:<schedule>:<time>`) */
   origin: string;
 }
-export type ChildRun = StartedRun;
 
 /** What a registration found: resolved at once (a signal that came first, a sleep already over), or parked. */
 export type WaitAnswer = { state: 'resolved'; resolution: Resolution } | { state: 'parked'; waitId: string };
@@ -69,7 +68,7 @@ export interface Resume {
   parentRunId: string | null;
 }
 
-export const lockRun = (tx: TransactionSql, runId: string) => tx`SELECT pg_advisory_xact_lock(hashtextextended(${'run:' + runId}, 0))`;
+const lockRun = (tx: TransactionSql, runId: string) => tx`SELECT pg_advisory_xact_lock(hashtextextended(${'run:' + runId}, 0))`;
 const lockEvent = (tx: TransactionSql, name: string) => tx`SELECT pg_advisory_xact_lock(hashtextextended(${'event:' + name}, 0))`;
 const json = (v: unknown) => JSON.stringify(v ?? null);
 
