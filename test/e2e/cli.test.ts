@@ -45,7 +45,7 @@ describe('wf, the CLI', () => {
         '      type: echo',
         '    - name: nap',
         '      type: sleep',
-        '      config: { duration: 800ms }',
+        '      config: { duration: 3s }',
         '    - name: bye',
         '      type: transform',
         '      config: { template: { done: true } }',
@@ -64,11 +64,12 @@ describe('wf, the CLI', () => {
     const out = join(dir, 'done');
     const cmd = `${process.execPath} ${join(ROOT, 'bin/wf.js')} --url ${t.url} run cli-greet --input '{"who":"ana"}' --wait; echo "exit=$?" > ${out}; sleep 30`;
     execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '160', '-y', '40', cmd]);
-    const screen = () => execFileSync('tmux', ['capture-pane', '-p', '-t', session], { encoding: 'utf8' });
+    // not execFileSync: the system under test runs in this process, and a blocked loop would starve it
+    const screen = async () => (await run('tmux', ['capture-pane', '-p', '-t', session], { encoding: 'utf8' })).stdout;
     // live: the sleep shows as waiting while the run sleeps
-    await waitFor(async () => /nap waiting/.test(screen()), 15_000, 'the waiting step on screen', 50);
+    await waitFor(async () => /nap waiting/.test(await screen()), 15_000, 'the waiting step on screen', 100);
     await waitFor(async () => /exit=\d/.test(safeRead(out)), 20_000, 'the command to end');
-    const final = screen();
+    const final = await screen();
     expect(safeRead(out)).toMatch(/exit=0/);
     expect(final).toMatch(/cli-greet 1\.0\.0: run [0-9a-f-]{36}/);
     for (const step of ['hello completed', 'nap completed', 'bye completed']) expect(final).toContain(step);
