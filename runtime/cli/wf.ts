@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import { Command, Option } from 'commander';
-import pc from 'picocolors';
+import picocolors from 'picocolors';
 import YAML from 'yaml';
 
 /**
@@ -15,6 +15,14 @@ import YAML from 'yaml';
  * picocolors (well kept, small, no dependencies of their own), YAML by the runtime's yaml.
  */
 class CliError extends Error {}
+
+/**
+ * Colour only for a person at a terminal (or when FORCE_COLOR asks): picocolors on its own also
+ * colours piped output whenever CI is set, and a script reading our lines wants them plain.
+ */
+const pc = picocolors.createColors(
+  !process.env.NO_COLOR && (Boolean(process.env.FORCE_COLOR) || (process.stdout.isTTY === true && process.env.TERM !== 'dumb')),
+);
 
 interface Globals {
   url: string;
@@ -142,28 +150,36 @@ program
     );
   });
 
+/** A JSON argument given inline or as @file. */
+function jsonArg(flag: string, text: string): unknown {
+  try {
+    return JSON.parse(text.startsWith('@') ? readFileSync(text.slice(1), 'utf8') : text);
+  } catch (err) {
+    throw new CliError(`${flag} is not JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Prints how a followed run ended; exit 1 unless it completed. */
+function ended(end: any): void {
+  print(end, () => {
+    console.log(`${status(end.status)} in ${ms(end.duration_ms)}`);
+    if (end.error) console.log(pc.red(`${end.error.code}: ${end.error.message}`));
+    else console.log(JSON.stringify(end.output, null, 2));
+  });
+  if (end.status !== 'completed') process.exitCode = 1;
+}
+
 program
   .command('run <workflow>')
   .description('start a run; with --wait, follow its steps live until it ends')
   .option('--input <json>', 'the input: JSON, or @file', '{}')
   .option('--wait', 'follow it live and print its output')
   .action(async (workflow: string, o: { input: string; wait?: boolean }) => {
-    let input: unknown;
-    try {
-      input = JSON.parse(o.input.startsWith('@') ? readFileSync(o.input.slice(1), 'utf8') : o.input);
-    } catch (err) {
-      throw new CliError(`--input is not JSON: ${(err as Error).message}`);
-    }
+    const input = jsonArg('--input', o.input);
     const r = await call('POST', '/api/v1/execute', { workflow_id: workflow, input_data: input });
     if (!o.wait) return print(r, () => console.log(`${r.run_id} ${status(r.status)}`));
     if (!g().json) console.log(`${pc.bold(r.workflow_name)} ${r.workflow_version}: run ${r.run_id}`);
-    const end = await follow(r.run_id, !g().json);
-    print(end, () => {
-      console.log(`${status(end.status)} in ${ms(end.duration_ms)}`);
-      if (end.error) console.log(pc.red(`${end.error.code}: ${end.error.message}`));
-      else console.log(JSON.stringify(end.output, null, 2));
-    });
-    if (end.status !== 'completed') process.exitCode = 1;
+    ended(await follow(r.run_id, !g().json));
   });
 
 /** Follows a run's events (GET /executions/:id/events) to its end, printing each step change. */
@@ -258,6 +274,23 @@ runs
       else if (r.status === 'completed') console.log(JSON.stringify(r.output, null, 2));
     });
   });
+runs
+  .command('tail <run>')
+  .description('follow a run live from where it is now until it ends (as run --wait)')
+  .action(async (id: string) => {
+    const r = await call('GET', `/api/v1/executions/${encodeURIComponent(id)}`);
+    if (!g().json) console.log(`${pc.bold(r.workflow_name ?? '')} ${r.workflow_version ?? ''}: run ${r.run_id}`);
+    ended(await follow(r.run_id, !g().json));
+  });
+runs
+  .command('signal <run> <name>')
+  .description('send a signal to a run (a wait_for_signal step waiting for it resumes)')
+  .option('--data <json>', 'the signal data: a JSON object, or @file')
+  .action(async (id: string, name: string, o: { data?: string }) => {
+    const body = o.data === undefined ? undefined : jsonArg('--data', o.data);
+    const r = await call('POST', `/api/v1/executions/${encodeURIComponent(id)}/signals/${encodeURIComponent(name)}`, body);
+    print(r, () => console.log(`${r.run_id} ${r.signal} ${r.delivered ? 'delivered' : 'stored (no step waits for it yet)'}`));
+  });
 for (const action of ['cancel', 'retry'] as const) {
   runs
     .command(`${action} <run>`)
@@ -267,6 +300,24 @@ for (const action of ['cancel', 'retry'] as const) {
       print(r, () => console.log(`${r.run_id} ${status(r.status)}`));
     });
 }
+
+program
+  .command('events')
+  .description('events')
+  .command('send <name>')
+  .description('send an event: starts the workflows it triggers, resumes the wait_for_event steps it matches')
+  .option('--data <json>', 'the event data: JSON, or @file')
+  .option('--id <id>', 'an id: the same name and id is taken once')
+  .action(async (name: string, o: { data?: string; id?: string }) => {
+    const r = await call('POST', '/api/v1/events', {
+      name,
+      ...(o.data === undefined ? {} : { data: jsonArg('--data', o.data) }),
+      ...(o.id ? { id: o.id } : {}),
+    });
+    print(r, () =>
+      console.log(`${r.event_id}${r.duplicate ? ' (duplicate)' : ''}: started ${r.started.length} run(s), resumed ${r.resumed}`),
+    );
+  });
 
 program.parseAsync().catch((err: Error) => {
   console.error(`wf: ${err instanceof CliError ? err.message : err.message || String(err)}`);
