@@ -45,4 +45,11 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
     },
   },
+  {
+    // the web console: browser code, type-checked against its own tsconfig (DOM, Preact's JSX)
+    files: ['console/src/**/*.{ts,tsx}'],
+    languageOptions: {
+      parserOptions: { project: './console/tsconfig.json', tsconfigRootDir: import.meta.dirname },
+    },
+  },
 );

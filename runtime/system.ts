@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import {
   Admission,
   Authenticator,
+  consoleRoutes,
   docRoutes,
   durableRoutes,
   RunEvents,
@@ -14,6 +15,7 @@ import {
   parseApiKeys,
   functionRoutes,
   opsRoutes,
+  overviewRoutes,
   serve,
   Waiters,
   workflowRoutes,
@@ -32,7 +34,9 @@ import { Registry } from './registry/index.js';
 import {
   BatchWriter,
   CancelRecords,
+  ExecutorRecords,
   openPostgres,
+  OverviewRecords,
   pingPostgres,
   RunRecords,
   ScheduleRecords,
@@ -155,6 +159,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     const cancels = new CancelRecords(sql);
     const waits = new WaitRecords(sql);
     const schedules = new ScheduleRecords(sql);
+    const executors = new ExecutorRecords(sql);
     const cache: Cache = plan.cache === 'redis' ? new RedisCache(c.redis, log) : new MemoryCache(c.registry.cache_ttl);
     if (!(await cache.ready(2000))) log.warn('Redis is not ready after 2 s; starting without it (it is a cache: PostgreSQL answers)');
     stops.push(() => cache.close());
@@ -243,6 +248,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
         waits,
         resumer,
         cancels,
+        executors,
         queue,
         registry,
         writer: writer!,
@@ -312,13 +318,14 @@ export async function startSystem(o: SystemOptions): Promise<System> {
           resumer,
           accepted: async (id) => !!(await cache.runStatus(id)) || !!(await queue.queuedRun(id)),
         }),
+        ...overviewRoutes({ overview: new OverviewRecords(sql), executors, queue, queueDriver: plan.queue, cacheMs: 1000 }),
       );
     }
 
     let server: HttpServer | null = null;
     const front = has('api') || has('registry');
     // the API's description, of exactly the routes this process serves (these included)
-    if (front) routes.push(...docRoutes(() => routes, { version: VERSION, metricsPath: c.metrics.path }));
+    if (front) routes.push(...consoleRoutes(), ...docRoutes(() => routes, { version: VERSION, metricsPath: c.metrics.path }));
     const addr = front ? parseAddress(c.api.address) : { host: '0.0.0.0', port: c.metrics.enabled ? c.metrics.port : -1 };
     if (addr.port >= 0) {
       server = await serve({ ...addr, maxBodyBytes: c.api.max_body_bytes, readTimeoutMs: c.api.read_timeout, routes, auth, log, metrics });

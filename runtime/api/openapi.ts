@@ -52,9 +52,26 @@ const DOCS: Record<string, RouteDoc> = {
     errors: ['E_NOT_FOUND'],
   },
   'get /': {
-    summary: 'Redirects to /api-docs',
+    summary: 'Redirects to the web console (/console)',
     tag: 'operations',
-    responses: { 302: { description: 'to /api-docs' } },
+    responses: { 302: { description: 'to /console' } },
+  },
+  'get /console/': {
+    summary: 'Redirects to /console',
+    tag: 'operations',
+    responses: { 302: { description: 'to /console' } },
+  },
+  'get /console': {
+    summary: 'The web console (runs, a run live, workflows, functions, schedules, overview)',
+    tag: 'operations',
+    responses: { 200: { description: 'an HTML page', contentType: 'text/html' } },
+    errors: ['E_NOT_FOUND'],
+  },
+  'get /console/assets/:file': {
+    summary: "The console's scripts and styles (hashed names, cached as immutable)",
+    tag: 'operations',
+    responses: { 200: { description: 'a static file', contentType: 'application/octet-stream' } },
+    errors: ['E_NOT_FOUND'],
   },
   'post /api/v1/workflows': {
     summary: 'Register a workflow (a new version of a name)',
@@ -130,6 +147,14 @@ const DOCS: Record<string, RouteDoc> = {
       'Events: `snapshot` (the run, as GET answers it) first, then `run` (the run without steps) and `step` (one step) on each change, then `end` (the final run with its steps), and the stream closes. A late listener gets the current state first; a comment every 5 s keeps the connection open.',
     responses: { 200: { description: 'an event stream', contentType: 'text/event-stream' } },
     errors: ['E_RUN_NOT_FOUND'],
+  },
+  'get /api/v1/overview': {
+    summary: 'The cluster at a glance: runs over time, durations, runs now, the queue, the executors',
+    tag: 'runs',
+    description:
+      'Read from PostgreSQL, the queue and the executor registry: the same answer from every API process. An answer serves every request for the same `minutes` for a second (longer when it took long to make: docs/api.md).',
+    query: { minutes: str('the window', Type.Integer({ minimum: 1, maximum: 60, default: 15 })) },
+    responses: { 200: { description: 'the overview', schema: S.Overview } },
   },
   'post /api/v1/executions/:run_id/cancel': {
     summary: 'Cancel a run (and its child runs)',

@@ -75,12 +75,5 @@ export function docRoutes(routes: () => Route[], o: { version: string; metricsPa
         return { status: 200, body, contentType: type, headers: cached };
       },
     },
-    {
-      method: 'get',
-      pattern: '/',
-      scope: 'public',
-      // the console (when it exists) will live here; until then, the API's description
-      handler: (): Reply => ({ status: 302, body: '', headers: { location: '/api-docs' } }),
-    },
   ];
 }

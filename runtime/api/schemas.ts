@@ -177,6 +177,65 @@ export const ScheduleView = Type.Object(
 export const ScheduleList = Type.Object({ schedules: Type.Array(ScheduleView) }, { $id: 'ScheduleList' });
 export const Deleted = Type.Object({ id: Id, deleted: Type.Literal(true) }, { $id: 'Deleted' });
 
+const Count = Type.Integer({ minimum: 0 });
+const Durations = (of: string) =>
+  Type.Object(
+    {
+      p50: Nullable(Type.Number()),
+      p95: Nullable(Type.Number()),
+      p99: Nullable(Type.Number()),
+      samples: Type.Integer({ minimum: 0, description: `how many ${of} the percentiles are over (null percentiles: none)` }),
+    },
+    { description: `ms, started to ended, over ${of} that ended in the window (the latest ones, see docs/api.md)` },
+  );
+
+export const Overview = Type.Object(
+  {
+    now: Type.String({ format: 'date-time' }),
+    window_s: Type.Integer({ description: 'the `minutes` asked for, in seconds' }),
+    bucket_s: Type.Integer({ description: 'chosen so that the series has at most 90 points' }),
+    series: Type.Array(
+      Type.Object({
+        t: Type.String({ format: 'date-time', description: "the bucket's start" }),
+        started: Count,
+        completed: Count,
+        failed: Count,
+        cancelled: Count,
+      }),
+      { description: 'every bucket of the window, oldest first, zeros included; the last one holds `now` and is still filling' },
+    ),
+    totals: Type.Object({
+      started: Count,
+      completed: Count,
+      failed: Count,
+      cancelled: Count,
+      success_rate: Nullable(Type.Number({ minimum: 0, maximum: 1, description: 'completed / (completed + failed)' })),
+    }),
+    run_duration_ms: Durations('runs'),
+    step_duration_ms: Durations('steps'),
+    runs_now: Type.Object({ queued: Count, running: Count, waiting: Count }),
+    queue: Type.Object({
+      driver: Type.Union([Type.Literal('nats'), Type.Literal('postgres')]),
+      pending: Nullable(Count),
+      delivered: Nullable(Count),
+    }),
+    executors: Type.Array(
+      Type.Object({
+        id: Type.String(),
+        host: Type.String(),
+        pid: Type.Integer(),
+        started_at: Type.String({ format: 'date-time' }),
+        last_seen: Type.String({ format: 'date-time' }),
+        slots: Count,
+        in_flight: Count,
+        threads: Count,
+        utilization: Type.Number({ minimum: 0, maximum: 1 }),
+      }),
+    ),
+  },
+  { $id: 'Overview' },
+);
+
 export const Health = Type.Object({ status: Type.String(), role: Type.String(), uptime_s: Type.Number() }, { $id: 'Health' });
 export const Ready = Type.Object(
   {
@@ -203,6 +262,7 @@ export const SCHEMAS: TSchema[] = [
   ScheduleView,
   ScheduleList,
   Deleted,
+  Overview,
   Health,
   Ready,
 ];

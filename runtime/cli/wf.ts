@@ -3,16 +3,23 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import cliSpinners from 'cli-spinners';
 import Table from 'cli-table3';
 import { Command, Option } from 'commander';
+import { createLogUpdate } from 'log-update';
 import picocolors from 'picocolors';
 import YAML from 'yaml';
+import { RunDisplay, statusColours, type LiveStep } from './live.js';
 
 /**
  * `wf`: the runtime from a terminal. It talks to the HTTP API only (`--url`/WF_URL,
  * `--api-key`/WF_API_KEY), prints tables for people and `--json` for scripts, and on an error
  * prints one readable line and exits 1. Arguments by commander, tables by cli-table3, colour by
- * picocolors (well kept, small, no dependencies of their own), YAML by the runtime's yaml.
+ * picocolors (well kept, small, no dependencies of their own), YAML by the runtime's yaml. A run
+ * followed at a terminal is a live display (live.ts) redrawn in place by log-update, with spinner
+ * frames from cli-spinners: both from sindresorhus (the ones ora is built on), pure ESM, Node 20
+ * (log-update 7; 8 wants Node 22). log-update redraws many lines and changes only those that
+ * changed, and puts the cursor back on exit; ora draws one spinner line, not one per step.
  */
 class CliError extends Error {}
 
@@ -73,14 +80,7 @@ async function call(method: string, path: string, body?: unknown): Promise<any> 
 const print = (data: unknown, human: () => void) => (g().json ? console.log(JSON.stringify(data, null, 2)) : human());
 const ago = (iso: string | null) => (iso ? new Date(iso).toISOString().replace('T', ' ').slice(0, 19) : '');
 const ms = (n: number | null | undefined) => (n === null || n === undefined ? '' : n < 1000 ? `${n} ms` : `${(n / 1000).toFixed(1)} s`);
-const STATUS: Record<string, (s: string) => string> = {
-  completed: pc.green,
-  failed: pc.red,
-  cancelled: pc.yellow,
-  running: pc.cyan,
-  waiting: pc.magenta,
-  queued: pc.dim,
-};
+const STATUS = statusColours(pc);
 const status = (s: string) => (STATUS[s] ?? ((x: string) => x))(s);
 const table = (head: string[], rows: string[][]) => {
   const t = new Table({ head, style: { head: ['bold'] } });
@@ -182,13 +182,32 @@ program
     ended(await follow(r.run_id, !g().json));
   });
 
-/** Follows a run's events (GET /executions/:id/events) to its end, printing each step change. */
+/**
+ * Follows a run's events (GET /executions/:id/events) to its end. At a terminal, a live display
+ * redrawn in place (see live()); otherwise (a pipe, a log, TERM=dumb) one plain line per step
+ * change, which scripts read.
+ */
 async function follow(runId: string, human: boolean): Promise<any> {
   const { url, apiKey } = g();
   const res = await fetch(new URL(`/api/v1/executions/${runId}/events`, url), {
     headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
   });
   if (res.status !== 200 || !res.body) throw new CliError(`cannot follow run ${runId}: HTTP ${res.status}`);
+  const display = human && process.stdout.isTTY === true && process.env.TERM !== 'dumb' ? live(runId) : null;
+  try {
+    return await read(runId, res.body, display ?? lines(human));
+  } finally {
+    display?.stop();
+  }
+}
+
+interface Follower {
+  run(status: string | undefined): void;
+  step(st: any): void;
+}
+
+/** One plain line per step change (for a pipe; and what a terminal showed before the live display). */
+function lines(human: boolean): Follower {
   const seen = new Map<string, string>();
   const show = (st: any) => {
     const k = `${st.status}:${st.attempts}`;
@@ -206,9 +225,73 @@ async function follow(runId: string, human: boolean): Promise<any> {
       st.status === 'waiting' ? pc.dim(` ${st.waiting_for ?? ''}`) : st.duration_ms !== null ? pc.dim(` ${ms(st.duration_ms)}`) : '';
     console.log(`  ${mark} ${st.name} ${status(st.status)}${st.attempts > 1 ? ` (attempt ${st.attempts})` : ''}${extra}`);
   };
+  return { run: () => {}, step: show };
+}
+
+/**
+ * The live display: every step on its own line, redrawn in place on each event and spinner frame
+ * (RunDisplay says what the lines are, bounded to the terminal's size). stop() leaves its last
+ * frame on screen. Ctrl-C stops following, not the run: the cursor comes back, a line says the run
+ * goes on, exit 130.
+ */
+function live(runId: string): Follower & { stop(): void } {
+  const display = new RunDisplay();
+  const out = createLogUpdate(process.stdout);
+  const spinner = cliSpinners.dots;
+  let tick = 0;
+  let stopped = false;
+  const draw = (frozen = false) =>
+    out(
+      display
+        .lines({
+          spinner: frozen ? '…' : spinner.frames[tick % spinner.frames.length],
+          now: Date.now(),
+          width: process.stdout.columns || 80,
+          // the header above stays in view when it can; log-update clips (and redraws all) past rows - 1
+          height: Math.max(1, (process.stdout.rows || 24) - 2),
+          pc,
+        })
+        .join('\n'),
+    );
+  const timer = setInterval(() => {
+    tick++;
+    draw();
+  }, spinner.interval);
+  const stop = (frozen = false) => {
+    if (stopped) return;
+    stopped = true;
+    clearInterval(timer);
+    process.off('SIGINT', interrupted);
+    draw(frozen);
+    out.done(); // leaves the frame on screen and shows the cursor again
+  };
+  const interrupted = () => {
+    stop(true);
+    console.error(
+      pc.yellow(`stopped following; run ${runId} goes on (follow it again: wf runs tail ${runId}; stop it: wf runs cancel ${runId})`),
+    );
+    process.exit(130);
+  };
+  process.on('SIGINT', interrupted);
+  draw();
+  return {
+    run: (s) => {
+      display.run(s);
+      draw();
+    },
+    step: (st: LiveStep) => {
+      display.step(st);
+      draw();
+    },
+    stop: () => stop(),
+  };
+}
+
+/** Reads the events stream to the run's end, telling `to` of each change; the final run. */
+async function read(runId: string, body: AsyncIterable<Uint8Array>, to: Follower): Promise<any> {
   const decoder = new TextDecoder();
   let buf = '';
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of body) {
     buf += decoder.decode(chunk, { stream: true });
     let at: number;
     while ((at = buf.indexOf('\n\n')) >= 0) {
@@ -218,10 +301,11 @@ async function follow(runId: string, human: boolean): Promise<any> {
       const data = /^data: (.*)$/m.exec(block)?.[1];
       if (!type || !data) continue;
       const e = JSON.parse(data);
-      if (type === 'snapshot') for (const st of e.steps ?? []) show(st);
-      if (type === 'step') show(e);
+      if (type === 'snapshot' || type === 'run' || type === 'end') to.run(e.status);
+      if (type === 'snapshot') for (const st of e.steps ?? []) to.step(st);
+      if (type === 'step') to.step(e);
       if (type === 'end') {
-        for (const st of e.steps ?? []) show(st);
+        for (const st of e.steps ?? []) to.step(st);
         return e;
       }
     }

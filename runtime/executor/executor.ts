@@ -3,11 +3,19 @@ import type { Logger, Metrics } from '../observability/index.js';
 import type { Queue } from '../queue/index.js';
 import { Cancellations } from './cancellations.js';
 import type { Registry } from '../registry/index.js';
-import type { BatchWriter, CancelRecords, RunRecords, WaitRecords } from '../store/index.js';
+import {
+  EXECUTOR_BEAT_MS,
+  type BatchWriter,
+  type CancelRecords,
+  type ExecutorRecords,
+  type RunRecords,
+  type WaitRecords,
+} from '../store/index.js';
 import type { Resumer } from '../engine/index.js';
 import type { CatalogueEntry } from './catalogue.js';
 import { Generations } from './generations.js';
 import { watchFunctionDirs } from './hot-reload.js';
+import { registerExecutor } from './registration.js';
 import { driveRun } from './run-driver.js';
 import { createStepRunner } from './step-runner.js';
 
@@ -18,6 +26,8 @@ export interface ExecutorDeps {
   waits: WaitRecords;
   resumer: Resumer;
   cancels: CancelRecords;
+  /** the executor registry: this host's row, kept fresh (GET /api/v1/overview lists them) */
+  executors: ExecutorRecords;
   queue: Queue;
   registry: Registry;
   writer: BatchWriter;
@@ -65,9 +75,11 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
     (runId) => cancellations.cancel(runId),
     () => void readCancels().catch((err: Error) => d.log.warn({ err: err.message }, 'cancels not read again after a reconnect')),
   );
+  let inFlight = 0;
   const stopConsuming = await d.queue.consumeRuns(x.max_concurrent_workflows, async (delivery) => {
     // a run keeps the functions it started with to its end, even if dev mode reloads them meanwhile
     const g = gens.enter();
+    inFlight++;
     try {
       await driveRun(delivery, {
         runs: d.runs,
@@ -87,6 +99,7 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
         metrics: d.metrics,
       });
     } finally {
+      inFlight--;
       gens.leave(g);
     }
   });
@@ -124,6 +137,24 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
     );
   }, 5000);
   gauges.unref();
+  const registration = await registerExecutor({
+    records: d.executors,
+    slots: x.max_concurrent_workflows,
+    load: () => {
+      let threads = 0;
+      let busy = 0;
+      let elapsed = 0;
+      for (const p of gens.runner.pools.values()) {
+        const l = p.load();
+        threads += l.threads;
+        busy += l.busyMs;
+        elapsed += l.elapsedMs;
+      }
+      return { inFlight, threads, utilization: elapsed > 0 ? busy / elapsed : 0 };
+    },
+    intervalMs: EXECUTOR_BEAT_MS,
+    log: d.log,
+  });
   const inline = [...d.catalogue.keys()].filter(gens.runner.isInline);
   d.log.info(
     {
@@ -150,6 +181,8 @@ export async function startExecutor(d: ExecutorDeps): Promise<Executor> {
         );
       }
       await gens.close();
+      // after the runs: while it finishes them it is still an executor, and listed
+      await registration.stop();
       return { handedBack };
     },
   };

@@ -1,5 +1,6 @@
 import { Piscina } from 'piscina';
 import { fileURLToPath } from 'node:url';
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import type { OutboundPolicy } from '../net/index.js';
 import type { Logger } from '../observability/index.js';
 import { decode, encode } from '../queue/index.js';
@@ -52,6 +53,8 @@ export class StepPool {
   /** when the watchdog last terminated a thread */
   private lastKill = 0;
   private readonly watchdog: NodeJS.Timeout;
+  /** each thread's event-loop reading at the previous load() */
+  private readonly loadSeen = new WeakMap<object, EventLoopUtilization>();
 
   constructor(private readonly o: StepPoolOptions) {
     const buf = createWatchBuffer();
@@ -178,6 +181,27 @@ export class StepPool {
 
   get queueSize(): number {
     return this.piscina.queueSize;
+  }
+
+  /**
+   * The threads running now, and their event loops' busy and elapsed time (ms, summed over the
+   * threads) since the previous call: what the executor registry reports as utilization. Unlike
+   * Piscina's `utilization` (run time of tasks since the pool started, which overlapping async
+   * tasks inflate) this is how busy the threads were lately, a blocked thread counting as busy.
+   */
+  load(): { threads: number; busyMs: number; elapsedMs: number } {
+    let busyMs = 0;
+    let elapsedMs = 0;
+    const threads = this.piscina.threads;
+    for (const w of threads) {
+      const now = w.performance.eventLoopUtilization();
+      const prev = this.loadSeen.get(w);
+      const d = prev ? w.performance.eventLoopUtilization(now, prev) : now;
+      this.loadSeen.set(w, now);
+      busyMs += d.active;
+      elapsedMs += d.active + d.idle;
+    }
+    return { threads: threads.length, busyMs, elapsedMs };
   }
 
   /** Stops at once: tasks still running fail. */

@@ -25,4 +25,14 @@ export {
   type Resume,
   type StartedRun,
 } from './waits.js';
+export { ExecutorRecords, EXECUTOR_BEAT_MS, EXECUTOR_LIVE_MS, type ExecutorBeat, type ExecutorRow } from './executors.js';
+export {
+  OverviewRecords,
+  RUN_SAMPLE,
+  STEP_SAMPLE_RUNS,
+  type Buckets,
+  type BucketCount,
+  type EndedCount,
+  type Percentiles,
+} from './overview.js';
 export { ScheduleRecords, type ScheduleRow, type NewSchedule, type TickOutcome } from './schedules.js';

@@ -239,6 +239,29 @@ CREATE TABLE IF NOT EXISTS schedule_ticks (
 );
 `,
   },
+  {
+    version: 6,
+    name: 'executor registry, ended runs by time',
+    // executors: one row per executor process, upserted every few seconds (executor/registration.ts),
+    // removed on a clean stop; a row not seen for a while is a process that died. The index serves
+    // GET /api/v1/overview (runs ended per time bucket, and the latest ones for the percentiles);
+    // partial, so a run costs an entry only once it has ended (the update to a final status
+    // already writes new entries in the status index: it is never a HOT update).
+    sql: `
+CREATE TABLE IF NOT EXISTS executors (
+    id TEXT PRIMARY KEY,
+    host VARCHAR(255) NOT NULL,
+    pid INTEGER NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    last_seen TIMESTAMPTZ NOT NULL DEFAULT now(),
+    slots INTEGER NOT NULL,
+    in_flight INTEGER NOT NULL,
+    threads INTEGER NOT NULL,
+    utilization REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_workflow_instances_ended ON workflow_instances (completed_at) WHERE completed_at IS NOT NULL;
+`,
+  },
 ];
 
 const LOCK_KEY = 74_210_551; // arbitrary, constant: serialises migrations across processes

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import picocolors from 'picocolors';
+import { RunDisplay } from '../../runtime/cli/live.js';
 import { ROOT, waitFor } from '../helpers/env.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -29,11 +31,32 @@ describe('wf, the CLI', () => {
   };
   const wf = (...args: string[]) =>
     run(process.execPath, [join(ROOT, 'bin/wf.js'), '--url', t.url, ...args], { cwd: ROOT, timeout: 30_000 });
+  /**
+   * `wf ARGS` in a real terminal (a tmux session of its own): its screen, read without blocking
+   * the event loop (not execFileSync: the system under test runs in this process, and a blocked
+   * loop would starve it), and its exit code once it ends (the pane stays open after).
+   */
+  const terminal = (name: string, args: string) => {
+    const s = `${session}${name}`;
+    const out = join(dir, `${name}.exit`);
+    const cmd = `${process.execPath} ${join(ROOT, 'bin/wf.js')} --url ${t.url} ${args}; echo "exit=$?" > ${out}; sleep 30`;
+    execFileSync('tmux', ['new-session', '-d', '-s', s, '-x', '160', '-y', '40', cmd]);
+    sessions.push(s);
+    return {
+      session: s,
+      screen: async () => (await run('tmux', ['capture-pane', '-p', '-t', s], { encoding: 'utf8' })).stdout,
+      exited: async () => {
+        await waitFor(async () => /exit=\d/.test(safeRead(out)), 30_000, `wf ${args} to end`);
+        return Number(/exit=(\d+)/.exec(safeRead(out))![1]);
+      },
+    };
+  };
+  const sessions: string[] = [];
   beforeAll(async () => {
     t = await startTestSystem();
   });
   afterAll(async () => {
-    if (hasTmux) spawnQuiet(['kill-session', '-t', session]);
+    if (hasTmux) for (const s of [session, ...sessions]) spawnQuiet(['kill-session', '-t', s]);
     await t?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -76,9 +99,30 @@ describe('wf, the CLI', () => {
         '      config: { template: { done: true, by: "{{ steps.approval.who }}" } }',
       ]),
     );
+    // for the map test: 200 items, then a wait, so the screen can be read while it holds still
+    await wf(
+      'workflows',
+      'apply',
+      writeYaml('map.yaml', [
+        'name: cli-map',
+        'definition:',
+        '  steps:',
+        '    - name: pack',
+        '      map:',
+        '        items: "{{ input.items }}"',
+        '        concurrency: 20',
+        '        steps:',
+        '          - name: label',
+        '            type: transform',
+        '            config: { template: { n: "{{ item }}" } }',
+        '    - name: gate',
+        '      type: wait_for_signal',
+        '      config: { signal: go }',
+      ]),
+    );
   });
 
-  it.runIf(hasTmux)('run --wait in a real terminal shows each step as it goes, then the output', async () => {
+  it.runIf(hasTmux)('run --wait in a real terminal is a live display: a line per step, redrawn in place, then the output', async () => {
     // cli-approve (applied above) waits for a signal the test sends once the waiting step is on screen:
     // no race with a timer
     const out = join(dir, 'done');
@@ -90,6 +134,8 @@ describe('wf, the CLI', () => {
     await waitFor(async () => /approval waiting signal "approved"/.test(await screen()), 30_000, 'the waiting step on screen', 200);
     const first = await screen();
     expect(first).toContain('hello completed');
+    expect(first).toMatch(/⏸ approval waiting signal "approved"/); // the pause mark
+    expect(first).toMatch(/✔ hello completed \d+ ms/);
     expect(first).not.toContain('bye');
     const runId = /cli-approve 1\.0\.0: run ([0-9a-f-]{36})/.exec(first)?.[1];
     expect(runId).toBeDefined();
@@ -101,6 +147,74 @@ describe('wf, the CLI', () => {
     for (const step of ['hello completed', 'approval completed', 'bye completed']) expect(final).toContain(step);
     expect(final).toMatch(/completed in/);
     expect(final).toContain('"by": "bo"');
+    // redrawn in place: the final state, one line per step (the waiting line became the completed one)
+    expect(final.match(/approval (waiting|completed)/g)).toEqual(['approval completed']);
+    expect(final).toMatch(/✔ approval completed .*\n.*✔ bye completed/);
+    expect(final.indexOf('✔ bye completed')).toBeLessThan(final.indexOf('completed in'));
+  });
+
+  it.runIf(hasTmux)('folds a map of 200 items into one line in the terminal', async () => {
+    const input = join(dir, 'items.json');
+    writeFileSync(input, JSON.stringify({ items: Array.from({ length: 200 }, (_, i) => i) }));
+    const term = terminal('map', `run cli-map --input @${input} --wait`);
+    await waitFor(async () => /gate waiting signal "go"/.test(await term.screen()), 30_000, 'the map done and the gate waiting', 200);
+    const during = await term.screen();
+    expect(during).toMatch(/✔ pack: 200\/200 completed/);
+    expect(during).toMatch(/⏸ gate waiting signal "go"/);
+    expect(during).not.toContain('pack['); // no line per item
+    expect(during.trim().split('\n').length).toBeLessThan(6); // the header, pack, gate
+    const runId = /cli-map 1\.0\.0: run ([0-9a-f-]{36})/.exec(during)![1];
+    await wf('runs', 'signal', runId, 'go');
+    expect(await term.exited()).toBe(0);
+    const final = await term.screen();
+    expect(final).toMatch(/✔ pack: 200\/200 completed \d/);
+    expect(final).toMatch(/✔ gate completed/);
+    expect(final).toMatch(/completed in/);
+    expect(final).not.toContain('pack[');
+  });
+
+  it.runIf(hasTmux)('Ctrl-C stops following, not the run: the cursor comes back, exit 130', async () => {
+    const term = terminal('int', 'run cli-approve --wait');
+    await waitFor(async () => /approval waiting signal "approved"/.test(await term.screen()), 30_000, 'the waiting step', 200);
+    const runId = /cli-approve 1\.0\.0: run ([0-9a-f-]{36})/.exec(await term.screen())![1];
+    execFileSync('tmux', ['send-keys', '-t', term.session, 'C-c']);
+    expect(await term.exited()).toBe(130);
+    const screen = await term.screen();
+    expect(screen).toContain(`run ${runId} goes on`);
+    expect(screen).toMatch(/⏸ approval waiting signal "approved"/); // the last state stays on screen
+    const cursor = await run('tmux', ['display-message', '-p', '-t', term.session, '#{cursor_flag}'], { encoding: 'utf8' });
+    expect(cursor.stdout.trim()).toBe('1');
+    expect(JSON.parse((await wf('--json', 'runs', 'show', runId)).stdout).status).toBe('waiting');
+    await wf('runs', 'signal', runId, 'approved'); // it went on: let it end
+    await waitFor(
+      async () => JSON.parse((await wf('--json', 'runs', 'show', runId)).stdout).status === 'completed',
+      15_000,
+      'the run to end',
+    );
+  });
+
+  it('keeps the live display within the terminal: a map is one line, then the earliest completed steps fold', () => {
+    const pc = picocolors.createColors(false);
+    const d = new RunDisplay();
+    const frame = { spinner: '⠋', now: Date.parse('2026-01-01T00:00:10Z'), width: 60, height: 8, pc };
+    expect(d.lines(frame)).toEqual(['  ⠋ run queued']);
+    d.step({ name: 'pack', type: 'map', index: 0, status: 'running', logs: [{ msg: '200 items' }] });
+    for (let i = 0; i < 200; i++) {
+      const status = i < 150 ? 'completed' : i < 153 ? 'running' : i === 153 ? 'failed' : 'queued';
+      if (status !== 'queued') d.step({ name: `pack[${i}]/label`, type: 'transform', index: 0, status, attempts: 1 });
+    }
+    expect(d.lines(frame)).toEqual(['  ⠋ pack: 150/200 completed, 3 running, 1 failed']);
+    for (let i = 1; i <= 12; i++) d.step({ name: `s${i}`, index: i, status: 'completed', attempts: 1, duration_ms: 5 });
+    d.step({ name: 'late', index: 13, status: 'running', attempts: 2, started_at: '2026-01-01T00:00:07Z' });
+    d.step({ name: 'wait', index: 14, status: 'waiting', waiting_for: 'signal "x"'.repeat(10) });
+    const lines = d.lines(frame);
+    expect(lines).toHaveLength(8);
+    expect(lines[0]).toBe('  ✔ 8 earlier steps completed');
+    expect(lines[1]).toBe('  ⠋ pack: 150/200 completed, 3 running, 1 failed'); // not complete: never folded
+    expect(lines).toContain('  ✔ s12 completed 5 ms');
+    expect(lines).toContain('  ⠋ late running (attempt 2) 3.0 s');
+    expect(lines[7]).toMatch(/^ {2}⏸ wait waiting signal "x"signal.*…$/);
+    expect(Math.max(...lines.map((l) => [...l].length))).toBeLessThanOrEqual(60);
   });
 
   it('tails a run already going, sends signals and events, and keeps piped output plain', async () => {

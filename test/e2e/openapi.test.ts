@@ -43,10 +43,13 @@ describe('OpenAPI document and /api-docs', () => {
       }
     }
     expect(ops.length).toBeGreaterThanOrEqual(25);
+    // a file that exists under each route with {file}: Swagger UI's style, the console's (hashed) script
+    const consoleScript = /src="\/console\/assets\/([^"]+)"/.exec(await (await fetch(`${t.url}/console`)).text())?.[1];
+    expect(consoleScript).toBeDefined();
     for (const [method, path] of ops) {
       const concrete = path
         .replace('{run_id}', '01890000-0000-7000-8000-000000000000')
-        .replace('{file}', 'swagger-ui.css')
+        .replace('{file}', path.startsWith('/console/') ? consoleScript! : 'swagger-ui.css')
         .replace(/\{\w+\}/g, 'x');
       const r = await fetch(t.url + concrete, {
         method: method.toUpperCase(),
@@ -112,7 +115,7 @@ describe('OpenAPI document and /api-docs', () => {
     expect(failedRun.body.error.code).toBe('E_RUN_NOT_FAILED');
   });
 
-  it('/api-docs is a page whose script and style the runtime serves itself; / leads there', async () => {
+  it('/api-docs is a page whose script and style the runtime serves itself; / leads to the console', async () => {
     const page = await fetch(`${t.url}/api-docs`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
@@ -129,6 +132,6 @@ describe('OpenAPI document and /api-docs', () => {
     expect(other.status).toBe(404);
     const root = await fetch(`${t.url}/`, { redirect: 'manual' });
     expect(root.status).toBe(302);
-    expect(root.headers.get('location')).toBe('/api-docs');
+    expect(root.headers.get('location')).toBe('/console');
   });
 });
