@@ -1,4 +1,4 @@
-import { render } from 'preact';
+import { Component, render, type ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { apiKey, get, onAuthNeeded } from './api.js';
 import { go, useRoute } from './router.js';
@@ -17,6 +17,24 @@ const NAV = [
   ['functions', 'Functions'],
   ['schedules', 'Schedules'],
 ] as const;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A screen that throws shows what went wrong in its place; the rest of the console stays. */
+class Boundary extends Component<{ children: ComponentChildren }, { error: Error | null }> {
+  state = { error: null as Error | null };
+  static getDerivedStateFromError(error: Error) {
+    return { error };
+  }
+  render() {
+    if (!this.state.error) return this.props.children;
+    return (
+      <div class="problem" role="alert">
+        <b>E_CONSOLE</b> this screen failed: {this.state.error.message}. <a href="#/runs">Runs</a> · reload the page to try again
+      </div>
+    );
+  }
+}
 
 /** Asks for an API key when the API answers 401; the key lives in this tab's sessionStorage. */
 function KeyPrompt({ onDone }: { onDone: () => void }) {
@@ -69,9 +87,10 @@ function App() {
   const [section, id] = route.path;
   let page;
   if (section === 'overview') page = <OverviewPage />;
-  else if (section === 'runs' && id) page = <RunPage id={id} />;
+  else if (section === 'runs' && id && UUID.test(id)) page = <RunPage key={id} id={id.toLowerCase()} />;
+  else if (section === 'runs' && id) page = <div class="problem">No run {id}: a run id is a UUID.</div>;
   else if (section === 'runs') page = <RunsPage query={route.query} />;
-  else if (section === 'workflows' && id) page = <WorkflowPage id={id} />;
+  else if (section === 'workflows' && id) page = <WorkflowPage key={id} id={id} />;
   else if (section === 'workflows') page = <WorkflowsPage />;
   else if (section === 'functions') page = <FunctionsPage />;
   else if (section === 'schedules') page = <SchedulesPage />;
@@ -108,7 +127,9 @@ function App() {
           </button>
         ) : null}
       </nav>
-      <main key={epoch}>{page}</main>
+      <main key={`${epoch}:${route.path.join('/')}`}>
+        <Boundary>{page}</Boundary>
+      </main>
       {needKey ? (
         <KeyPrompt
           onDone={() => {

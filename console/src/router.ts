@@ -12,7 +12,14 @@ export interface Route {
 function parse(): Route {
   const raw = location.hash.replace(/^#\/?/, '');
   const [p = '', q = ''] = raw.split('?');
-  return { path: p.split('/').filter(Boolean).map(decodeURIComponent), query: new URLSearchParams(q) };
+  const decode = (part: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part; // a malformed % in a pasted link: shown as typed, never a blank page
+    }
+  };
+  return { path: p.split('/').filter(Boolean).map(decode), query: new URLSearchParams(q) };
 }
 
 export function useRoute(): Route {

@@ -25,17 +25,20 @@ export function usePoll<T>(load: () => Promise<T>, deps: unknown[], every = 0): 
       }
       if (live && every > 0) timer = setTimeout(() => void (document.hidden ? wait() : run()), every);
     };
+    let onVisible: (() => void) | null = null;
     const wait = () => {
-      const on = () => {
-        document.removeEventListener('visibilitychange', on);
+      onVisible = () => {
+        document.removeEventListener('visibilitychange', onVisible!);
+        onVisible = null;
         void run();
       };
-      document.addEventListener('visibilitychange', on);
+      document.addEventListener('visibilitychange', onVisible);
     };
     void run();
     return () => {
       live = false;
       clearTimeout(timer);
+      if (onVisible) document.removeEventListener('visibilitychange', onVisible);
     };
   }, [key, tick, every]);
   const current = state.key === key ? state : { key };

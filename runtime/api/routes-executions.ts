@@ -130,10 +130,13 @@ function timeParam(v: string | null, name: string): Date | undefined {
  * browsers' EventSource reconnects by itself (a reconnect gets a new snapshot: nothing is lost).
  */
 async function liveEvents(d: ExecutionDeps, rawId: string): Promise<Reply> {
-  const view = await existingRun(d, rawId);
-  const id = view.run_id;
+  if (!isUuid(rawId)) throw new RuntimeError('E_VALIDATION', 'run_id must be a UUID as returned by POST /api/v1/execute');
+  const id = rawId.toLowerCase();
+  // the snapshot and what the listener is told it has seen come from the same reads: a change
+  // between two reads would be in neither (the step would never be heard in that state)
   const run = await d.runs.get(id);
   const steps = run ? await d.runs.steps(id) : [];
+  const view = run ? runView(run, steps) : await existingRun(d, id);
   return {
     status: 200,
     body: '',

@@ -14,6 +14,8 @@ interface Watched {
   /** what was last told, to tell only changes: the run's status + updated_at, each step's */
   run: string;
   steps: Map<string, string>;
+  /** watched since the last poll: its rows are read whole once (the mark is older than its snapshot) */
+  fresh: boolean;
 }
 
 /**
@@ -30,8 +32,8 @@ export class RunEvents {
   private readonly watched = new Map<string, Watched>();
   private timer: NodeJS.Timeout | null = null;
   private polling = false;
-  /** the database's clock at the last poll, less an overlap (a batch commits after its now()) */
-  private since: Date | null = null;
+  /** the oldest transaction running at the last poll: what it and later ones wrote is read next */
+  private since: bigint | null = null;
 
   constructor(
     private readonly runs: RunRecords,
@@ -49,7 +51,7 @@ export class RunEvents {
   subscribe(run: RunRecord | null, runId: string, steps: StepRecord[], listener: (e: RunEvent) => void): () => void {
     let w = this.watched.get(runId);
     if (!w) {
-      w = { listeners: new Set(), run: run ? key(run) : '', steps: new Map(steps.map((s) => [s.step_name, key(s)])) };
+      w = { listeners: new Set(), run: run ? key(run) : '', steps: new Map(steps.map((s) => [s.step_name, key(s)])), fresh: true };
       this.watched.set(runId, w);
     }
     w.listeners.add(listener);
@@ -69,9 +71,24 @@ export class RunEvents {
     if (this.polling || !this.watched.size) return;
     this.polling = true;
     try {
-      const ids = [...this.watched.keys()];
-      const { now, runs, steps } = await this.runs.changedSince(ids, this.since);
-      this.since = new Date(now.getTime() - 2000);
+      const all = [...this.watched.entries()];
+      const fresh = all.filter(([, w]) => w.fresh).map(([id]) => id);
+      const known = all.filter(([, w]) => !w.fresh).map(([id]) => id);
+      // a run first watched after the last mark was taken may have changed between its snapshot
+      // and that mark: its rows are read whole this once; the others from the mark on
+      const reads = await Promise.all([
+        known.length ? this.runs.changedSince(known, this.since) : null,
+        fresh.length ? this.runs.changedSince(fresh, null) : null,
+      ]);
+      for (const id of fresh) {
+        const w = this.watched.get(id);
+        if (w) w.fresh = false; // read whole once the read succeeded (a failed poll tries again)
+      }
+      const got = reads.filter((r) => r !== null);
+      // the oldest mark: each was taken before its own reads
+      this.since = got.reduce((m, r) => (r.mark < m ? r.mark : m), got[0].mark);
+      const runs = got.flatMap((r) => r.runs);
+      const steps = got.flatMap((r) => r.steps);
       const stepsByRun = new Map<string, StepRecord[]>();
       for (const s of steps) stepsByRun.set(s.instance_id, [...(stepsByRun.get(s.instance_id) ?? []), s]);
       const runById = new Map(runs.map((r) => [r.id, r]));

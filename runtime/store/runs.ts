@@ -59,22 +59,30 @@ export class RunRecords {
   }
 
   /**
-   * The rows of these runs and their steps changed after `since` (all of them without it), and
-   * the database's clock: what live listeners hear (api/run-events.ts). Three small statements.
+   * The rows of these runs and their steps written since the mark `since` (all of them without
+   * it), and the mark to pass next time: what live listeners hear (api/run-events.ts). Three
+   * small statements; a row may come twice (the caller drops what it has seen), never not at all.
    */
-  async changedSince(ids: string[], since: Date | null): Promise<{ now: Date; runs: RunRecord[]; steps: StepRecord[] }> {
+  async changedSince(ids: string[], since: bigint | null): Promise<{ mark: bigint; runs: RunRecord[]; steps: StepRecord[] }> {
     const sql = this.sql;
-    const [[{ now }], runs, steps] = await Promise.all([
-      sql<{ now: Date }[]>`SELECT now() AS now`,
+    // The mark is the oldest transaction still running now: every row a later read could newly
+    // see was written by it or a later one, so the next read takes rows whose xmin is at least
+    // this. A timestamp cannot do that: now() is a transaction's start, and one that commits
+    // long after it (a lock wait under load) would land behind the watermark and be missed.
+    const [{ x }] = await sql<{ x: string }[]>`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x`;
+    const mark = BigInt(x);
+    // rows carry 32-bit xids; across a wraparound (once per 4 billion transactions) read everything once
+    const low = since === null || mark % XID_SPACE < since % XID_SPACE ? null : Number(since % XID_SPACE);
+    const [runs, steps] = await Promise.all([
       sql<RunRecord[]>`
         SELECT * FROM workflow_instances
-        WHERE id = ANY(${ids}::uuid[]) ${since ? sql`AND updated_at > ${since}` : sql``}`,
+        WHERE id = ANY(${ids}::uuid[]) ${low !== null ? sql`AND xmin::text::bigint >= ${low}` : sql``}`,
       sql<StepRecord[]>`
         SELECT * FROM workflow_steps
-        WHERE instance_id = ANY(${ids}::uuid[]) ${since ? sql`AND updated_at > ${since}` : sql``}
+        WHERE instance_id = ANY(${ids}::uuid[]) ${low !== null ? sql`AND xmin::text::bigint >= ${low}` : sql``}
         ORDER BY step_index, started_at`,
     ]);
-    return { now, runs, steps };
+    return { mark, runs, steps };
   }
 
   /** Newest first; run ids are UUIDv7, so id order is acceptance order. */
@@ -95,6 +103,9 @@ export class RunRecords {
       LIMIT ${q.limit}`;
   }
 }
+
+/** Row xids are 32 bits (the epoch is not stored with the row). */
+const XID_SPACE = 2n ** 32n;
 
 /** The smallest UUIDv7 of a millisecond: run ids below it were accepted before that time. */
 export function uuidv7Floor(ms: number): string {

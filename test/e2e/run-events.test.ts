@@ -70,7 +70,9 @@ describe.each(testModes(['services', 'postgres']))('live run progress over SSE (
     // what the listener saw of each step: the snapshot's (the run may be asleep already), then each change
     const snapshot = r.events[0].data.steps.map((st: { name: string; status: string }) => `${st.name}:${st.status}`);
     const steps = [...snapshot, ...r.events.filter((e) => e.type === 'step').map((e) => `${e.data.name}:${e.data.status}`)];
-    expect(steps).toContain('nap:waiting');
+    expect(steps, JSON.stringify(r.events.map((e) => [e.type, e.data.name ?? e.data.status, e.data.status, e.data.updated_at]))).toContain(
+      'nap:waiting',
+    );
     expect(steps).toContain('nap:completed');
     expect(steps).toContain('last:completed');
     // the sleep's end was heard live, as a change, before the end

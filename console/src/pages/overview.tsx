@@ -63,9 +63,13 @@ export function OverviewPage() {
   if (!o.data) return o.error ? <Problem error={o.error} /> : <Loading />;
   const d = o.data;
   const xs = d.series.map((b) => Date.parse(b.t) / 1000);
-  const per = (k: 'started' | 'completed' | 'failed' | 'cancelled') => d.series.map((b) => b[k] / d.bucket_s);
+  const filling = Math.max(1, (Date.parse(d.now) - Date.parse(d.series.at(-1)?.t ?? d.now)) / 1000);
+  const per = (k: 'started' | 'completed' | 'failed' | 'cancelled') =>
+    d.series.map((b, i) => b[k] / (i === d.series.length - 1 ? Math.min(d.bucket_s, filling) : d.bucket_s));
+  // the newest bucket is still filling: divide by the time it has had, not a whole bucket
   const last = d.series.slice(-Math.max(1, Math.round(60 / d.bucket_s)));
-  const lastRate = last.reduce((n, b) => n + b.completed + b.failed + b.cancelled, 0) / (last.length * d.bucket_s);
+  const lastSpan = last.length ? Math.max(1, (Date.parse(d.now) - Date.parse(last[0].t)) / 1000) : 1;
+  const lastRate = last.reduce((n, b) => n + b.completed + b.failed + b.cancelled, 0) / lastSpan;
   const rate = d.totals.success_rate;
   const slots = d.executors.reduce((n, e) => n + e.slots, 0);
   const busy = d.executors.reduce((n, e) => n + e.in_flight, 0);

@@ -17,15 +17,15 @@ export function RunPage({ id }: { id: string }) {
   const [selected, setSelected] = useState<string | null>(null);
   const [epoch, setEpoch] = useState(0);
   useEffect(() => {
-    setRun(null);
-    setError(null);
     let stop = () => {};
+    const pending = new Map<string, StepRecord>();
     let live = true;
     // GET first: a run accepted a moment ago may not be written yet (404 for a few ms), and the
     // answer says so plainly; then the stream keeps it current until the run ends.
     const start = async (tries: number): Promise<void> => {
+      let r: Run;
       try {
-        const r = await get<Run>(`/api/v1/executions/${id}`);
+        r = await get<Run>(`/api/v1/executions/${id}`);
         if (!live) return;
         setRun(r);
         setError(null);
@@ -38,17 +38,35 @@ export function RunPage({ id }: { id: string }) {
         setError(err as ApiError);
         return;
       }
+      if (FINAL.includes(r.status)) return; // an ended run changes no more: no stream to hold open
+      // step events are gathered and applied once per frame: a map of 10,000 items sends as many
+      pending.clear();
+      let frame = 0;
+      const flush = () => {
+        frame = 0;
+        const batch = [...pending.values()];
+        pending.clear();
+        setRun((cur) => {
+          if (!cur || !batch.length) return cur;
+          const at = new Map(cur.steps.map((st, i) => [st.name, i]));
+          const steps = cur.steps.slice();
+          for (const st of batch) {
+            const i = at.get(st.name);
+            if (i === undefined) at.set(st.name, steps.push(st) - 1);
+            else steps[i] = st;
+          }
+          return { ...cur, steps };
+        });
+      };
       stop = followRun(id, (type, data) => {
-        if (type === 'snapshot' || type === 'end') setRun(data as Run);
-        else if (type === 'run') setRun((r) => (r ? { ...r, ...(data as Partial<Run>), steps: r.steps } : r));
-        else if (type === 'step')
-          setRun((r) => {
-            if (!r) return r;
-            const st = data as StepRecord;
-            const steps = r.steps.some((s) => s.name === st.name) ? r.steps.map((s) => (s.name === st.name ? st : s)) : [...r.steps, st];
-            return { ...r, steps };
-          });
-        else if (type === 'error') setError(data as ApiError);
+        if (type === 'snapshot' || type === 'end') {
+          pending.clear();
+          setRun(data as Run);
+        } else if (type === 'run') setRun((cur) => (cur ? { ...cur, ...(data as Partial<Run>), steps: cur.steps } : cur));
+        else if (type === 'step') {
+          pending.set((data as StepRecord).name, data as StepRecord);
+          frame ||= requestAnimationFrame(flush);
+        } else if (type === 'error') setError(data as ApiError);
       });
     };
     void start(6);
@@ -68,7 +86,7 @@ export function RunPage({ id }: { id: string }) {
       <Card title="Timeline">
         <Timeline run={run} selected={selected} onSelect={(n) => setSelected(n === selected ? null : n)} />
       </Card>
-      {step ? <StepDetail step={step} onClose={() => setSelected(null)} /> : null}
+      {step ? <StepDetail key={step.name} step={step} onClose={() => setSelected(null)} /> : null}
       <div class="two">
         <Card title="Input">
           <Json value={run.input} />
@@ -90,14 +108,17 @@ function RunHead({ run, onChanged }: { run: Run; onChanged: () => void }) {
   const [busy, setBusy] = useState<string | null>(null);
   const [problem, setProblem] = useState<ApiError | null>(null);
   const [signal, setSignal] = useState<{ name: string; data: string } | null>(null);
-  const act = async (what: string, path: string, body?: unknown) => {
+  /** Posts an action; true when it was taken (a refused one shows its problem and keeps the form). */
+  const act = async (what: string, path: string, body?: unknown): Promise<boolean> => {
     setBusy(what);
     setProblem(null);
     try {
       await post(path, body);
       if (what === 'retry') onChanged();
+      return true;
     } catch (err) {
       setProblem(err as ApiError);
+      return false;
     } finally {
       setBusy(null);
     }
@@ -106,7 +127,7 @@ function RunHead({ run, onChanged }: { run: Run; onChanged: () => void }) {
     .map((s) => (s.status === 'waiting' ? /^signal "(.*)"$/.exec(s.waiting_for ?? '')?.[1] : undefined))
     .find(Boolean);
   const ended = FINAL.includes(run.status);
-  const duration = run.duration_ms ?? (run.started_at ? now - Date.parse(run.started_at) : null);
+  const duration = run.duration_ms ?? (run.started_at ? Math.max(0, now - Date.parse(run.started_at)) : null); // a browser clock behind the server's never shows a negative time
   return (
     <>
       <div class="page-head">
@@ -161,8 +182,8 @@ function RunHead({ run, onChanged }: { run: Run; onChanged: () => void }) {
               setProblem(new ApiError(0, 'E_BAD_JSON', `the data is not JSON: ${(err as Error).message}`));
               return;
             }
-            void act('signal', `/api/v1/executions/${run.run_id}/signals/${encodeURIComponent(signal.name)}`, data).then(() =>
-              setSignal(null),
+            void act('signal', `/api/v1/executions/${run.run_id}/signals/${encodeURIComponent(signal.name)}`, data).then((ok) =>
+              ok ? setSignal(null) : undefined,
             );
           }}
         >
@@ -202,13 +223,18 @@ function Timeline({ run, selected, onSelect }: { run: Run; selected: string | nu
   const [open, setOpen] = useState(new Set<string>());
   const tree = useMemo(() => stepTree(run.steps), [run.steps]);
   if (!run.steps.length) return <div class="muted">{FINAL.includes(run.status) ? 'No steps ran.' : 'Waiting for the first step…'}</div>;
-  const times = run.steps
-    .flatMap((s) => [s.started_at, s.completed_at])
-    .filter((t): t is string => !!t)
-    .map(Date.parse);
-  const t0 = Math.min(run.started_at ? Date.parse(run.started_at) : Infinity, ...times);
-  const end = run.completed_at ? Date.parse(run.completed_at) : FINAL.includes(run.status) ? Math.max(...times) : now;
-  const t1 = Math.max(end, t0 + 1, ...times);
+  // a loop, not Math.min(...times): a run of 10,000 map items has more times than a call takes arguments
+  let t0 = run.started_at ? Date.parse(run.started_at) : Infinity;
+  let last = -Infinity;
+  for (const s of run.steps)
+    for (const t of [s.started_at, s.completed_at]) {
+      if (!t) continue;
+      const v = Date.parse(t);
+      if (v < t0) t0 = v;
+      if (v > last) last = v;
+    }
+  const end = run.completed_at ? Date.parse(run.completed_at) : FINAL.includes(run.status) ? last : Math.max(now, last);
+  const t1 = Math.max(end, t0 + 1, last);
   const x = (t: number) => `${(((t - t0) / (t1 - t0)) * 100).toFixed(3)}%`;
   const w = (a: number, b: number) => `${Math.max(0.3, ((b - a) / (t1 - t0)) * 100).toFixed(3)}%`;
   const rows = visibleRows(tree, open);
@@ -230,7 +256,11 @@ function Timeline({ run, selected, onSelect }: { run: Run; selected: string | nu
           );
         const s = r.step;
         const a = s.started_at ? Date.parse(s.started_at) : null;
-        const b = s.completed_at ? Date.parse(s.completed_at) : s.status === 'running' || s.status === 'waiting' ? now : a;
+        const b = s.completed_at
+          ? Date.parse(s.completed_at)
+          : s.status === 'running' || s.status === 'waiting'
+            ? Math.max(now, a ?? now)
+            : a;
         return (
           <div
             key={s.name}

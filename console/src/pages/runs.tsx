@@ -196,7 +196,7 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
                     {r.duration_ms !== null ? (
                       ms(r.duration_ms)
                     ) : r.started_at ? (
-                      <span class="muted">{ms(now - Date.parse(r.started_at))}…</span>
+                      <span class="muted">{ms(Math.max(0, now - Date.parse(r.started_at)))}…</span>
                     ) : (
                       '–'
                     )}
