@@ -37,8 +37,8 @@ export async function registerExecutor(o: RegistrationOptions): Promise<Registra
   let failing = false;
   let beating: Promise<void> | null = null;
   const beat = async () => {
-    const l = o.load();
     try {
+      const l = o.load(); // inside the try: a beat that cannot read the pool is a failed beat, never an unhandled rejection
       await o.records.beat({
         id,
         host: hostname(),
