@@ -3,6 +3,8 @@
  * HAProxy as it does on a laptop). With API keys on, a 401 asks for a key; the key is kept in
  * sessionStorage (gone when the tab closes) and sent as a bearer token.
  */
+import { sseReader } from '../../runtime/api/sse.js'; // the stream's format, as the runtime writes it
+
 const KEY = 'wf.apiKey';
 
 export class ApiError extends Error {
@@ -84,19 +86,12 @@ export function followRun(runId: string, on: (type: string, data: unknown) => vo
         if (!res.ok || !res.body) throw await failure(res);
         attempt = 0;
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-        let buf = '';
+        const events = sseReader();
         for (;;) {
           const { value, done } = await reader.read();
           if (done) break;
-          buf += value;
-          let at: number;
-          while ((at = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, at);
-            buf = buf.slice(at + 2);
-            const type = /^event: (.*)$/m.exec(block)?.[1];
-            const data = /^data: (.*)$/m.exec(block)?.[1];
-            if (!type || !data) continue;
-            on(type, JSON.parse(data));
+          for (const { type, data } of events(value)) {
+            on(type, data);
             if (type === 'end') ended = true;
           }
         }

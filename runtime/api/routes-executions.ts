@@ -9,6 +9,7 @@ import { FINAL_RUN_STATUSES, type RunRecords, type RunStatus, type WaitRecords }
 import { ExecuteBody, intParam, json, parseBody } from './body.js';
 import type { Reply, Route } from './http-server.js';
 import type { RunEvents } from './run-events.js';
+import { sseEvent } from './sse.js';
 import { hotRunSummary, hotRunView, runSummary, runView } from './views.js';
 import type { Admission } from './admission.js';
 import type { Waiters } from './waiters.js';
@@ -143,7 +144,7 @@ async function liveEvents(d: ExecutionDeps, rawId: string): Promise<Reply> {
     contentType: 'text/event-stream',
     headers: { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' },
     stream: (sink) => {
-      const send = (type: string, data: unknown) => sink.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+      const send = (type: string, data: unknown) => sink.write(sseEvent(type, data));
       send('snapshot', view);
       if ((FINAL_RUN_STATUSES as string[]).includes(view.status)) {
         send('end', view);

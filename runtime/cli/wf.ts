@@ -9,6 +9,7 @@ import { Command, Option } from 'commander';
 import { createLogUpdate } from 'log-update';
 import picocolors from 'picocolors';
 import YAML from 'yaml';
+import { sseReader } from '../api/sse.js'; // the file alone: api/index.js would load the HTTP server
 import { RunDisplay, statusColours, type LiveStep } from './live.js';
 
 /**
@@ -286,17 +287,10 @@ function live(runId: string): Follower & { stop(): void } {
 /** Reads the events stream to the run's end, telling `to` of each change; the final run. */
 async function read(runId: string, body: AsyncIterable<Uint8Array>, to: Follower): Promise<any> {
   const decoder = new TextDecoder();
-  let buf = '';
+  const events = sseReader();
   for await (const chunk of body) {
-    buf += decoder.decode(chunk, { stream: true });
-    let at: number;
-    while ((at = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, at);
-      buf = buf.slice(at + 2);
-      const type = /^event: (.*)$/m.exec(block)?.[1];
-      const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (!type || !data) continue;
-      const e = JSON.parse(data);
+    for (const { type, data } of events(decoder.decode(chunk, { stream: true }))) {
+      const e = data as any;
       if (type === 'snapshot' || type === 'run' || type === 'end') to.run(e.status);
       if (type === 'snapshot') for (const st of e.steps ?? []) to.step(st);
       if (type === 'step') to.step(e);
