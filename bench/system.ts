@@ -111,7 +111,9 @@ export async function startRuntime(o: {
     `api.address=127.0.0.1:${o.port}`,
     ...o.extraSets,
   ];
-  const args = [main, '--role', 'all', ...sets.flatMap((s) => ['--set', s])];
+  // BENCH_RUNTIME_NODE_ARGS: node flags for the runtime only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  const nodeArgs = (process.env.BENCH_RUNTIME_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const args = [...nodeArgs, main, '--role', 'all', ...sets.flatMap((s) => ['--set', s])];
   const log: WriteStream = createWriteStream(o.logFile);
   await new Promise((r) => log.once('open', r));
   const child: ChildProcess = spawn(process.execPath, args, {

@@ -217,12 +217,10 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
   }
 
   const t0 = performance.now();
-  // the hot status is written alongside the publish (one round trip, not two) and undone if it fails
-  const hot = d.cache.runAccepted({ run_id: runId, status: 'queued', workflow_id: wf.id, accepted_at: accepted });
   // a run not stored lets go of its key before the answer goes out: a client that retries at once
   // on another API process would otherwise find the key still naming this run, and be told
   // "deduplicated, accepted" for a run that does not exist (found by test/chaos)
-  const forget = () => hot.then(() => d.cache.forgetAcceptedRun(runId, claimedInCache));
+  const forget = () => (claimedInCache ? d.cache.forgetAcceptedRun(runId, claimedInCache) : undefined);
   let published: PublishResult;
   try {
     published = await d.queue.publishRun(msg, claim);
@@ -245,8 +243,12 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
   }
   d.metrics.publishDuration.observe((performance.now() - t0) / 1000);
   d.metrics.runsStarted.inc();
-  // stored: from now on the key's claim settles repeats by itself (alongside the hot status)
-  await Promise.all([hot, claim ? d.cache.confirmIdempotencyKey(claim.key, runId, claim.ttlMs) : null]);
+  // the hot status ("queued", for reads before its first row) is written once the run is stored,
+  // batched with other accepts and not waited for: this process answers for it meanwhile, and
+  // another API process looks a moment later for a run id minted a moment ago (loadRun)
+  void d.cache.runAccepted({ run_id: runId, status: 'queued', workflow_id: wf.id, accepted_at: accepted });
+  // stored: from now on the key's claim settles repeats by itself
+  if (claim) await d.cache.confirmIdempotencyKey(claim.key, runId, claim.ttlMs);
   if (!waiter) return json(200, { ...head, status: 'queued', accepted_at: accepted });
 
   const result = await waiter.promise;
@@ -285,6 +287,28 @@ async function resultView(d: ExecutionDeps, r: RunResult) {
 
 /** PostgreSQL is the truth; the cache answers for a run accepted but not yet written. */
 async function loadRun(d: ExecutionDeps, id: string) {
+  const found = await lookUp(d, id);
+  if (found) return found;
+  // minted a moment ago: accepted, perhaps, by another API process whose hot status is on its way
+  // to the cache (RedisCache: batched for ACCEPT_LINGER_MS); look once more before saying no
+  const age = Date.now() - uuidv7Time(id);
+  if (age >= -1000 && age < FRESH_RUN_MS) {
+    await new Promise((r) => setTimeout(r, FRESH_RELOOK_MS));
+    return lookUp(d, id);
+  }
+  return null;
+}
+
+/** a run id this young that nothing knows of yet may still be on its way to the cache */
+const FRESH_RUN_MS = 2000;
+const FRESH_RELOOK_MS = 25;
+
+/** When a UUIDv7 was minted (ms since the epoch): its first 48 bits. */
+export function uuidv7Time(id: string): number {
+  return parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+}
+
+async function lookUp(d: ExecutionDeps, id: string) {
   const run = await d.runs.get(id);
   if (run) return runView(run, await d.runs.steps(id));
   const hot = await d.cache.runStatus(id);

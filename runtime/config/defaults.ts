@@ -36,7 +36,7 @@ export const DEFAULTS = {
     max_connections: 20,
     max_idle_connections: 10,
     create_database: true,
-    writer: { batch_size: 500, flush_interval: 2, shards: 2 },
+    writer: { batch_size: 500, flush_interval: 10, shards: 1 },
   },
   redis: {
     url: '',

@@ -29,6 +29,8 @@ export class JetStreamPublisher {
   constructor(
     private readonly nc: NatsConnection,
     private readonly timeoutMs: number,
+    /** called before each batch goes out: what else waits to be sent on this connection joins the write */
+    private readonly beforeFlush: () => void = () => {},
   ) {
     this.sub = nc.subscribe(`${this.inbox}*`, { callback: (err, m) => (err ? undefined : this.onAck(m)) });
     this.sweeper = setInterval(() => this.expire(), Math.min(1000, Math.max(50, timeoutMs / 4)));
@@ -62,6 +64,7 @@ export class JetStreamPublisher {
 
   private flush(): void {
     this.scheduled = false;
+    this.beforeFlush();
     const batch = this.batch;
     this.batch = [];
     for (const b of batch) {

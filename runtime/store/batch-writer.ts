@@ -94,6 +94,7 @@ class Shard {
 
   add(key: string, run: InstanceRow | null, step: StepRow | null, dequeue?: QueueRow): Promise<Row | undefined> {
     if (this.closing) return Promise.reject(new Error('the batch writer is closed: this process is stopping'));
+    if (!this.runs.size && !this.steps.size) this.firstAt = performance.now();
     if (run) this.runs.set(key, run);
     if (dequeue) this.dequeues.set(key, dequeue);
     if (step) this.steps.set(key, step);
@@ -103,29 +104,57 @@ class Shard {
     return p;
   }
 
+  /** when the first row of the pending batch arrived (performance.now()) */
+  private firstAt = 0;
+
   async drain(): Promise<void> {
     while (this.flushing || this.runs.size || this.steps.size) {
-      if (this.flushing) await this.flushing;
-      else this.kick();
+      if (this.flushing) {
+        this.endLinger();
+        await this.flushing;
+      } else this.kick();
     }
   }
 
   private kick(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (this.flushing) return; // the loop in flushLoop picks up what is pending
+    // the loop in flushLoop picks up what is pending, at once if it was waiting for the interval
+    if (this.flushing) return this.endLinger();
     this.flushing = this.flushLoop();
   }
 
+  /** the flush loop waiting out a batch's interval (after a flush), and how to wake it early */
+  private lingering: { timer: NodeJS.Timeout; resolve: () => void } | null = null;
+
+  private endLinger(): void {
+    const l = this.lingering;
+    if (!l) return;
+    this.lingering = null;
+    clearTimeout(l.timer);
+    l.resolve();
+  }
+
   /**
-   * Flushes batches back to back while rows keep arriving. `flushing` is
-   * cleared in the same synchronous stretch as the last emptiness check, so a
-   * row added by a waiter's continuation always finds either a running loop
-   * that will see it or no loop (and starts a timer).
+   * Flushes batches while rows keep arriving. A batch goes when it is full or when its first
+   * row has waited `flushIntervalMs`, also right after another flush: rows that arrived during
+   * a flush wait out the rest of their interval, so at a steady rate a statement carries about
+   * rate × interval runs instead of whatever arrived during the last round trip. `flushing` is
+   * cleared in the same synchronous stretch as the last emptiness check, so a row added by a
+   * waiter's continuation always finds either a running loop that will see it or no loop (and
+   * starts a timer).
    */
   private async flushLoop(): Promise<void> {
     try {
       while (this.runs.size || this.steps.size) {
+        const wait = this.firstAt + this.opts.flushIntervalMs - performance.now();
+        if (wait >= 1 && !this.closing && this.runs.size + this.steps.size < this.opts.batchSize) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(() => this.endLinger(), wait);
+            this.lingering = { timer, resolve };
+          });
+          continue;
+        }
         const runs = [...this.runs.values()];
         const steps = [...this.steps.values()];
         const dequeues = this.dequeues;

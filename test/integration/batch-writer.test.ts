@@ -86,6 +86,30 @@ describe('BatchWriter against Postgres', () => {
     await w.close();
   });
 
+  it('holds rows that arrive during a flush for the rest of their interval: one statement per interval at a steady rate', async () => {
+    const sizes: number[] = [];
+    const observer = {
+      batchSize: { observe: (n: number) => sizes.push(n) },
+      flushDuration: { observe: () => {} },
+      flushErrors: { inc: () => {} },
+    } as unknown as ConstructorParameters<typeof BatchWriter>[3];
+    const w = new BatchWriter(sql, { batchSize: 500, flushIntervalMs: 60, shards: 1 }, log, observer);
+    const writes: Promise<unknown>[] = [];
+    const t0 = performance.now();
+    // a run (and its step) about every millisecond for 300 ms: several arrive during each flush
+    while (performance.now() - t0 < 300) {
+      const id = uuidv7();
+      writes.push(w.writeRun(run(id, { status: 'completed', completed_at: new Date() })), w.writeStep(step(id, 'only')));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await Promise.all(writes);
+    const elapsed = performance.now() - t0;
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(writes.length);
+    // flushing what arrived during the last flush at once would about double the statements
+    expect(sizes.length).toBeLessThanOrEqual(Math.ceil(elapsed / 60) + 1);
+    await w.close();
+  });
+
   it('keeps the latest state when the same run or step is written twice before a flush', async () => {
     const w = new BatchWriter(sql, { batchSize: 500, flushIntervalMs: 20, shards: 1 }, log);
     const id = uuidv7();

@@ -44,6 +44,16 @@ describe.each([...(has('redis') ? (['redis'] as const) : []), 'memory' as const]
     expect(await cache.runStatus(ids[2])).toBeNull();
   });
 
+  it('answers for an accepted run at once, before the write is answered (execute does not wait for it)', async () => {
+    const id = uuidv7();
+    const written = cache.runAccepted({ run_id: id, status: 'queued', workflow_id: 'w', accepted_at: new Date().toISOString() });
+    expect((await cache.runStatus(id))?.status).toBe('queued');
+    expect((await cache.runStatuses([id]))[0]?.run_id).toBe(id);
+    expect((await cache.recentRunIds(60_000, 5))[0]).toBe(id);
+    await written;
+    expect((await cache.runStatus(id))?.status).toBe('queued');
+  });
+
   it('claims an idempotency key once, unconfirmed until stored (Redis), or says it cannot answer (in-process: the queue decides)', async () => {
     const key = `wf:${uuidv7()}`;
     const [a, b] = [uuidv7(), uuidv7()];

@@ -92,7 +92,7 @@ describe('loadConfig: YAML file', () => {
     expect(c.database.host).toBe('db.example');
     expect(c.database.port).toBe(6543);
     expect(c.database.username).toBe('postgres');
-    expect(c.database.writer).toEqual({ batch_size: 42, flush_interval: 2, shards: 2 });
+    expect(c.database.writer).toEqual({ batch_size: 42, flush_interval: 10, shards: 1 });
     expect(c.nats.urls).toEqual(['nats://n1:4222', 'nats://n2:4222']);
     expect(c.nats.stream_name).toBe('workflow-events');
     expect(c.logging.level).toBe('debug');
@@ -259,10 +259,10 @@ describe('loadConfig: durations', () => {
   });
 
   it('converts durations given with --set', () => {
-    const c = loadConfig({ env: {}, set: ['api.wait_timeout=2s', 'queue.ack_wait=45s', 'database.writer.flush_interval=10ms'] });
+    const c = loadConfig({ env: {}, set: ['api.wait_timeout=2s', 'queue.ack_wait=45s', 'database.writer.flush_interval=20ms'] });
     expect(c.api.wait_timeout).toBe(2000);
     expect(c.queue.ack_wait).toBe(45_000);
-    expect(c.database.writer.flush_interval).toBe(10);
+    expect(c.database.writer.flush_interval).toBe(20);
   });
 
   it('a bad duration is an E_CONFIG error naming the key', () => {
@@ -352,7 +352,7 @@ describe('loadConfig: the result is frozen', () => {
       c.newKey = 1;
     }).toThrow(TypeError);
     expect(c.api.max_body_bytes).toBe(1024 * 1024);
-    expect(c.database.writer.shards).toBe(2);
+    expect(c.database.writer.shards).toBe(1);
     expect(c.nats.urls).toEqual(['nats://127.0.0.1:4222']);
   });
 });
