@@ -1,5 +1,5 @@
 import { RuntimeError } from '../errors/index.js';
-import type { Logger, Metrics } from '../observability/index.js';
+import { childCache, type Logger, type Metrics } from '../observability/index.js';
 import { errorReply, json } from './body.js';
 import type { Authenticator } from './auth.js';
 import { startHttpServer, type HttpServer, type Route } from './http-server.js';
@@ -52,6 +52,10 @@ export function serve(o: ServeOptions): Promise<HttpServer> {
       },
     };
   });
+  const httpChild = childCache((labels: { route: string; method: string; status: string }) => ({
+    requests: o.metrics.httpRequests.labels(labels),
+    duration: o.metrics.httpDuration.labels(labels),
+  }));
   return startHttpServer({
     host: o.host,
     port: o.port,
@@ -77,9 +81,9 @@ export function serve(o: ServeOptions): Promise<HttpServer> {
       return reply;
     },
     observe: (route, method, status, seconds) => {
-      const labels = { route, method, status: String(status) };
-      o.metrics.httpRequests.inc(labels);
-      o.metrics.httpDuration.observe(labels, seconds);
+      const c = httpChild(`${route} ${method} ${status}`, () => ({ route, method, status: String(status) }));
+      c.requests.inc();
+      c.duration.observe(seconds);
     },
   });
 }

@@ -1,4 +1,4 @@
-import { uuidv7 } from 'uuidv7';
+import { uuidv7 } from '../ids.js';
 import { RuntimeError } from '../errors/index.js';
 import { nextTick, parseCron, type Resumer } from '../engine/index.js';
 import { isUuid, type Registry } from '../registry/index.js';

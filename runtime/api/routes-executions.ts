@@ -1,4 +1,4 @@
-import { uuidv7 } from 'uuidv7';
+import { uuidv7 } from '../ids.js';
 import { RuntimeError } from '../errors/index.js';
 import type { Metrics } from '../observability/index.js';
 import type { Cache } from '../cache/index.js';
@@ -301,7 +301,7 @@ async function loadRun(d: ExecutionDeps, id: string) {
 
 /** a run id this young that nothing knows of yet may still be on its way to the cache */
 const FRESH_RUN_MS = 2000;
-const FRESH_RELOOK_MS = 25;
+const FRESH_RELOOK_MS = 50;
 
 /** When a UUIDv7 was minted (ms since the epoch): its first 48 bits. */
 export function uuidv7Time(id: string): number {

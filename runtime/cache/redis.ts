@@ -10,7 +10,7 @@ const RECENT_KEEP = 2000;
  * wait for it (the run is stored in the queue already; this process answers for it from memory
  * until Redis has it): at 800 accepts/s a write per accept was a tenth of a run's CPU.
  */
-export const ACCEPT_LINGER_MS = 5;
+export const ACCEPT_LINGER_MS = 10;
 
 /** Every key this adapter writes, under the configured prefix (`wf:` by default). */
 const key = {

@@ -1,5 +1,5 @@
 import { Cron } from 'croner';
-import { uuidv7 } from 'uuidv7';
+import { uuidv7 } from '../ids.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { ScheduleRecords, ScheduleRow } from '../store/index.js';
 import type { Resumer } from './durable.js';

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { uuidv7 } from 'uuidv7';
+import { uuidv7 } from '../ids.js';
 import {
   backoffDelay,
   DurableConfigError,
@@ -23,7 +23,7 @@ import {
   type UnitResult,
 } from '../engine/index.js';
 import { RuntimeError, type PlainError } from '../errors/index.js';
-import type { Logger, Metrics } from '../observability/index.js';
+import { childCache, type ChildCache, type Logger, type Metrics } from '../observability/index.js';
 import { keepAliveInterval, type Delivery, type RunMessage, type RunResult } from '../queue/index.js';
 import type { Registry, Workflow } from '../registry/index.js';
 import {
@@ -61,6 +61,23 @@ export interface RunDriverDeps {
   log: Logger;
   metrics: Metrics;
 }
+
+/** the step and run duration histograms' children, made once per label values (childCache) */
+type Timer = { observe(seconds: number): void };
+const timers = new WeakMap<Metrics, { step: ChildCache<{ type: string; status: string }, Timer>; run: ChildCache<{ status: string }, Timer> }>();
+function timersOf(m: Metrics) {
+  let t = timers.get(m);
+  if (!t) {
+    t = {
+      step: childCache((l: { type: string; status: string }) => m.stepDuration.labels(l)),
+      run: childCache((l: { status: string }) => m.runDuration.labels(l)),
+    };
+    timers.set(m, t);
+  }
+  return t;
+}
+const stepTimer = (m: Metrics, type: string, status: string) => timersOf(m).step(`${type} ${status}`, () => ({ type, status }));
+const runTimer = (m: Metrics, status: string) => timersOf(m).run(status, () => ({ status }));
 
 /** recorded on the runs this process drives (`executor_host`) */
 const HOST = `${hostname()}:${process.pid}`;
@@ -496,7 +513,7 @@ async function runUnit(
         },
         u.cancelled,
       );
-      deps.metrics.stepDuration.observe({ type: step.type, status: outcome.ok ? 'completed' : 'failed' }, (performance.now() - t0) / 1000);
+      stepTimer(deps.metrics, step.type, outcome.ok ? 'completed' : 'failed').observe((performance.now() - t0) / 1000);
       return outcome.ok ? { ...outcome, output: asStored(outcome.output) } : outcome;
     },
     record: (r) =>
@@ -554,7 +571,7 @@ async function finish(d: Delivery, deps: RunDriverDeps, m: RunMessage, wanted: I
   const status: RunStatus = row.status;
   if (status === 'completed') deps.metrics.runsCompleted.inc();
   else deps.metrics.runsFailed.inc();
-  deps.metrics.runDuration.observe({ status }, (completedAt.getTime() - m.accepted_at) / 1000);
+  runTimer(deps.metrics, status).observe((completedAt.getTime() - m.accepted_at) / 1000);
   if (m.reply) {
     const result: RunResult = {
       run_id: m.run_id,

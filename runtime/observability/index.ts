@@ -1,2 +1,2 @@
 export { createLogger, type Logger } from './logger.js';
-export { createMetrics, type Metrics } from './metrics.js';
+export { childCache, createMetrics, type ChildCache, type Metrics } from './metrics.js';

@@ -1,4 +1,4 @@
-import { uuidv7 } from 'uuidv7';
+import { uuidv7 } from '../ids.js';
 import { RuntimeError } from '../errors/index.js';
 import type { Logger } from '../observability/index.js';
 import { TtlCache, type Cache } from '../cache/index.js';

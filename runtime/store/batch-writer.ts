@@ -246,8 +246,11 @@ const cut = (v: string | null, n: number) => (v && v.length > n ? v.slice(0, n) 
 function storable<R extends Row>(row: R, replaced: Map<string, Row | typeof REFUSED>, log: Logger): R {
   const isRun = 'workflow_id' in row;
   const payloads = isRun ? [row.input_data, row.output_data] : [row.input_data, row.output_data, 'logs' in row ? row.logs : null];
-  let out: R = { ...row, error_code: cut(row.error_code, 64) };
-  if (isRun) (out as InstanceRow).executor_host = cut((out as InstanceRow).executor_host, 255);
+  let out: R = row;
+  // copied only when something must be cut (most rows go as they are)
+  if (row.error_code && row.error_code.length > 64) out = { ...out, error_code: cut(row.error_code, 64) };
+  if (isRun && ((out as InstanceRow).executor_host?.length ?? 0) > 255)
+    out = { ...out, executor_host: cut((out as InstanceRow).executor_host, 255) };
   const found = payloads.map((v) => findUnstorable(v)).find((f) => f !== null);
   if (!found) return out;
   const why = `its data holds ${found.what}, which PostgreSQL cannot store in JSON`;
