@@ -65,6 +65,8 @@ export const DEFAULTS = {
     max_deliver: 20,
     duplicate_window: 2 * MINUTE,
     max_pending_publishes: 4096,
+    /** JetStream: under load, how long a publish may wait to share a write with others (0: never; see jetstream-publisher.ts) */
+    publish_linger: 5,
     /** JetStream: the stream holds at most this many runs and bytes (waiting or unacked); past it a publish is refused */
     max_messages: 1_000_000,
     max_bytes: 1024 * 1024 * 1024,

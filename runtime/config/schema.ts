@@ -68,6 +68,7 @@ export const ConfigSchema = Type.Object({
     max_deliver: Type.Integer({ minimum: -1 }),
     duplicate_window: Ms,
     max_pending_publishes: PositiveInt, // publishes in flight per API process
+    publish_linger: Ms, // JetStream: the publish tick under load (0: off)
     max_messages: PositiveInt, // JetStream stream limits (discard new)
     max_bytes: PositiveInt,
   }),
@@ -146,6 +147,7 @@ export const DURATION_KEYS = new Set([
   'nats.connect_timeout',
   'queue.ack_wait',
   'queue.duplicate_window',
+  'queue.publish_linger',
   'registry.cache_ttl',
   'executor.queue_poll_interval',
   'executor.retry_delay',

@@ -10,12 +10,24 @@ interface Pending {
 
 const decoder = new TextDecoder();
 
+/** A tick is worth waiting for only when it is expected to carry at least this many publishes. */
+const MIN_BATCH = 2;
+/** How often the publish rate is measured (ms). */
+const RATE_WINDOW_MS = 250;
+
 /**
  * Pipelined JetStream publishing. The client's `js.publish` makes a request
  * object, an error with a stack trace and a socket write for every message;
  * here publishes made during one turn of the event loop go out in one write
  * (on setImmediate), and every PubAck comes back on one wildcard inbox
  * subscription. A publish resolves only on the stream's PubAck.
+ *
+ * Under load the batch also waits for a short tick (`lingerMs`, queue.publish_linger): at an
+ * evenly spaced 800 publishes/s every publish, its PubAck and its delivery were each a wake-up of
+ * nats-server (about 14 syscalls and 7 context switches a message, ~230 µs of its CPU); a 5 ms
+ * tick carrying 4 of them costs it about 30 % less, the client too. The tick is taken only while
+ * the measured rate makes it carry at least MIN_BATCH publishes, so at low rates a publish still
+ * goes out at once and its latency is unchanged.
  */
 export class JetStreamPublisher {
   private readonly inbox = `${createInbox()}.`;
@@ -25,12 +37,18 @@ export class JetStreamPublisher {
   private scheduled = false;
   private n = 0;
   private readonly sweeper: NodeJS.Timeout;
+  /** publishes per second, measured over the last RATE_WINDOW_MS */
+  private rate = 0;
+  private windowStart = performance.now();
+  private windowCount = 0;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly timeoutMs: number,
     /** called before each batch goes out: what else waits to be sent on this connection joins the write */
     private readonly beforeFlush: () => void = () => {},
+    /** the longest a publish waits for others to share its write (0: never) */
+    private readonly lingerMs = 0,
   ) {
     this.sub = nc.subscribe(`${this.inbox}*`, { callback: (err, m) => (err ? undefined : this.onAck(m)) });
     this.sweeper = setInterval(() => this.expire(), Math.min(1000, Math.max(50, timeoutMs / 4)));
@@ -46,11 +64,30 @@ export class JetStreamPublisher {
     return new Promise<{ duplicate: boolean }>((resolve, reject) => {
       this.pending.set(token, { resolve, reject, at: Date.now() });
       this.batch.push({ subject, data, msgId, token });
+      this.countRate();
       if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => this.flush());
+        const linger = this.linger;
+        if (linger) setTimeout(() => this.flush(), linger);
+        else setImmediate(() => this.flush());
       }
     });
+  }
+
+  /** The tick a batch waits for now (0: none), from the measured rate. */
+  get linger(): number {
+    return this.lingerMs > 0 && (this.rate * this.lingerMs) / 1000 >= MIN_BATCH ? this.lingerMs : 0;
+  }
+
+  private countRate(): void {
+    this.windowCount++;
+    const now = performance.now();
+    const elapsed = now - this.windowStart;
+    if (elapsed < RATE_WINDOW_MS) return;
+    // a quiet spell ends the window late: the rate it gives is low, and the next publish goes at once
+    this.rate = (this.windowCount * 1000) / elapsed;
+    this.windowCount = 0;
+    this.windowStart = now;
   }
 
   close(): void {

@@ -57,7 +57,7 @@ export class JetStreamQueue implements Queue {
     private readonly q: Config['queue'],
     private readonly log: Logger,
   ) {
-    this.publisher = new JetStreamPublisher(nc, c.connect_timeout, () => this.flushAcks());
+    this.publisher = new JetStreamPublisher(nc, c.connect_timeout, () => this.flushAcks(), q.publish_linger);
   }
 
   /** Acks a run soon (see ACK_LINGER_MS); its rows are committed already. */
