@@ -157,7 +157,8 @@ export class RedisCache implements Cache {
   }
 
   async recentRunIds(windowMs: number, limit: number): Promise<string[]> {
-    const ids = (await this.safe(() => this.redis.zrevrangebyscore(key.recentRuns, '+inf', Date.now() - windowMs, 'LIMIT', 0, limit))) ?? [];
+    const ids =
+      (await this.safe(() => this.redis.zrevrangebyscore(key.recentRuns, '+inf', Date.now() - windowMs, 'LIMIT', 0, limit))) ?? [];
     if (!this.unwritten.size) return ids;
     // run ids are UUIDv7: newest first is descending order
     return [...new Set([...ids, ...this.unwritten.keys()])].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0)).slice(0, limit);

@@ -64,7 +64,10 @@ export interface RunDriverDeps {
 
 /** the step and run duration histograms' children, made once per label values (childCache) */
 type Timer = { observe(seconds: number): void };
-const timers = new WeakMap<Metrics, { step: ChildCache<{ type: string; status: string }, Timer>; run: ChildCache<{ status: string }, Timer> }>();
+const timers = new WeakMap<
+  Metrics,
+  { step: ChildCache<{ type: string; status: string }, Timer>; run: ChildCache<{ status: string }, Timer> }
+>();
 function timersOf(m: Metrics) {
   let t = timers.get(m);
   if (!t) {
