@@ -73,7 +73,13 @@ export class JetStreamQueue implements Queue {
     const acks = this.acks;
     if (!acks.length) return;
     this.acks = [];
-    for (const m of acks) m.ack();
+    for (const m of acks) {
+      try {
+        m.ack();
+      } catch {
+        // the connection closed meanwhile: the run is delivered again and found finished (driveRun)
+      }
+    }
   }
 
   static async connect(c: Config['nats'], q: Config['queue'], log: Logger, name: string): Promise<JetStreamQueue> {
