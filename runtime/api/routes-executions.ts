@@ -245,7 +245,8 @@ async function execute(d: ExecutionDeps, body: typeof ExecuteBody.static, waitPa
   d.metrics.runsStarted.inc();
   // the hot status ("queued", for reads before its first row) is written once the run is stored,
   // batched with other accepts and not waited for: this process answers for it meanwhile, and
-  // another API process looks a moment later for a run id minted a moment ago (loadRun)
+  // another API process looks again for a run id minted a moment ago (loadRun); nothing is
+  // written before the PubAck, so a failed or duplicate publish has only its key claim to release
   void d.cache.runAccepted({ run_id: runId, status: 'queued', workflow_id: wf.id, accepted_at: accepted });
   // stored: from now on the key's claim settles repeats by itself
   if (claim) await d.cache.confirmIdempotencyKey(claim.key, runId, claim.ttlMs);
@@ -290,18 +291,22 @@ async function loadRun(d: ExecutionDeps, id: string) {
   const found = await lookUp(d, id);
   if (found) return found;
   // minted a moment ago: accepted, perhaps, by another API process whose hot status is on its way
-  // to the cache (RedisCache: batched for ACCEPT_LINGER_MS); look once more before saying no
+  // to the cache (RedisCache writes it after the PubAck, not waited for); look again before saying no
   const age = Date.now() - uuidv7Time(id);
   if (age >= -1000 && age < FRESH_RUN_MS) {
-    await new Promise((r) => setTimeout(r, FRESH_RELOOK_MS));
-    return lookUp(d, id);
+    for (const ms of FRESH_RELOOKS_MS) {
+      await new Promise((r) => setTimeout(r, ms));
+      const again = await lookUp(d, id);
+      if (again) return again;
+    }
   }
   return null;
 }
 
 /** a run id this young that nothing knows of yet may still be on its way to the cache */
 const FRESH_RUN_MS = 2000;
-const FRESH_RELOOK_MS = 50;
+/** the pauses before each further look (250 ms in all: an accepting process that lags still answers in time) */
+const FRESH_RELOOKS_MS = [50, 200];
 
 /** When a UUIDv7 was minted (ms since the epoch): its first 48 bits. */
 export function uuidv7Time(id: string): number {

@@ -40,8 +40,9 @@ export interface Cache {
   /** Records a run as accepted: its hot status and its place among the recent runs. */
   runAccepted(s: HotRunStatus): Promise<void>;
   /**
-   * Undoes `runAccepted` for a run whose publish failed or was a duplicate, and lets go of its
-   * idempotency claim, if the key still holds this run's own unconfirmed claim (never another's).
+   * Forgets a run that was not stored (its publish failed or was a duplicate): its hot status if
+   * any, and its idempotency claim if the key still holds this run's own unconfirmed claim (never
+   * another's). Execute writes the hot status only after the PubAck, so it calls this for the claim.
    */
   forgetAcceptedRun(runId: string, idempotencyKey?: string): Promise<void>;
   runStatus(runId: string): Promise<HotRunStatus | null>;

@@ -5,12 +5,13 @@ import { Circuit } from './circuit.js';
 import type { Cache, HotRunStatus, IdempotencyHolder } from './port.js';
 
 const RECENT_KEEP = 2000;
-/**
- * How long an accepted run's hot status waits to share a pipeline with others. Execute does not
- * wait for it (the run is stored in the queue already; this process answers for it from memory
- * until Redis has it): at 800 accepts/s a write per accept was a tenth of a run's CPU.
+/*
+ * An accepted run's hot status is written after its PubAck, in one pipeline with the other
+ * accepts of that turn of the event loop, and execute does not wait for it (the run is stored in
+ * the queue already; this process answers for it from memory until Redis has it). Under load
+ * the PubAcks of a publish tick arrive together, so their statuses share a pipeline: at 800
+ * accepts/s a write per accept had been a tenth of a run's CPU.
  */
-export const ACCEPT_LINGER_MS = 10;
 
 /** Every key this adapter writes, under the configured prefix (`wf:` by default). */
 const key = {
@@ -28,8 +29,9 @@ const key = {
  * Redis is off the critical path: every call is bounded (`redis.command_timeout`, no offline
  * queue: a command while disconnected fails at once), goes through a circuit breaker (after
  * three failures in a row, calls get their fallback without touching Redis for a second, then
- * one probes), and answers "unknown" on failure. The accept path does not wait for its write
- * (ACCEPT_LINGER_MS). When Redis returns, the circuit closes and entries are written again as
+ * one probes), and answers "unknown" on failure. The accept path does not wait for the hot
+ * status (see runAccepted); while the circuit is open it is skipped, and PostgreSQL answers for
+ * the run once its executor writes it. When Redis returns, the circuit closes and entries are written again as
  * they are read from PostgreSQL.
  */
 /** An idempotency claim whose run is not yet known to be stored: `p:<run id>`. */
@@ -91,15 +93,15 @@ export class RedisCache implements Cache {
   }
 
   /**
-   * Runs accepted within ACCEPT_LINGER_MS share one pipeline (one socket write); each caller
-   * resolves when that pipeline has been answered (or failed: the cache is best effort).
+   * Runs accepted in one turn of the event loop share one pipeline (one socket write); each
+   * caller resolves when that pipeline has been answered (or failed: the cache is best effort).
    */
   runAccepted(s: HotRunStatus): Promise<void> {
     if (this.circuit.isOpen) return Promise.resolve(); // skipped: PostgreSQL answers for the run soon
     this.accepted.push(s);
     this.unwritten.set(s.run_id, s);
     this.acceptedFlush ??= new Promise<void>((resolve) => {
-      setTimeout(() => {
+      setImmediate(() => {
         const batch = this.accepted;
         this.accepted = [];
         this.acceptedFlush = null;
@@ -107,12 +109,13 @@ export class RedisCache implements Cache {
           for (const b of batch) if (this.unwritten.get(b.run_id) === b) this.unwritten.delete(b.run_id);
           resolve();
         });
-      }, ACCEPT_LINGER_MS);
+      });
     });
     return this.acceptedFlush;
   }
 
   private async writeAccepted(batch: HotRunStatus[]): Promise<void> {
+    if (!batch.length) return;
     const p = this.redis.pipeline();
     const zargs: (string | number)[] = [];
     for (const s of batch) {

@@ -35,6 +35,8 @@ export class JetStreamPublisher {
   private readonly sub: Subscription;
   private batch: { subject: string; data: Uint8Array; msgId: string; token: string }[] = [];
   private scheduled = false;
+  /** the tick a batch waits for, if it waits */
+  private timer: NodeJS.Timeout | null = null;
   private n = 0;
   private readonly sweeper: NodeJS.Timeout;
   /** publishes per second, measured over the last RATE_WINDOW_MS */
@@ -68,7 +70,7 @@ export class JetStreamPublisher {
       if (!this.scheduled) {
         this.scheduled = true;
         const linger = this.linger;
-        if (linger) setTimeout(() => this.flush(), linger);
+        if (linger) this.timer = setTimeout(() => this.flush(), linger);
         else setImmediate(() => this.flush());
       }
     });
@@ -92,6 +94,8 @@ export class JetStreamPublisher {
 
   close(): void {
     clearInterval(this.sweeper);
+    if (this.timer) clearTimeout(this.timer);
+    this.batch = [];
     this.sub.unsubscribe();
     for (const [token, p] of this.pending) {
       this.pending.delete(token);
@@ -101,7 +105,12 @@ export class JetStreamPublisher {
 
   private flush(): void {
     this.scheduled = false;
-    this.beforeFlush();
+    this.timer = null;
+    try {
+      this.beforeFlush();
+    } catch {
+      // what rides along is best effort; the batch goes regardless
+    }
     const batch = this.batch;
     this.batch = [];
     for (const b of batch) {

@@ -110,6 +110,18 @@ describe('BatchWriter against Postgres', () => {
     await w.close();
   });
 
+  it('close does not wait out a long interval: what is pending is written at once', async () => {
+    const w = new BatchWriter(sql, { batchSize: 500, flushIntervalMs: 60_000, shards: 1 }, log);
+    const first = uuidv7();
+    await Promise.race([w.writeRun(run(first)), new Promise((r) => setTimeout(r, 50))]); // still pending
+    const id = uuidv7();
+    const pending = w.writeRun(run(id, { status: 'completed', completed_at: new Date() }));
+    await w.close();
+    await pending;
+    const [r] = await sql`SELECT status FROM workflow_instances WHERE id = ${id}`;
+    expect(r?.status).toBe('completed');
+  });
+
   it('keeps the latest state when the same run or step is written twice before a flush', async () => {
     const w = new BatchWriter(sql, { batchSize: 500, flushIntervalMs: 20, shards: 1 }, log);
     const id = uuidv7();

@@ -26,18 +26,28 @@ describe.skipIf(!has('nats'))('JetStreamPublisher: the publish tick', () => {
   });
 
   it('waits for the tick while publishing fast, and stores every publish once', async () => {
-    const p = new JetStreamPublisher(nc, 5000, undefined, 5);
+    let writes = 0; // the hook runs once per batch that goes out
+    const p = new JetStreamPublisher(nc, 5000, () => writes++, 5);
     const acks: Promise<{ duplicate: boolean }>[] = [];
     let lingered = false;
-    // about one publish a millisecond for 400 ms (~1,000/s: a 5 ms tick carries about five)
+    // about one publish a millisecond (~800/s: a 5 ms tick carries about four); the first 300 ms
+    // measure the rate (no tick yet), the next 500 ms are counted
     const t0 = performance.now();
-    while (performance.now() - t0 < 400) {
+    let counted = 0;
+    while (performance.now() - t0 < 800) {
+      if (!counted && performance.now() - t0 >= 300) {
+        counted = acks.length;
+        writes = 0;
+      }
       acks.push(p.publish(subject, new TextEncoder().encode(`m${acks.length}`), `${tag}-${acks.length}`));
       lingered ||= p.linger === 5;
       await new Promise((r) => setTimeout(r, 1));
     }
+    const countedPublishes = acks.length - counted;
     const results = await Promise.all(acks);
     expect(lingered).toBe(true);
+    // one publish per turn of the loop would be one batch each; the tick carries several
+    expect(writes).toBeLessThan(countedPublishes / 2);
     expect(results.every((r) => !r.duplicate)).toBe(true);
     expect((await jsm.streams.info(stream)).state.messages).toBe(acks.length);
     // a repeat of a message id inside the duplicate window is still told apart
@@ -46,12 +56,15 @@ describe.skipIf(!has('nats'))('JetStreamPublisher: the publish tick', () => {
   });
 
   it('does not wait at a low rate', async () => {
-    const p = new JetStreamPublisher(nc, 5000, undefined, 5);
-    for (let i = 0; i < 5; i++) {
-      await new Promise((r) => setTimeout(r, 300));
+    let writes = 0;
+    const p = new JetStreamPublisher(nc, 5000, () => writes++, 5);
+    // 20 ms apart (50/s): a 5 ms tick would carry a quarter of a publish
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 20));
       await p.publish(subject, new TextEncoder().encode(`slow${i}`), `${tag}-slow-${i}`);
       expect(p.linger).toBe(0);
     }
+    expect(writes).toBe(20);
     p.close();
   });
 });

@@ -1,9 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { uuidv7 } from 'uuidv7';
+import { uuidv7 } from '../../dist/runtime/ids.js';
 import { uuidv7Time } from '../../dist/runtime/api/routes-executions.js';
 
-describe('uuidv7Time', () => {
-  it('reads the millisecond a run id was minted', () => {
+const V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+describe('run ids (runtime/ids.ts)', () => {
+  it('are UUIDv7, strictly ascending, and unique across many refills of the random pool', () => {
+    const ids = Array.from({ length: 10_000 }, () => uuidv7());
+    for (const id of ids) expect(id).toMatch(V7);
+    for (let i = 1; i < ids.length; i++) expect(ids[i] > ids[i - 1]).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    // the random part differs (not a pool read twice)
+    expect(new Set(ids.map((id) => id.slice(19))).size).toBeGreaterThan(9_990);
+  });
+
+  it('carry the millisecond they were minted (uuidv7Time)', () => {
     const before = Date.now();
     const id = uuidv7();
     const after = Date.now();
