@@ -40,7 +40,7 @@ const ORDER = {
           default: [{ name: 'ship', type: 'echo' }],
         },
       },
-      { name: 'slow', type: 'delay', config: { ms: 1500 } },
+      { name: 'slow', type: 'delay', config: { ms: 4000 } }, // long enough to be seen running on a loaded machine: the list, the click and the run page come first
       { name: 'approval', type: 'wait_for_signal', config: { signal: 'approved' } },
       { name: 'notify', type: 'transform', config: { template: { done: true, by: '{{ steps.approval.who }}' } } },
     ],
