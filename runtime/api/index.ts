@@ -1,5 +1,5 @@
 import { RuntimeError } from '../errors/index.js';
-import { childCache, type Logger, type Metrics } from '../observability/index.js';
+import { labelled, type Logger, type Metrics } from '../observability/index.js';
 import { errorReply, json } from './body.js';
 import type { Authenticator } from './auth.js';
 import { startHttpServer, type HttpServer, type Route } from './http-server.js';
@@ -52,10 +52,6 @@ export function serve(o: ServeOptions): Promise<HttpServer> {
       },
     };
   });
-  const httpChild = childCache((labels: { route: string; method: string; status: string }) => ({
-    requests: o.metrics.httpRequests.labels(labels),
-    duration: o.metrics.httpDuration.labels(labels),
-  }));
   return startHttpServer({
     host: o.host,
     port: o.port,
@@ -81,9 +77,9 @@ export function serve(o: ServeOptions): Promise<HttpServer> {
       return reply;
     },
     observe: (route, method, status, seconds) => {
-      const c = httpChild(`${route} ${method} ${status}`, () => ({ route, method, status: String(status) }));
-      c.requests.inc();
-      c.duration.observe(seconds);
+      const labels = { route, method, status: String(status) };
+      labelled(o.metrics.httpRequests, labels).inc();
+      labelled(o.metrics.httpDuration, labels).observe(seconds);
     },
   });
 }

@@ -5,13 +5,6 @@ import { Circuit } from './circuit.js';
 import type { Cache, HotRunStatus, IdempotencyHolder } from './port.js';
 
 const RECENT_KEEP = 2000;
-/*
- * An accepted run's hot status is written after its PubAck, in one pipeline with the other
- * accepts of that turn of the event loop, and execute does not wait for it (the run is stored in
- * the queue already; this process answers for it from memory until Redis has it). Under load
- * the PubAcks of a publish tick arrive together, so their statuses share a pipeline: at 800
- * accepts/s a write per accept had been a tenth of a run's CPU.
- */
 
 /** Every key this adapter writes, under the configured prefix (`wf:` by default). */
 const key = {
@@ -31,8 +24,8 @@ const key = {
  * three failures in a row, calls get their fallback without touching Redis for a second, then
  * one probes), and answers "unknown" on failure. The accept path does not wait for the hot
  * status (see runAccepted); while the circuit is open it is skipped, and PostgreSQL answers for
- * the run once its executor writes it. When Redis returns, the circuit closes and entries are written again as
- * they are read from PostgreSQL.
+ * the run once its executor writes it. When Redis returns, the circuit closes and entries are
+ * written again as they are read from PostgreSQL.
  */
 /** An idempotency claim whose run is not yet known to be stored: `p:<run id>`. */
 const PENDING = 'p:';
@@ -93,8 +86,12 @@ export class RedisCache implements Cache {
   }
 
   /**
-   * Runs accepted in one turn of the event loop share one pipeline (one socket write); each
-   * caller resolves when that pipeline has been answered (or failed: the cache is best effort).
+   * Execute calls this after the run's PubAck and does not wait for it (the run is stored in the
+   * queue already): this process answers for the run from memory until Redis has it. Runs
+   * accepted in one turn of the event loop share one pipeline (one socket write; under load the
+   * PubAcks of a publish tick arrive together, where a write per accept had been a tenth of a
+   * run's CPU at 800/s); each caller resolves when that pipeline has been answered (or failed:
+   * the cache is best effort).
    */
   runAccepted(s: HotRunStatus): Promise<void> {
     if (this.circuit.isOpen) return Promise.resolve(); // skipped: PostgreSQL answers for the run soon

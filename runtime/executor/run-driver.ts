@@ -23,7 +23,7 @@ import {
   type UnitResult,
 } from '../engine/index.js';
 import { RuntimeError, type PlainError } from '../errors/index.js';
-import { childCache, type ChildCache, type Logger, type Metrics } from '../observability/index.js';
+import { labelled, type Logger, type Metrics } from '../observability/index.js';
 import { keepAliveInterval, type Delivery, type RunMessage, type RunResult } from '../queue/index.js';
 import type { Registry, Workflow } from '../registry/index.js';
 import {
@@ -61,26 +61,6 @@ export interface RunDriverDeps {
   log: Logger;
   metrics: Metrics;
 }
-
-/** the step and run duration histograms' children, made once per label values (childCache) */
-type Timer = { observe(seconds: number): void };
-const timers = new WeakMap<
-  Metrics,
-  { step: ChildCache<{ type: string; status: string }, Timer>; run: ChildCache<{ status: string }, Timer> }
->();
-function timersOf(m: Metrics) {
-  let t = timers.get(m);
-  if (!t) {
-    t = {
-      step: childCache((l: { type: string; status: string }) => m.stepDuration.labels(l)),
-      run: childCache((l: { status: string }) => m.runDuration.labels(l)),
-    };
-    timers.set(m, t);
-  }
-  return t;
-}
-const stepTimer = (m: Metrics, type: string, status: string) => timersOf(m).step(`${type} ${status}`, () => ({ type, status }));
-const runTimer = (m: Metrics, status: string) => timersOf(m).run(status, () => ({ status }));
 
 /** recorded on the runs this process drives (`executor_host`) */
 const HOST = `${hostname()}:${process.pid}`;
@@ -516,7 +496,9 @@ async function runUnit(
         },
         u.cancelled,
       );
-      stepTimer(deps.metrics, step.type, outcome.ok ? 'completed' : 'failed').observe((performance.now() - t0) / 1000);
+      labelled(deps.metrics.stepDuration, { type: step.type, status: outcome.ok ? 'completed' : 'failed' }).observe(
+        (performance.now() - t0) / 1000,
+      );
       return outcome.ok ? { ...outcome, output: asStored(outcome.output) } : outcome;
     },
     record: (r) =>
@@ -574,7 +556,7 @@ async function finish(d: Delivery, deps: RunDriverDeps, m: RunMessage, wanted: I
   const status: RunStatus = row.status;
   if (status === 'completed') deps.metrics.runsCompleted.inc();
   else deps.metrics.runsFailed.inc();
-  runTimer(deps.metrics, status).observe((completedAt.getTime() - m.accepted_at) / 1000);
+  labelled(deps.metrics.runDuration, { status }).observe((completedAt.getTime() - m.accepted_at) / 1000);
   if (m.reply) {
     const result: RunResult = {
       run_id: m.run_id,

@@ -1,2 +1,2 @@
 export { createLogger, type Logger } from './logger.js';
-export { childCache, createMetrics, type ChildCache, type Metrics } from './metrics.js';
+export { createMetrics, labelled, type Metrics } from './metrics.js';

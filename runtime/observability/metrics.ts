@@ -149,21 +149,22 @@ export function createMetrics() {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-/**
- * A labelled metric's children by their label values, made once: prom-client hashes the label
- * object on every `observe(labels, v)` / `inc(labels)`, which on the accept path was a few µs per
- * request. `key` must name the labels uniquely (the values joined).
- */
-export type ChildCache<L, C> = (key: string, labels: () => L) => C;
+/** each labelled metric's children, by their label values joined */
+const children = new WeakMap<object, Map<string, unknown>>();
 
-export function childCache<L extends Record<string, string>, C>(make: (labels: L) => C): ChildCache<L, C> {
-  const children = new Map<string, C>();
-  return (key, labels) => {
-    let c = children.get(key);
-    if (c === undefined) {
-      c = make(labels());
-      if (children.size < 10_000) children.set(key, c);
-    }
-    return c;
-  };
+/**
+ * A labelled metric's child for these label values, made once: prom-client hashes the label
+ * object (its keys sorted) on every `observe(labels, v)` / `inc(labels)`, which on the accept path
+ * was a few µs per request. Callers give a metric's labels in the same order each time.
+ */
+export function labelled<C>(metric: { labels(labels: Record<string, string>): C }, labels: Record<string, string>): C {
+  let byValues = children.get(metric) as Map<string, C> | undefined;
+  if (!byValues) children.set(metric, (byValues = new Map<string, C>()));
+  const key = Object.values(labels).join('\u0000');
+  let c = byValues.get(key);
+  if (c === undefined) {
+    c = metric.labels(labels);
+    if (byValues.size < 10_000) byValues.set(key, c);
+  }
+  return c;
 }

@@ -30,18 +30,18 @@ import {
 } from './port.js';
 
 /**
+ * How long a run's ack may wait to share a socket write with other acks (or with the next
+ * publish, which takes the waiting acks along). An ack is sent only after the run's rows are
+ * committed; sent a few ms later it changes nothing but the writes: the acks of a writer flush
+ * already went together, and now they leave with the publish tick's write instead of their own.
+ */
+const ACK_LINGER_MS = 5;
+
+/**
  * The queue on NATS: the run stream (a JetStream work queue), its durable
  * pull consumer shared by every executor host, and core NATS subjects for run
  * results (execute with wait), cancels and registry changes.
  */
-/**
- * How long a run's ack may wait to share a socket write with other acks (or with the next
- * publish, which takes the waiting acks along). An ack is sent only after the run's rows are
- * committed; sent a few ms later it changes nothing but the messages per run: at 800 runs/s a
- * write per ack cost more CPU (client and nats-server, both woken) than the ack itself.
- */
-const ACK_LINGER_MS = 5;
-
 export class JetStreamQueue implements Queue {
   private readonly publisher: JetStreamPublisher;
   private acks: JsMsg[] = [];

@@ -79,7 +79,6 @@ class Shard {
   /** run id → its row in run_queue, deleted in the statement that writes the run (postgres queue) */
   private dequeues = new Map<string, QueueRow>();
   private waiters: Waiter[] = [];
-  private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
 
   constructor(
@@ -99,8 +98,9 @@ class Shard {
     if (dequeue) this.dequeues.set(key, dequeue);
     if (step) this.steps.set(key, step);
     const p = new Promise<Row | undefined>((resolve, reject) => this.waiters.push({ key, resolve, reject }));
+    // a full batch goes at once; otherwise a loop that is not running yet starts by waiting out the interval
     if (this.runs.size + this.steps.size >= this.opts.batchSize) this.kick();
-    else if (!this.timer && !this.flushing) this.timer = setTimeout(() => this.kick(), this.opts.flushIntervalMs);
+    else this.flushing ??= this.flushLoop();
     return p;
   }
 
@@ -116,15 +116,13 @@ class Shard {
     }
   }
 
+  /** Flushes what is pending now: a loop waiting out the interval stops waiting, or one starts. */
   private kick(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    // the loop in flushLoop picks up what is pending, at once if it was waiting for the interval
     if (this.flushing) return this.endLinger();
     this.flushing = this.flushLoop();
   }
 
-  /** the flush loop waiting out a batch's interval (after a flush), and how to wake it early */
+  /** the flush loop waiting out a batch's interval, and how to wake it early */
   private lingering: { timer: NodeJS.Timeout; resolve: () => void } | null = null;
 
   private endLinger(): void {
@@ -142,7 +140,7 @@ class Shard {
    * rate × interval runs instead of whatever arrived during the last round trip. `flushing` is
    * cleared in the same synchronous stretch as the last emptiness check, so a row added by a
    * waiter's continuation always finds either a running loop that will see it or no loop (and
-   * starts a timer).
+   * starts one).
    */
   private async flushLoop(): Promise<void> {
     try {
