@@ -23,3 +23,8 @@ const generator = new V7Generator(new PooledRandom());
 export function uuidv7(): string {
   return generator.generate().toString();
 }
+
+/** When a UUIDv7 was minted (ms since the epoch): its first 48 bits. */
+export function uuidv7Time(id: string): number {
+  return parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+}

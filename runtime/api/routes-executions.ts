@@ -1,4 +1,4 @@
-import { uuidv7 } from '../ids.js';
+import { uuidv7, uuidv7Time } from '../ids.js';
 import { RuntimeError } from '../errors/index.js';
 import type { Metrics } from '../observability/index.js';
 import type { Cache } from '../cache/index.js';
@@ -308,10 +308,6 @@ const FRESH_RUN_MS = 2000;
 /** the pauses before each further look (250 ms in all: an accepting process that lags still answers in time) */
 const FRESH_RELOOKS_MS = [50, 200];
 
-/** When a UUIDv7 was minted (ms since the epoch): its first 48 bits. */
-export function uuidv7Time(id: string): number {
-  return parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
-}
 
 async function lookUp(d: ExecutionDeps, id: string) {
   const run = await d.runs.get(id);

@@ -1,16 +1,33 @@
 import { Redis } from 'ioredis';
 import { redisUrl, type Config } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
+import { uuidv7Time } from '../ids.js';
 import { Circuit } from './circuit.js';
 import type { Cache, HotRunStatus, IdempotencyHolder } from './port.js';
 
 const RECENT_KEEP = 2000;
 
+/**
+ * Hot statuses live in one hash per minute of accept time, read off the run id (a UUIDv7), and
+ * the hash expires `redis.ttl` after its minute: a batch of accepts is one HSET instead of a SET
+ * with its own expiry per run, and Redis keeps one key a minute instead of one per run.
+ */
+const HOT_BUCKET_MS = 60_000;
+const bucketOf = (runId: string) => Math.floor(uuidv7Time(runId) / HOT_BUCKET_MS);
+
+/**
+ * How long accepted runs gather before their hot statuses go to Redis in one pipeline. Another
+ * API process asked for such a run looks again after 50 ms (routes-executions FRESH_RELOOKS_MS)
+ * and this one answers from memory meanwhile; under load the pipeline carries a dozen runs, where
+ * one per turn of PubAcks (a publish tick's worth, three or four) had been a socket write each.
+ */
+const HOT_LINGER_MS = 15;
+
 /** Every key this adapter writes, under the configured prefix (`wf:` by default). */
 const key = {
   workflow: (id: string) => `workflow:${id}`,
   workflowId: (name: string) => `workflow-name:${name}`,
-  run: (id: string) => `run:${id}`,
+  hotRuns: (bucket: number) => `runs:hot:${bucket}`,
   recentRuns: 'runs:recent',
   idempotency: (k: string) => `idem:${k}`,
 };
@@ -88,17 +105,16 @@ export class RedisCache implements Cache {
   /**
    * Execute calls this after the run's PubAck and does not wait for it (the run is stored in the
    * queue already): this process answers for the run from memory until Redis has it. Runs
-   * accepted in one turn of the event loop share one pipeline (one socket write; under load the
-   * PubAcks of a publish tick arrive together, where a write per accept had been a tenth of a
-   * run's CPU at 800/s); each caller resolves when that pipeline has been answered (or failed:
-   * the cache is best effort).
+   * accepted within HOT_LINGER_MS share one pipeline (one socket write, one HSET per minute of
+   * accepts; a SET per accept had been a tenth of a run's CPU at 800/s); each caller resolves
+   * when that pipeline has been answered (or failed: the cache is best effort).
    */
   runAccepted(s: HotRunStatus): Promise<void> {
     if (this.circuit.isOpen) return Promise.resolve(); // skipped: PostgreSQL answers for the run soon
     this.accepted.push(s);
     this.unwritten.set(s.run_id, s);
     this.acceptedFlush ??= new Promise<void>((resolve) => {
-      setImmediate(() => {
+      setTimeout(() => {
         const batch = this.accepted;
         this.accepted = [];
         this.acceptedFlush = null;
@@ -106,7 +122,7 @@ export class RedisCache implements Cache {
           for (const b of batch) if (this.unwritten.get(b.run_id) === b) this.unwritten.delete(b.run_id);
           resolve();
         });
-      });
+      }, HOT_LINGER_MS);
     });
     return this.acceptedFlush;
   }
@@ -115,9 +131,17 @@ export class RedisCache implements Cache {
     if (!batch.length) return;
     const p = this.redis.pipeline();
     const zargs: (string | number)[] = [];
+    const buckets = new Map<number, string[]>();
     for (const s of batch) {
-      p.set(key.run(s.run_id), JSON.stringify(s), 'EX', this.ttlSec);
+      const b = bucketOf(s.run_id);
+      let fields = buckets.get(b);
+      if (!fields) buckets.set(b, (fields = []));
+      fields.push(s.run_id, JSON.stringify(s));
       zargs.push(Date.parse(s.accepted_at), s.run_id);
+    }
+    for (const [b, fields] of buckets) {
+      p.hset(key.hotRuns(b), ...fields);
+      p.expireat(key.hotRuns(b), Math.ceil(((b + 1) * HOT_BUCKET_MS) / 1000) + this.ttlSec);
     }
     p.zadd(key.recentRuns, ...zargs);
     this.trimCounter += batch.length;
@@ -131,29 +155,37 @@ export class RedisCache implements Cache {
   async forgetAcceptedRun(runId: string, idempotencyKey?: string): Promise<void> {
     if (this.unwritten.delete(runId)) this.accepted = this.accepted.filter((s) => s.run_id !== runId);
     if (!idempotencyKey) {
-      await this.safe(() => this.redis.del(key.run(runId)));
+      await this.safe(() => this.redis.hdel(key.hotRuns(bucketOf(runId)), runId));
       return;
     }
     // the claim goes only if it is still this run's own unconfirmed one (compare and delete, one round trip)
     await this.safe(() =>
       this.redis.eval(
-        "redis.call('del', KEYS[1]); if redis.call('get', KEYS[2]) == ARGV[1] then redis.call('del', KEYS[2]) end; return 1",
+        "redis.call('hdel', KEYS[1], ARGV[2]); if redis.call('get', KEYS[2]) == ARGV[1] then redis.call('del', KEYS[2]) end; return 1",
         2,
-        key.run(runId),
+        key.hotRuns(bucketOf(runId)),
         key.idempotency(idempotencyKey),
         PENDING + runId,
+        runId,
       ),
     );
   }
 
   async runStatus(runId: string): Promise<HotRunStatus | null> {
-    return this.unwritten.get(runId) ?? this.getJson<HotRunStatus>(key.run(runId));
+    const mine = this.unwritten.get(runId);
+    if (mine) return mine;
+    const v = await this.safe(() => this.redis.hget(key.hotRuns(bucketOf(runId)), runId));
+    return v ? (JSON.parse(v) as HotRunStatus) : null;
   }
 
   async runStatuses(runIds: string[]): Promise<(HotRunStatus | null)[]> {
     if (!runIds.length) return [];
-    const vs = await this.safe(() => this.redis.mget(runIds.map(key.run)));
-    return (vs ?? runIds.map(() => null)).map((v, i) => this.unwritten.get(runIds[i]) ?? (v ? (JSON.parse(v) as HotRunStatus) : null));
+    const vs = await this.safe(async () => {
+      const p = this.redis.pipeline();
+      for (const id of runIds) p.hget(key.hotRuns(bucketOf(id)), id);
+      return ((await p.exec()) ?? []).map(([err, v]) => (err ? null : (v as string | null)));
+    });
+    return runIds.map((id, i) => this.unwritten.get(id) ?? (vs?.[i] ? (JSON.parse(vs[i]) as HotRunStatus) : null));
   }
 
   async recentRunIds(windowMs: number, limit: number): Promise<string[]> {

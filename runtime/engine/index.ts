@@ -24,6 +24,7 @@ export {
   type UnitResult,
   type NodeEvent,
   type RunState,
+  type CancelSignal,
   type RunOutcome,
   type DataRoots,
 } from './interpreter.js';

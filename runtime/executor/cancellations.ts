@@ -1,3 +1,4 @@
+import type { CancelSignal } from '../engine/index.js';
 import { CANCEL_MEMORY_MS } from '../store/index.js';
 
 /**
@@ -10,7 +11,7 @@ import { CANCEL_MEMORY_MS } from '../store/index.js';
 export class Cancellations {
   /** run id → when it was cancelled (insertion order is time order) */
   private readonly heard = new Map<string, number>();
-  private readonly active = new Map<string, AbortController>();
+  private readonly active = new Map<string, RunCancel>();
 
   constructor(
     private readonly rememberMs = CANCEL_MEMORY_MS,
@@ -34,10 +35,10 @@ export class Cancellations {
   }
 
   /** The signal that fires when `runId` is cancelled while this host drives it; call `untrack` when done. */
-  track(runId: string): AbortSignal {
-    const ac = new AbortController();
-    this.active.set(runId, ac);
-    return ac.signal;
+  track(runId: string): CancelSignal {
+    const c = new RunCancel();
+    this.active.set(runId, c);
+    return c;
   }
 
   untrack(runId: string): void {
@@ -50,5 +51,29 @@ export class Cancellations {
       if (at >= oldest && this.heard.size <= this.maxRemembered) break;
       this.heard.delete(id);
     }
+  }
+}
+
+/** A run's cancel signal: fires its listeners once, each at most once, in the order they came. */
+class RunCancel implements CancelSignal {
+  aborted = false;
+  private listeners: (() => void)[] | null = null;
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (this.aborted) return; // like AbortSignal: an aborted signal fires no more
+    (this.listeners ??= []).push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const i = this.listeners?.indexOf(listener) ?? -1;
+    if (i >= 0) this.listeners!.splice(i, 1);
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const ls = this.listeners ?? [];
+    this.listeners = null;
+    for (const l of ls) l();
   }
 }

@@ -1,6 +1,7 @@
 import { Piscina } from 'piscina';
 import { fileURLToPath } from 'node:url';
 import type { EventLoopUtilization } from 'node:perf_hooks';
+import type { CancelSignal } from '../engine/index.js';
 import type { OutboundPolicy } from '../net/index.js';
 import type { Logger } from '../observability/index.js';
 import { decode, encode } from '../queue/index.js';
@@ -116,7 +117,7 @@ export class StepPool {
   }
 
   /** Runs one attempt on a thread; `signal` (the run was cancelled) aborts it there within a heartbeat. */
-  async run(task: Omit<StepTask, 'seq' | 'deadline'>, signal?: AbortSignal, redispatches = 0): Promise<StepOutcome> {
+  async run(task: Omit<StepTask, 'seq' | 'deadline'>, signal?: CancelSignal, redispatches = 0): Promise<StepOutcome> {
     if (signal?.aborted) return { ok: false, error: cancelledError(task.stepName), logs: [] };
     const seq = ++this.seq;
     const full: StepTask = { ...task, seq, deadline: Date.now() + task.timeoutMs + this.o.hardKillGraceMs };

@@ -14,6 +14,7 @@ import {
   timeoutEnd,
   timeoutHint,
   childError,
+  type CancelSignal,
   type LeafStep,
   type NodeEvent,
   type PolicyDefaults,
@@ -51,7 +52,7 @@ export interface RunDriverDeps {
   registry: Registry;
   writer: BatchWriter;
   /** runs one attempt: inline for trusted built-ins, else on the pool */
-  runAttempt: (task: Omit<StepTask, 'seq' | 'deadline'>, cancelled?: AbortSignal) => Promise<StepOutcome>;
+  runAttempt: (task: Omit<StepTask, 'seq' | 'deadline'>, cancelled?: CancelSignal) => Promise<StepOutcome>;
   cancellations: Cancellations;
   isInline: (type: string) => boolean;
   publishResult: (address: string, r: RunResult) => void;

@@ -2,7 +2,7 @@ import type { OutboundPolicy } from '../net/index.js';
 import type { Logger } from '../observability/index.js';
 import { attempt } from './attempt.js';
 import type { CatalogueEntry } from './catalogue.js';
-import { Limiter } from '../engine/index.js';
+import { Limiter, type CancelSignal } from '../engine/index.js';
 import { StepPool } from './pool.js';
 import type { StepOutcome, StepTask } from './protocol.js';
 
@@ -31,7 +31,7 @@ export interface StepRunner {
   /** by memory class: `default`, `64mb`, ... */
   readonly pools: ReadonlyMap<string, StepPool>;
   /** `signal`: the run was cancelled (aborts an attempt on a thread; an inline one is too short to matter) */
-  readonly runAttempt: (task: AttemptTask, signal?: AbortSignal) => Promise<StepOutcome>;
+  readonly runAttempt: (task: AttemptTask, signal?: CancelSignal) => Promise<StepOutcome>;
   readonly isInline: (type: string) => boolean;
   /** Stops at once. */
   close(): Promise<void>;
@@ -67,10 +67,10 @@ export function createStepRunner(catalogue: ReadonlyMap<string, CatalogueEntry>,
   const defaultPool = pool(o.threads + 1, o.threads, o.threads * 2, o.defaultMemoryMb, false);
   const pools = new Map<string, StepPool>([['default', defaultPool]]);
   const inline = new Set<string>();
-  const routes = new Map<string, (t: AttemptTask, signal?: AbortSignal) => Promise<StepOutcome>>();
+  const routes = new Map<string, (t: AttemptTask, signal?: CancelSignal) => Promise<StepOutcome>>();
 
   for (const e of catalogue.values()) {
-    let run: (t: AttemptTask, signal?: AbortSignal) => Promise<StepOutcome>;
+    let run: (t: AttemptTask, signal?: CancelSignal) => Promise<StepOutcome>;
     if (e.builtin && e.fn.inline) {
       inline.add(e.name);
       run = (t) => attempt(catalogue, t, []);
@@ -96,7 +96,7 @@ export function createStepRunner(catalogue: ReadonlyMap<string, CatalogueEntry>,
     routes.set(e.name, run);
   }
   // an unknown type still goes to a thread, which answers E_STEP_UNKNOWN
-  const fallback = (t: AttemptTask, signal?: AbortSignal) => defaultPool.run(t, signal);
+  const fallback = (t: AttemptTask, signal?: CancelSignal) => defaultPool.run(t, signal);
 
   return {
     catalogue,

@@ -12,20 +12,29 @@ function unstorable(s: string): string | null {
  * Where a JSON value holds text PostgreSQL cannot store in JSON (a NUL character or a lone
  * UTF-16 surrogate, in a string or a key), as a JSON pointer ("" for the value itself) and
  * what it is, or null. The API refuses such input, and the writer stores such output without
- * its payloads.
+ * its payloads. Every payload of every run passes here, so the pointer is built only on a find.
  */
 export function findUnstorable(v: unknown, path = ''): { path: string; what: string } | null {
-  if (typeof v === 'string') {
-    const what = unstorable(v);
-    return what ? { path, what } : null;
-  }
+  const keys: string[] = [];
+  const what = scan(v, keys);
+  return what === null ? null : { path: path + keys.reverse().map((k) => `/${k}`).join(''), what };
+}
+
+/** What is unstorable in `v`, with the keys to it pushed onto `keys` innermost first. */
+function scan(v: unknown, keys: string[]): string | null {
+  if (typeof v === 'string') return unstorable(v);
   if (typeof v !== 'object' || v === null) return null;
-  for (const [k, x] of Object.entries(v)) {
-    const p = `${path}/${k}`;
-    const what = unstorable(k);
-    if (what) return { path: p, what };
-    const found = findUnstorable(x, p);
-    if (found !== null) return found;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const what = scan(v[i], keys);
+      if (what !== null) return keys.push(String(i)), what;
+    }
+    return null;
+  }
+  for (const k in v) {
+    if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
+    const what = unstorable(k) ?? scan((v as Record<string, unknown>)[k], keys);
+    if (what !== null) return keys.push(k), what;
   }
   return null;
 }

@@ -1,8 +1,10 @@
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { uuidv7 } from 'uuidv7';
 import { MemoryCache, RedisCache, type Cache } from '../../dist/runtime/cache/index.js';
 import { createLogger } from '../../dist/runtime/observability/index.js';
 import { cleanup, testConfig } from '../helpers/env.js';
+import { redisUrl } from '../../dist/runtime/config/index.js';
 import { has } from '../helpers/services.js';
 
 /** The cache port's contract, for Redis (a real server) and the in-process cache. */
@@ -77,5 +79,40 @@ describe.each([...(has('redis') ? (['redis'] as const) : []), 'memory' as const]
       expect(await cache.claimIdempotencyKey(key, a, 60_000)).toBeUndefined();
     }
     expect(await cache.ping()).toBe(true);
+  });
+});
+
+describe.runIf(has('redis'))('hot run statuses on Redis, seen from another API process', () => {
+  const { config } = testConfig();
+  const [accepting, other] = [new RedisCache(config.redis, log), new RedisCache(config.redis, log)];
+  const raw = new Redis(redisUrl(config.redis), { keyPrefix: config.redis.key_prefix });
+  afterAll(async () => {
+    await Promise.all([accepting.close(), other.close()]);
+    raw.disconnect();
+    await cleanup(config);
+  });
+
+  it('finds a run another process accepted once its write is answered, in one hash per minute that expires, until forgotten', async () => {
+    const ids = Array.from({ length: 20 }, () => uuidv7());
+    const writes = ids.map((id) =>
+      accepting.runAccepted({ run_id: id, status: 'queued', workflow_id: 'w', accepted_at: new Date().toISOString() }),
+    );
+    expect(await other.runStatus(ids[0])).toBeNull(); // not written yet: only the accepting process knows it
+    await Promise.all(writes);
+    expect((await other.runStatus(ids[0]))?.run_id).toBe(ids[0]);
+    expect((await other.runStatuses([ids[19], uuidv7(), ids[3]])).map((s) => s?.run_id ?? null)).toEqual([ids[19], null, ids[3]]);
+    expect((await other.recentRunIds(60_000, 20)).sort()).toEqual([...ids].sort());
+    // not a key per run: one hash for the minute (two, when the minute turned meanwhile), expiring
+    const keys = await raw.keys(`${config.redis.key_prefix}runs:hot:*`);
+    expect(keys.length).toBeGreaterThanOrEqual(1);
+    expect(keys.length).toBeLessThanOrEqual(2);
+    const ttl = await raw.ttl(keys[0].slice(config.redis.key_prefix.length));
+    const ttlSec = Math.round(config.redis.ttl / 1000);
+    expect(ttl).toBeGreaterThan(ttlSec - 5);
+    expect(ttl).toBeLessThanOrEqual(ttlSec + 60);
+    expect(await raw.exists(`run:${ids[0]}`)).toBe(0);
+    await other.forgetAcceptedRun(ids[5]);
+    expect(await accepting.runStatus(ids[5])).toBeNull();
+    expect(await other.runStatus('not-a-run-id')).toBeNull();
   });
 });

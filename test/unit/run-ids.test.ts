@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { uuidv7 } from '../../dist/runtime/ids.js';
-import { uuidv7Time } from '../../dist/runtime/api/routes-executions.js';
+import { uuidv7, uuidv7Time } from '../../dist/runtime/ids.js';
 
 const V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
