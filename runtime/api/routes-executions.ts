@@ -308,7 +308,6 @@ const FRESH_RUN_MS = 2000;
 /** the pauses before each further look (250 ms in all: an accepting process that lags still answers in time) */
 const FRESH_RELOOKS_MS = [50, 200];
 
-
 async function lookUp(d: ExecutionDeps, id: string) {
   const run = await d.runs.get(id);
   if (run) return runView(run, await d.runs.steps(id));

@@ -17,7 +17,17 @@ function unstorable(s: string): string | null {
 export function findUnstorable(v: unknown, path = ''): { path: string; what: string } | null {
   const keys: string[] = [];
   const what = scan(v, keys);
-  return what === null ? null : { path: path + keys.reverse().map((k) => `/${k}`).join(''), what };
+  return what === null
+    ? null
+    : {
+        path:
+          path +
+          keys
+            .reverse()
+            .map((k) => `/${k}`)
+            .join(''),
+        what,
+      };
 }
 
 /** What is unstorable in `v`, with the keys to it pushed onto `keys` innermost first. */
@@ -27,14 +37,14 @@ function scan(v: unknown, keys: string[]): string | null {
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
       const what = scan(v[i], keys);
-      if (what !== null) return keys.push(String(i)), what;
+      if (what !== null) return (keys.push(String(i)), what);
     }
     return null;
   }
   for (const k in v) {
     if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
     const what = unstorable(k) ?? scan((v as Record<string, unknown>)[k], keys);
-    if (what !== null) return keys.push(k), what;
+    if (what !== null) return (keys.push(k), what);
   }
   return null;
 }
