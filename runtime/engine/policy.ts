@@ -31,6 +31,10 @@ export interface PolicyDefaults {
 const CATALOGUE_NON_RETRYABLE: readonly string[] = Object.entries(ErrorCodes)
   .filter(([, e]) => !e.retryable)
   .map(([code]) => code);
+const CATALOGUE_NON_RETRYABLE_SET: ReadonlySet<string> = new Set(CATALOGUE_NON_RETRYABLE);
+
+/** The last policy resolved for each step definition, with what it was resolved from (definitions never change). */
+const resolved = new WeakMap<object, { fn: unknown; d: PolicyDefaults; policy: StepPolicy }>();
 
 /**
  * Resolves a step's policy. Precedence: the step in the workflow definition,
@@ -42,6 +46,14 @@ export function resolvePolicy(
   fn: { timeoutMs?: number; retry?: RetryOptions } | undefined,
   d: PolicyDefaults,
 ): StepPolicy {
+  const last = resolved.get(step);
+  if (last && last.fn === fn && last.d === d) return last.policy;
+  const policy = resolve(step, fn, d);
+  resolved.set(step, { fn, d, policy });
+  return policy;
+}
+
+function resolve(step: StepDefinition, fn: { timeoutMs?: number; retry?: RetryOptions } | undefined, d: PolicyDefaults): StepPolicy {
   const r = step.retry;
   const fr = fn?.retry;
   return {
@@ -51,7 +63,7 @@ export function resolvePolicy(
     initialDelayMs: durationMs(r?.retry_delay, fr?.initialDelayMs ?? d.retry_delay),
     maxDelayMs: durationMs(r?.max_delay, fr?.maxDelayMs ?? d.max_retry_delay),
     coefficient: r?.backoff_coefficient ?? (fr?.backoff === 'fixed' ? 1 : 2),
-    nonRetryable: new Set([...CATALOGUE_NON_RETRYABLE, ...(fr?.nonRetryable ?? [])]),
+    nonRetryable: fr?.nonRetryable?.length ? new Set([...CATALOGUE_NON_RETRYABLE, ...fr.nonRetryable]) : CATALOGUE_NON_RETRYABLE_SET,
   };
 }
 

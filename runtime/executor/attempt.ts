@@ -42,55 +42,62 @@ export async function attempt(
   // created only when the handler reads ctx.signal: most steps never do
   let ac: AbortController | null = null;
   let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const e = Object.assign(
-        new Error(`step "${t.stepName}" timed out after ${t.timeoutMs} ms${t.timeoutHint ? ` (${t.timeoutHint})` : ''}`),
-        { code: 'E_STEP_TIMEOUT' },
-      );
-      ac?.abort(e);
-      reject(e);
-    }, t.timeoutMs);
-  });
-  // the run was cancelled: the signal fires, and the attempt ends now whether or not the handler listens
-  const cancelled = new Promise<never>((_, reject) => {
-    hooks?.onCancel?.(() => {
-      const { code, message } = cancelledError(t.stepName);
-      const e = Object.assign(new Error(message), { code });
-      ac?.abort(e);
-      reject(e);
-    });
-  });
-  cancelled.catch(() => {});
   const log = (level: StepLogLine['level']) => (msg: string, data?: unknown) => {
     if (logs.length < MAX_LOG_LINES)
       logs.push(data === undefined ? { t: Date.now(), level, msg: String(msg) } : { t: Date.now(), level, msg: String(msg), data });
   };
+  const startedAt = Date.now();
   try {
-    const output = await Promise.race([
-      Promise.resolve().then(() => {
-        hooks?.enter();
-        try {
-          return fn.handler(t.input, {
-            runId: t.runId,
-            workflowId: t.workflowId,
-            stepName: t.stepName,
-            attempt: t.attempt,
-            config: t.config,
-            runInput: t.runInput,
-            steps: t.steps,
-            get signal() {
-              return (ac ??= new AbortController()).signal;
-            },
-            log: { info: log('info'), warn: log('warn'), error: log('error') },
-          });
-        } finally {
-          hooks?.leave();
-        }
-      }),
-      timedOut,
-      cancelled,
-    ]);
+    let output: unknown;
+    let returned: unknown;
+    hooks?.enter();
+    try {
+      returned = fn.handler(t.input, {
+        runId: t.runId,
+        workflowId: t.workflowId,
+        stepName: t.stepName,
+        attempt: t.attempt,
+        config: t.config,
+        runInput: t.runInput,
+        steps: t.steps,
+        get signal() {
+          return (ac ??= new AbortController()).signal;
+        },
+        log: { info: log('info'), warn: log('warn'), error: log('error') },
+      });
+    } finally {
+      hooks?.leave();
+    }
+    if (!isThenable(returned)) {
+      // answered synchronously: no timeout or cancel could have come in between (most built-ins)
+      output = returned;
+    } else {
+      // the timeout counts from the start of the handler, its synchronous part included
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => {
+            const e = Object.assign(
+              new Error(`step "${t.stepName}" timed out after ${t.timeoutMs} ms${t.timeoutHint ? ` (${t.timeoutHint})` : ''}`),
+              { code: 'E_STEP_TIMEOUT' },
+            );
+            ac?.abort(e);
+            reject(e);
+          },
+          Math.max(0, t.timeoutMs - (Date.now() - startedAt)),
+        );
+      });
+      // the run was cancelled: the signal fires, and the attempt ends now whether or not the handler listens
+      const cancelled = new Promise<never>((_, reject) => {
+        hooks?.onCancel?.(() => {
+          const { code, message } = cancelledError(t.stepName);
+          const e = Object.assign(new Error(message), { code });
+          ac?.abort(e);
+          reject(e);
+        });
+      });
+      cancelled.catch(() => {});
+      output = await Promise.race([returned, timedOut, cancelled]);
+    }
     const badOut = schemaProblem(fn.output, output);
     if (badOut)
       return {
@@ -123,4 +130,8 @@ function userStack(err: unknown): string | undefined {
   const lines = err.stack.split('\n');
   const frames = lines.slice(1).filter((l) => !/node:internal|\/runtime\/executor\/|node_modules\/piscina/.test(l));
   return frames.length ? [lines[0], ...frames].slice(0, 20).join('\n') : undefined; // none: the runtime's own error
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }

@@ -80,7 +80,8 @@ const HOST = `${hostname()}:${process.pid}`;
 export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> {
   const m = d.data;
   const { metrics } = deps;
-  const keepalive = setInterval(() => d.working(), keepAliveInterval(deps.ackWaitMs));
+  const keepalive = keepalives(deps);
+  keepalive.add(d);
   metrics.runsInFlight.inc();
   try {
     const redelivered = d.deliveryCount > 1;
@@ -238,9 +239,45 @@ export async function driveRun(d: Delivery, deps: RunDriverDeps): Promise<void> 
     }
     if (!outcome.ok) await cancelChildren(deps, m, wf);
   } finally {
-    clearInterval(keepalive);
+    keepalive.delete(d);
     metrics.runsInFlight.dec();
   }
+}
+
+/**
+ * Keeps the messages of the runs being driven alive ("working" every ack_wait / 3, so none is
+ * delivered again while it runs here): one timer for all of them, where a timer per run had cost
+ * every run a few µs to set and clear. A message taken just after a beat gets its first "working"
+ * one interval later, as with a timer of its own; the timer runs only while runs are in flight.
+ */
+class Keepalives {
+  private readonly runs = new Set<Delivery>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly intervalMs: number) {}
+
+  add(d: Delivery): void {
+    this.runs.add(d);
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      for (const r of this.runs) r.working();
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  delete(d: Delivery): void {
+    this.runs.delete(d);
+    if (this.runs.size || !this.timer) return;
+    clearInterval(this.timer);
+    this.timer = null;
+  }
+}
+
+const keepaliveByDeps = new WeakMap<RunDriverDeps, Keepalives>();
+function keepalives(deps: RunDriverDeps): Keepalives {
+  let k = keepaliveByDeps.get(deps);
+  if (!k) keepaliveByDeps.set(deps, (k = new Keepalives(keepAliveInterval(deps.ackWaitMs))));
+  return k;
 }
 
 /** A run that ended without completing: the child runs it started and no longer waits for are cancelled. */
