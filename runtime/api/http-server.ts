@@ -145,10 +145,13 @@ function handle(
       badInput = `path parameter "${n}" is not valid percent-encoding`;
     }
   });
-  const query = new URLSearchParams(req.getQuery() ?? '');
-  for (const [k, v] of [...Object.entries(params), ...query]) {
+  const q = req.getQuery();
+  const query = q ? new URLSearchParams(q) : NO_QUERY;
+  const nul = (k: string, v: string) => {
     if (v.includes('\u0000') || k.includes('\u0000')) badInput = `"${k.replaceAll('\u0000', '')}" contains a NUL character`;
-  }
+  };
+  for (const n of paramNames) nul(n, params[n]);
+  if (q) for (const [k, v] of query) nul(k, v);
   const rq: Request = {
     method,
     path: req.getUrl(),
@@ -251,6 +254,9 @@ function handle(
     run();
   });
 }
+
+/** The query of a request without one (most): shared, never written to. */
+const NO_QUERY = new URLSearchParams();
 
 function tooLarge(max: number): Error {
   return Object.assign(new Error(`the request body exceeds the limit of ${max} bytes (api.max_body_bytes)`), { code: 'E_BODY_TOO_LARGE' });

@@ -1,6 +1,7 @@
 import type { Sql } from 'postgres';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { InstanceRow, StepRow } from './rows.js';
+import { isoTime } from '../iso-time.js';
 import { findUnstorable } from './storable.js';
 
 /** A run's row in the postgres queue at one delivery (the queue port's QueueEntry). */
@@ -232,7 +233,7 @@ async function writeBatch(sql: Sql, runs: InstanceRow[], steps: StepRow[], deque
 }
 
 const js = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
-const ts = (d: Date | null) => (d ? d.toISOString() : null);
+const ts = (d: Date | null) => (d ? isoTime(d.getTime()) : null);
 const cut = (v: string | null, n: number) => (v && v.length > n ? v.slice(0, n) : v);
 
 /**
