@@ -58,8 +58,9 @@ export const ScheduleBody = Type.Object(
 export function parseBody<T extends TSchema>(req: Request, schema: T): Static<T> {
   if (!req.body || req.body.length === 0) throw new RuntimeError('E_VALIDATION', 'request body is empty; send a JSON object');
   let value: unknown;
+  const text = req.body.toString('utf8');
   try {
-    value = JSON.parse(req.body.toString('utf8'));
+    value = JSON.parse(text);
   } catch (err) {
     throw new RuntimeError('E_BAD_JSON', `request body is not valid JSON: ${(err as Error).message}`);
   }
@@ -68,7 +69,7 @@ export function parseBody<T extends TSchema>(req: Request, schema: T): Static<T>
   }
   // PostgreSQL cannot store NUL or a lone surrogate in JSON: refuse them here rather than fail
   // later (both can only arrive as \u escapes; the cheap test on the raw text skips the walk)
-  if (req.body.includes('u0000') || ESCAPED_SURROGATE.test(req.body.toString('latin1'))) {
+  if (text.includes('\\u') && (text.includes('u0000') || ESCAPED_SURROGATE.test(text))) {
     const found = findUnstorable(value);
     if (found !== null)
       throw new RuntimeError('E_VALIDATION', `invalid request body: ${found.path || '/'} contains ${found.what}, which cannot be stored`);

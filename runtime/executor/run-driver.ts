@@ -563,13 +563,37 @@ async function runUnit(
  * steps read the same value on the first delivery as on a redelivery.
  */
 function asStored(v: unknown): unknown {
-  if (v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) return v;
   if (v === undefined) return null;
+  // plain JSON already (most outputs): given back as it is, without the round trip
+  if (isPlainJson(v, 0)) return v;
   try {
     return JSON.parse(JSON.stringify(v) ?? 'null') as unknown;
   } catch {
     return v; // not serializable (a cycle, a BigInt): the writer reports what it stores
   }
+}
+
+/**
+ * Whether JSON would give `v` back as it is: null, booleans, strings, finite numbers, arrays of
+ * such and plain objects of such without undefined fields, not too deep (a cycle is too deep).
+ * A value met twice (shared, not a cycle) comes back as two copies: no step tells the difference.
+ */
+function isPlainJson(v: unknown, depth: number): boolean {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return true;
+  if (typeof v === 'number') return Number.isFinite(v);
+  if (typeof v !== 'object' || depth > 32) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!isPlainJson(v[i], depth + 1)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(v) as unknown;
+  if (proto !== Object.prototype && proto !== null) return false; // a Date, a Map, a class: JSON changes it
+  for (const k in v) {
+    if (!Object.prototype.hasOwnProperty.call(v, k)) return false; // an inherited field JSON would drop
+    if (!isPlainJson((v as Record<string, unknown>)[k], depth + 1)) return false;
+  }
+  // symbol keys and non-enumerable fields are dropped by JSON, and toJSON would change it
+  return Object.getOwnPropertySymbols(v).length === 0 && !('toJSON' in v);
 }
 
 /** Whether a step's config holds `{{ }}`, once per step definition (definitions never change). */
