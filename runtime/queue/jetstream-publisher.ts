@@ -1,5 +1,6 @@
 import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { RuntimeError } from '../errors/index.js';
+import { RateLinger } from './linger.js';
 
 interface Pending {
   /** `duplicate`: the stream already had a message with this id (inside its duplicate window) */
@@ -9,11 +10,6 @@ interface Pending {
 }
 
 const decoder = new TextDecoder();
-
-/** A tick is worth waiting for only when it is expected to carry at least this many publishes. */
-const MIN_BATCH = 2;
-/** How often the publish rate is measured (ms). */
-const RATE_WINDOW_MS = 250;
 
 /**
  * Pipelined JetStream publishing. The client's `js.publish` makes a request
@@ -26,8 +22,8 @@ const RATE_WINDOW_MS = 250;
  * evenly spaced 800 publishes/s every publish, its PubAck and its delivery were each a wake-up of
  * nats-server (about 14 syscalls and 7 context switches a message, ~230 µs of its CPU); a 5 ms
  * tick carrying 4 of them costs it about 30 % less, the client too. The tick is taken only while
- * the measured rate makes it carry at least MIN_BATCH publishes, so at low rates a publish still
- * goes out at once and its latency is unchanged.
+ * the measured rate makes it carry at least two publishes (RateLinger), so at low rates a
+ * publish still goes out at once and its latency is unchanged.
  */
 export class JetStreamPublisher {
   private readonly inbox = `${createInbox()}.`;
@@ -39,10 +35,7 @@ export class JetStreamPublisher {
   private timer: NodeJS.Timeout | null = null;
   private n = 0;
   private readonly sweeper: NodeJS.Timeout;
-  /** publishes per second, measured over the last RATE_WINDOW_MS */
-  private rate = 0;
-  private windowStart = performance.now();
-  private windowCount = 0;
+  private readonly tick: RateLinger;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -50,8 +43,9 @@ export class JetStreamPublisher {
     /** called before each batch goes out: what else waits to be sent on this connection joins the write */
     private readonly beforeFlush: () => void = () => {},
     /** the longest a publish waits for others to share its write (0: never) */
-    private readonly lingerMs = 0,
+    lingerMs = 0,
   ) {
+    this.tick = new RateLinger(lingerMs);
     this.sub = nc.subscribe(`${this.inbox}*`, { callback: (err, m) => (err ? undefined : this.onAck(m)) });
     this.sweeper = setInterval(() => this.expire(), Math.min(1000, Math.max(50, timeoutMs / 4)));
     this.sweeper.unref();
@@ -66,7 +60,7 @@ export class JetStreamPublisher {
     return new Promise<{ duplicate: boolean }>((resolve, reject) => {
       this.pending.set(token, { resolve, reject, at: Date.now() });
       this.batch.push({ subject, data, msgId, token });
-      this.countRate();
+      this.tick.count();
       if (!this.scheduled) {
         this.scheduled = true;
         const linger = this.linger;
@@ -78,18 +72,7 @@ export class JetStreamPublisher {
 
   /** The tick a batch waits for now (0: none), from the measured rate. */
   get linger(): number {
-    return this.lingerMs > 0 && (this.rate * this.lingerMs) / 1000 >= MIN_BATCH ? this.lingerMs : 0;
-  }
-
-  private countRate(): void {
-    this.windowCount++;
-    const now = performance.now();
-    const elapsed = now - this.windowStart;
-    if (elapsed < RATE_WINDOW_MS) return;
-    // a quiet spell ends the window late: the rate it gives is low, and the next publish goes at once
-    this.rate = (this.windowCount * 1000) / elapsed;
-    this.windowCount = 0;
-    this.windowStart = now;
+    return this.tick.delay;
   }
 
   close(): void {

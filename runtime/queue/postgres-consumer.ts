@@ -28,7 +28,8 @@ interface Lease {
 
 /**
  * The consumer side of the postgres queue: claims due runs (new, or whose lease ended) as they
- * arrive (NOTIFY wf_runs), when runs end (room for more) and every poll interval (a missed
+ * arrive (NOTIFY wf_runs), when runs end while it is full (room for more: at 800/s, a claim at
+ * every run's end had been a statement per run, most finding nothing) and every poll interval (a missed
  * notification, an ended lease), at most `maxInFlight` at once. It renews the leases of all its
  * runs in one statement every ack_wait / 3. A lease it finds taken by another consumer (this
  * process stalled past ack_wait) is let go: that run's delete is fenced by its delivery, so the
@@ -42,6 +43,11 @@ export class PostgresConsumer {
   private claiming: Promise<void> | null = null;
   private again = false;
   private scheduled = false;
+  /**
+   * The last claim stopped for want of room, not of runs: a run that ends makes room, so it
+   * claims again. Otherwise a run's end claims nothing: new runs come with a notification.
+   */
+  private behind = false;
 
   constructor(
     private readonly o: ConsumerOptions,
@@ -106,11 +112,18 @@ export class PostgresConsumer {
     try {
       do {
         this.again = false;
-        while (!this.stopped && this.running.size < this.maxInFlight) {
+        while (!this.stopped) {
+          if (this.running.size >= this.maxInFlight) {
+            this.behind = true;
+            break;
+          }
           const n = Math.min(this.maxInFlight - this.running.size, CLAIM_BATCH);
           const rows = await this.claim(n);
           rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1)).forEach((r) => this.take(r));
-          if (rows.length < n) break;
+          if (rows.length < n) {
+            this.behind = false;
+            break;
+          }
         }
       } while (this.again && !this.stopped);
     } catch (err) {
@@ -180,7 +193,7 @@ export class PostgresConsumer {
         this.running.delete(p);
         // not acked (the handler failed): the lease runs out and the run is delivered again
         if (this.leased.get(row.id) === lease) this.leased.delete(row.id);
-        this.schedule();
+        if (this.behind) this.schedule();
       });
     this.running.add(p);
   }
