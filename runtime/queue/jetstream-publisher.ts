@@ -36,6 +36,7 @@ export class JetStreamPublisher {
   private n = 0;
   private readonly sweeper: NodeJS.Timeout;
   private readonly tick: RateLinger;
+  private closed = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -56,6 +57,8 @@ export class JetStreamPublisher {
   }
 
   publish(subject: string, data: Uint8Array, msgId: string): Promise<{ duplicate: boolean }> {
+    // after close nothing would flush or expire it: refused at once rather than left hanging
+    if (this.closed) return Promise.reject(new RuntimeError('E_QUEUE_UNAVAILABLE', 'the queue connection is closing'));
     const token = (++this.n).toString(36);
     return new Promise<{ duplicate: boolean }>((resolve, reject) => {
       this.pending.set(token, { resolve, reject, at: Date.now() });
@@ -76,6 +79,7 @@ export class JetStreamPublisher {
   }
 
   close(): void {
+    this.closed = true;
     clearInterval(this.sweeper);
     if (this.timer) clearTimeout(this.timer);
     this.batch = [];

@@ -1,7 +1,7 @@
 import type { Sql } from 'postgres';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { InstanceRow, StepRow } from './rows.js';
-import { findUnstorable } from './storable.js';
+import { findUnstorable, storableText } from './storable.js';
 
 /** A run's row in the postgres queue at one delivery (the queue port's QueueEntry). */
 export interface QueueRow {
@@ -233,6 +233,23 @@ async function writeBatch(sql: Sql, runs: InstanceRow[], steps: StepRow[], deque
 
 const cut = (v: string | null, n: number) => (v && v.length > n ? v.slice(0, n) : v);
 
+/** Text columns whose text comes from what a step threw or was waiting for (run and step rows). */
+const FREE_TEXT = ['error_message', 'error_code', 'error_stack', 'waiting_for', 'executor_host'] as const;
+
+/**
+ * A batch's rows as the statement's one JSON parameter. What JSON.stringify throws on (a value
+ * the checks above did not foresee, a batch past V8's longest string) is a data error of these
+ * rows, not a fault of the connection: thrown as one (SQLSTATE class 22) so that the batch is
+ * written run by run and a refused run is stored bare, instead of retried for ever.
+ */
+function rowsJson(rows: readonly Row[]): string {
+  try {
+    return JSON.stringify(rows);
+  } catch (err) {
+    throw Object.assign(new Error(`the rows cannot be written as JSON: ${(err as Error).message}`), { code: '22000' });
+  }
+}
+
 /**
  * Makes a row one Postgres will take: codes and names are cut to their column
  * widths, and a payload Postgres cannot store (a NUL character in JSON text)
@@ -247,6 +264,12 @@ function storable<R extends Row>(row: R, replaced: Map<string, Row | typeof REFU
   if (row.error_code && row.error_code.length > 64) out = { ...out, error_code: cut(row.error_code, 64) };
   if (isRun && ((out as InstanceRow).executor_host?.length ?? 0) > 255)
     out = { ...out, executor_host: cut((out as InstanceRow).executor_host, 255) };
+  for (const k of FREE_TEXT) {
+    const v = (out as unknown as Record<string, unknown>)[k];
+    if (typeof v !== 'string') continue;
+    const safe = storableText(v);
+    if (safe !== v) out = { ...out, [k]: safe };
+  }
   const found = payloads.map((v) => findUnstorable(v)).find((f) => f !== null);
   if (!found) return out;
   const why = `its data holds ${found.what}, which PostgreSQL cannot store in JSON`;
@@ -353,7 +376,7 @@ function runUpsert(sql: Sql, rows: InstanceRow[]) {
   return sql`
     INSERT INTO workflow_instances (id, workflow_id, workflow_name, workflow_version, status, input_data, output_data,
       error_message, error_code, started_at, completed_at, accepted_at, deliveries, executor_host, parent_run_id)
-    SELECT * FROM json_to_recordset(${JSON.stringify(rows)}::text::json) AS r(
+    SELECT * FROM json_to_recordset(${rowsJson(rows)}::text::json) AS r(
       id uuid, workflow_id uuid, workflow_name text, workflow_version text, status text, input_data jsonb, output_data jsonb,
       error_message text, error_code text, started_at timestamptz, completed_at timestamptz, accepted_at timestamptz,
       deliveries int, executor_host text, parent_run_id uuid)
@@ -374,7 +397,7 @@ function stepUpsert(sql: Sql, rows: StepRow[]) {
   return sql`
     INSERT INTO workflow_steps (instance_id, step_name, step_index, step_type, status, input_data, output_data,
       error_message, error_code, retry_count, started_at, completed_at, logs, wake_at, waiting_for, error_stack)
-    SELECT * FROM json_to_recordset(${JSON.stringify(rows)}::text::json) AS s(
+    SELECT * FROM json_to_recordset(${rowsJson(rows)}::text::json) AS s(
       instance_id uuid, step_name text, step_index int, step_type text, status text, input_data jsonb, output_data jsonb,
       error_message text, error_code text, retry_count int, started_at timestamptz, completed_at timestamptz, logs jsonb,
       wake_at timestamptz, waiting_for text, error_stack text)

@@ -172,6 +172,49 @@ describe('BatchWriter against Postgres', () => {
     await w.close();
   });
 
+  it('records an error whose text holds a NUL or half a surrogate pair, with U+FFFD in their place, in one batch with the rest', async () => {
+    const w = new BatchWriter(sql, { batchSize: 500, flushIntervalMs: 10, shards: 1 }, log);
+    const good = uuidv7();
+    const bad = uuidv7();
+    // an HTTP step's message cut at 200 UTF-16 units can end inside an emoji; a binary body can hold a NUL
+    const message = 'HTTP 500: \ud83d';
+    await Promise.all([
+      w.writeRun(run(good, { status: 'completed', output_data: { ok: true } })),
+      w.writeRun(run(bad, { status: 'failed', error_code: 'E_HTTP\u0000', error_message: message })),
+      w.writeStep(step(bad, 's1', { status: 'failed', error_message: message, error_stack: 'at x \udc00 \u0000', error_code: 'E_HTTP' })),
+    ]);
+    const [r] = await sql`SELECT status, error_code, error_message FROM workflow_instances WHERE id = ${bad}`;
+    expect(r).toEqual({ status: 'failed', error_code: 'E_HTTP\ufffd', error_message: 'HTTP 500: \ufffd' });
+    const [st] = await sql`SELECT status, error_message, error_stack FROM workflow_steps WHERE instance_id = ${bad}`;
+    expect(st).toEqual({ status: 'failed', error_message: 'HTTP 500: \ufffd', error_stack: 'at x \ufffd \ufffd' });
+    // a whole surrogate pair is text like any other
+    const emoji = uuidv7();
+    await w.writeRun(run(emoji, { status: 'failed', error_code: 'E', error_message: 'ok \ud83d\ude00' }));
+    expect((await sql`SELECT error_message FROM workflow_instances WHERE id = ${emoji}`)[0].error_message).toBe('ok \ud83d\ude00');
+    const [g] = await sql`SELECT status FROM workflow_instances WHERE id = ${good}`;
+    expect(g.status).toBe('completed');
+    await w.close();
+  });
+
+  it('stores a step whose output or logs hold a BigInt without its payloads, and does not hold up the shard', async () => {
+    const w = new BatchWriter(sql, { batchSize: 500, flushIntervalMs: 10, shards: 1 }, log);
+    const id = uuidv7();
+    const after = uuidv7();
+    // a worker's int64 comes back from msgpack as a BigInt: JSON.stringify throws on it
+    const [stored] = await Promise.all([
+      w.writeStep(step(id, 'big', { status: 'completed', output_data: { n: 10n }, logs: [{ n: 1n }] })),
+      w.writeRun(run(id, { status: 'completed' })),
+    ]);
+    expect(stored).toMatchObject({ output_data: null, logs: null, error_code: 'E_STORE_REJECTED' });
+    expect(stored?.error_message).toMatch(/BigInt/);
+    await w.writeRun(run(after, { status: 'completed' }));
+    const rows = await sql`SELECT id::text, status FROM workflow_instances WHERE id IN ${sql([id, after])}`;
+    expect(rows).toHaveLength(2);
+    const [st] = await sql`SELECT status, error_code, output_data FROM workflow_steps WHERE instance_id = ${id}`;
+    expect(st).toEqual({ status: 'completed', error_code: 'E_STORE_REJECTED', output_data: null });
+    await w.close();
+  });
+
   it('when PostgreSQL refuses one run of a batch, writes the runs one by one, each with its queue row, and stores the bad one bare', async () => {
     const w = new BatchWriter(sql, { batchSize: 500, flushIntervalMs: 10, shards: 1 }, log);
     const good = uuidv7();

@@ -55,6 +55,14 @@ describe.skipIf(!has('nats'))('JetStreamPublisher: the publish tick', () => {
     p.close();
   });
 
+  it('refuses a publish after close at once (nothing would flush or expire it)', async () => {
+    const p = new JetStreamPublisher(nc, 5000, () => {}, 5);
+    p.close();
+    await expect(p.publish(subject, new TextEncoder().encode('late'), `${tag}-late`)).rejects.toMatchObject({
+      code: 'E_QUEUE_UNAVAILABLE',
+    });
+  });
+
   it('does not wait at a low rate', async () => {
     let writes = 0;
     const p = new JetStreamPublisher(nc, 5000, () => writes++, 5);
