@@ -45,8 +45,9 @@ export class BatchWriter {
 
   /**
    * Resolves once the row is committed: with nothing when it was stored as
-   * given, or with the row as stored when Postgres refused it and it was
-   * stored without its payloads (status failed, E_STORE_REJECTED).
+   * given, or with the row as stored: without its payloads when Postgres
+   * refused them (status failed, E_STORE_REJECTED), or with a text cut to its
+   * column or a character it cannot hold replaced by U+FFFD.
    */
   writeRun(row: InstanceRow, opts?: { dequeue?: QueueRow }): Promise<InstanceRow | undefined> {
     return this.shardOf(row.id).add(row.id, row, null, opts?.dequeue) as Promise<InstanceRow | undefined>;
@@ -271,7 +272,11 @@ function storable<R extends Row>(row: R, replaced: Map<string, Row | typeof REFU
     if (safe !== v) out = { ...out, [k]: safe };
   }
   const found = payloads.map((v) => findUnstorable(v)).find((f) => f !== null);
-  if (!found) return out;
+  if (!found) {
+    // a text cut or a character replaced: the writer answers with the row as stored
+    if (out !== row) replaced.set(isRun ? (row as InstanceRow).id : stepKey(row as StepRow), out);
+    return out;
+  }
   const why = `its data holds ${found.what}, which PostgreSQL cannot store in JSON`;
   if (isRun) {
     const r = out as InstanceRow;

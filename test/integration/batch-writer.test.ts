@@ -178,11 +178,14 @@ describe('BatchWriter against Postgres', () => {
     const bad = uuidv7();
     // an HTTP step's message cut at 200 UTF-16 units can end inside an emoji; a binary body can hold a NUL
     const message = 'HTTP 500: \ud83d';
-    await Promise.all([
+    const [same, stored] = await Promise.all([
       w.writeRun(run(good, { status: 'completed', output_data: { ok: true } })),
       w.writeRun(run(bad, { status: 'failed', error_code: 'E_HTTP\u0000', error_message: message })),
       w.writeStep(step(bad, 's1', { status: 'failed', error_message: message, error_stack: 'at x \udc00 \u0000', error_code: 'E_HTTP' })),
     ]);
+    // the writer answers with what it stored (nothing: stored as given)
+    expect(same).toBeUndefined();
+    expect(stored).toMatchObject({ error_code: 'E_HTTP\ufffd', error_message: 'HTTP 500: \ufffd' });
     const [r] = await sql`SELECT status, error_code, error_message FROM workflow_instances WHERE id = ${bad}`;
     expect(r).toEqual({ status: 'failed', error_code: 'E_HTTP\ufffd', error_message: 'HTTP 500: \ufffd' });
     const [st] = await sql`SELECT status, error_message, error_stack FROM workflow_steps WHERE instance_id = ${bad}`;
