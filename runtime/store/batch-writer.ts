@@ -11,6 +11,8 @@ export interface QueueRow {
 
 /** A step row's key in a batch: its run and its recorded name (NUL cannot occur in either). */
 const stepKey = (row: StepRow) => `${row.instance_id}\u0000${row.step_name}`;
+/** The key a row's writer waits on: the run id, or the step's key. */
+const rowKey = (row: Row): string => ('workflow_id' in row ? row.id : stepKey(row));
 
 export interface BatchWriterOptions {
   batchSize: number;
@@ -274,7 +276,7 @@ function storable<R extends Row>(row: R, replaced: Map<string, Row | typeof REFU
   const found = payloads.map((v) => findUnstorable(v)).find((f) => f !== null);
   if (!found) {
     // a text cut or a character replaced: the writer answers with the row as stored
-    if (out !== row) replaced.set(isRun ? (row as InstanceRow).id : stepKey(row as StepRow), out);
+    if (out !== row) replaced.set(rowKey(row), out);
     return out;
   }
   const why = `its data holds ${found.what}, which PostgreSQL cannot store in JSON`;
