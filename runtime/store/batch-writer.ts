@@ -234,10 +234,17 @@ async function writeBatch(sql: Sql, runs: InstanceRow[], steps: StepRow[], deque
   }
 }
 
-const cut = (v: string | null, n: number) => (v && v.length > n ? v.slice(0, n) : v);
-
-/** Text columns whose text comes from what a step threw or was waiting for (run and step rows). */
-const FREE_TEXT = ['error_message', 'error_code', 'error_stack', 'waiting_for', 'executor_host'] as const;
+/**
+ * Text columns whose text comes from what a step threw or was waiting for, or from the host
+ * (run and step rows), with the column widths of those that have one.
+ */
+const FREE_TEXT = [
+  ['error_message', Infinity],
+  ['error_code', 64],
+  ['error_stack', Infinity],
+  ['waiting_for', Infinity],
+  ['executor_host', 255],
+] as const;
 
 /**
  * A batch's rows as the statement's one JSON parameter. What JSON.stringify throws on (a value
@@ -255,7 +262,8 @@ function rowsJson(rows: readonly Row[]): string {
 
 /**
  * Makes a row one Postgres will take: codes and names are cut to their column
- * widths, and a payload Postgres cannot store (a NUL character in JSON text)
+ * widths, a NUL or a lone surrogate in their text becomes U+FFFD, and a payload
+ * Postgres cannot store (a NUL character in JSON text)
  * is replaced by an explanation, the run marked failed with E_STORE_REJECTED.
  * The replacement is recorded so the caller reports what was really stored.
  */
@@ -263,14 +271,12 @@ function storable<R extends Row>(row: R, replaced: Map<string, Row | typeof REFU
   const isRun = 'workflow_id' in row;
   const payloads = isRun ? [row.input_data, row.output_data] : [row.input_data, row.output_data, 'logs' in row ? row.logs : null];
   let out: R = row;
-  // copied only when something must be cut (most rows go as they are)
-  if (row.error_code && row.error_code.length > 64) out = { ...out, error_code: cut(row.error_code, 64) };
-  if (isRun && ((out as InstanceRow).executor_host?.length ?? 0) > 255)
-    out = { ...out, executor_host: cut((out as InstanceRow).executor_host, 255) };
-  for (const k of FREE_TEXT) {
-    const v = (out as unknown as Record<string, unknown>)[k];
+  // copied only when a text must be cut or a character replaced (most rows go as they are);
+  // cut first, so that a pair split by the cut is replaced too
+  for (const [k, width] of FREE_TEXT) {
+    const v = (row as unknown as Record<string, unknown>)[k];
     if (typeof v !== 'string') continue;
-    const safe = storableText(v);
+    const safe = storableText(v.length > width ? v.slice(0, width) : v);
     if (safe !== v) out = { ...out, [k]: safe };
   }
   const found = payloads.map((v) => findUnstorable(v)).find((f) => f !== null);

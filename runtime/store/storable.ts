@@ -11,7 +11,7 @@ const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
  * refused. The same string comes back when there is nothing to replace.
  */
 export function storableText(s: string): string {
-  if (!s.includes('\u0000') && !LONE_SURROGATE.test(s)) return s;
+  if (unstorable(s) === null) return s;
   return s.replaceAll('\u0000', '\ufffd').replace(LONE_SURROGATES, '\ufffd');
 }
 

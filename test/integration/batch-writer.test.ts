@@ -190,6 +190,14 @@ describe('BatchWriter against Postgres', () => {
     expect(r).toEqual({ status: 'failed', error_code: 'E_HTTP\ufffd', error_message: 'HTTP 500: \ufffd' });
     const [st] = await sql`SELECT status, error_message, error_stack FROM workflow_steps WHERE instance_id = ${bad}`;
     expect(st).toEqual({ status: 'failed', error_message: 'HTTP 500: \ufffd', error_stack: 'at x \ufffd \ufffd' });
+    // codes and hosts are cut to their columns; a pair the cut splits is replaced too
+    const long = uuidv7();
+    const code = 'E'.repeat(63) + '\ud83d\ude00' + 'tail';
+    const host = 'h'.repeat(300);
+    const cutRow = await w.writeRun(run(long, { status: 'failed', error_code: code, error_message: 'm', executor_host: host }));
+    expect(cutRow).toMatchObject({ error_code: 'E'.repeat(63) + '\ufffd', executor_host: 'h'.repeat(255) });
+    const [c] = await sql`SELECT error_code, executor_host FROM workflow_instances WHERE id = ${long}`;
+    expect(c).toEqual({ error_code: 'E'.repeat(63) + '\ufffd', executor_host: 'h'.repeat(255) });
     // a whole surrogate pair is text like any other
     const emoji = uuidv7();
     await w.writeRun(run(emoji, { status: 'failed', error_code: 'E', error_message: 'ok \ud83d\ude00' }));
